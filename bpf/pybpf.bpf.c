@@ -1,0 +1,375 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Kernel side of pybpf-prof.
+ *
+ * pybpf_sample runs on every cpu-clock tick of every CPU. For a task of a
+ * registered Python process it finds the thread's PyThreadState, walks the
+ * Python frames (bpf/pywalk.h), and aggregates: the stack goes into `stacks`
+ * under its hash, the sample into `counts` under (process, thread, hash).
+ * The first time a code object shows up in a new stack its names and line
+ * table are copied to the `events` ring buffer, so userspace can name it even
+ * after the process is gone.
+ *
+ * Two tracepoints tell userspace about exec and exit so registrations never
+ * outlive the image they describe.
+ */
+#include "vmlinux.h"
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+
+#define PYWALK_INLINE __always_inline
+#define PYWALK_OPAQUE(v) asm volatile("" : "+r"(v))
+#define PYWALK_READ(dst, size, addr) bpf_probe_read_user((dst), (size), (const void *)(addr))
+#include "pywalk.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Set by userspace before load. */
+const volatile __u64 tstate_negative_ttl_ns = 1000000000ull;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, struct pybpf_proc);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct pybpf_thread_key);
+	__type(value, struct pybpf_thread_val);
+} threads SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u64);
+	__type(value, struct pybpf_stack);
+} stacks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pybpf_count_key);
+	__type(value, __u64);
+} counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct pybpf_code_key);
+	__type(value, __u32);
+} known_code SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4 << 20);
+} events SEC(".maps");
+
+struct counters {
+	__u64 c[CNT__MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct counters);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pywalk);
+} scratch SEC(".maps");
+
+static __always_inline void count(enum pybpf_counter id)
+{
+	__u32 zero = 0;
+	struct counters *c = bpf_map_lookup_elem(&counters, &zero);
+
+	if (c && id < CNT__MAX)
+		__sync_fetch_and_add(&c->c[id], 1);
+}
+
+static __always_inline struct pywalk *walk_state(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&scratch, &zero);
+}
+
+static int threads_cb(__u32 i __attribute__((unused)), void *ctx __attribute__((unused)))
+{
+	struct pywalk *w = walk_state();
+
+	return w ? pywalk__threads_step(w) : PYWALK_DONE;
+}
+
+static int frames_cb(__u32 i __attribute__((unused)), void *ctx __attribute__((unused)))
+{
+	struct pywalk *w = walk_state();
+
+	return w ? pywalk__step(w) : PYWALK_DONE;
+}
+
+/* Find the thread state of the sampled thread: cached, checked on use. */
+static __always_inline __u64 find_tstate(struct pywalk *w, __u32 tid)
+{
+	struct pybpf_thread_key key = { .gen = w->proc.gen, .tid = tid };
+	struct pybpf_thread_val val = {};
+	struct pybpf_thread_val *cached;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 thread_id = 0;
+
+	cached = bpf_map_lookup_elem(&threads, &key);
+	if (cached) {
+		if (!cached->tstate && now - cached->checked_ns < tstate_negative_ttl_ns)
+			return 0;
+		if (cached->tstate &&
+		    !bpf_probe_read_user(&thread_id, sizeof(thread_id),
+					 (void *)(cached->tstate + w->proc.off.tstate_thread_id)) &&
+		    thread_id == w->want_thread_id)
+			return cached->tstate;
+	}
+
+	count(CNT_TSTATE_CACHE_MISS);
+	if (pywalk__threads_begin(w) == 0) {
+		long n = bpf_loop(PYBPF_MAX_THREADS, threads_cb, NULL, 0);
+
+		if (n >= PYBPF_MAX_THREADS && w->tstate == 0)
+			count(CNT_THREAD_WALK_LIMIT);
+	}
+	/* Re-read: the loop callbacks worked on the same per-CPU state. */
+	val.tstate = w->tstate;
+	val.checked_ns = now;
+	bpf_map_update_elem(&threads, &key, &val, BPF_ANY);
+	return val.tstate;
+}
+
+/* Copy a compact PyUnicodeObject's code units; returns 0 or -1. */
+static __always_inline int read_str(struct pywalk *w, __u64 obj, struct pybpf_str *s, __u8 *dst,
+				    __u32 cap)
+{
+	const struct pybpf_offsets *o = &w->proc.off;
+	__u32 hdr = pywalk__max(o->unicode_length, o->unicode_state) + 8;
+	__u32 state, kind, nbytes;
+	__u64 length;
+
+	s->kind = 0;
+	s->nbytes = 0;
+	s->length = 0;
+	if (!obj || pywalk__fill(w, obj, hdr))
+		return -1;
+	length = pywalk__u64(w, o->unicode_length);
+	state = pywalk__u32(w, o->unicode_state);
+	kind = (state >> o->unicode_kind_shift) & 7;
+	if (!((state >> o->unicode_compact_bit) & 1) || (kind != 1 && kind != 2 && kind != 4))
+		return -1;
+	nbytes = length > cap ? cap : (__u32)length * kind;
+	if (nbytes > cap)
+		nbytes = cap;
+	PYWALK_OPAQUE(nbytes);
+	nbytes &= 2 * cap - 1; /* cap is a power of two: no-op, but bounds it for the verifier */
+	if (bpf_probe_read_user(dst, nbytes,
+				(void *)(obj + (((state >> o->unicode_ascii_bit) & 1)
+							? o->unicode_ascii_data
+							: o->unicode_compact_data))))
+		return -1;
+	s->kind = kind;
+	s->nbytes = nbytes;
+	s->length = length > 0xffffffffull ? 0xffffffffu : (__u32)length;
+	return 0;
+}
+
+/* Send the names and line table of one code object to userspace. */
+static __always_inline void capture_code(struct pywalk *w, const struct pybpf_frame *f)
+{
+	const struct pybpf_offsets *o = &w->proc.off;
+	struct pybpf_code_event *ev;
+	__u64 qualname = 0, filename = 0, linetable = 0, size = 0;
+	int bad = 0;
+
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev) {
+		count(CNT_CODE_RINGBUF_FULL);
+		return;
+	}
+	ev->type = EVENT_CODE;
+	ev->gen = w->proc.gen;
+	ev->code = f->code;
+	ev->ident = f->ident;
+	ev->firstlineno = 0;
+	ev->linetable_nbytes = 0;
+	ev->linetable_size = 0;
+	bad |= bpf_probe_read_user(&ev->firstlineno, sizeof(ev->firstlineno),
+				   (void *)(f->code + o->code_firstlineno)) != 0;
+	bad |= bpf_probe_read_user(&qualname, 8, (void *)(f->code + o->code_qualname)) != 0;
+	bad |= bpf_probe_read_user(&filename, 8, (void *)(f->code + o->code_filename)) != 0;
+	bad |= bpf_probe_read_user(&linetable, 8, (void *)(f->code + o->code_linetable)) != 0;
+	bad |= read_str(w, qualname, &ev->qualname, ev->qualname_data, PYBPF_QUALNAME_MAX) != 0;
+	bad |= read_str(w, filename, &ev->filename, ev->filename_data, PYBPF_FILENAME_MAX) != 0;
+	if (linetable &&
+	    !bpf_probe_read_user(&size, sizeof(size), (void *)(linetable + o->bytes_size))) {
+		__u32 n = size > PYBPF_LINETABLE_MAX ? PYBPF_LINETABLE_MAX : (__u32)size;
+
+		PYWALK_OPAQUE(n);
+		if (n > PYBPF_LINETABLE_MAX)
+			n = PYBPF_LINETABLE_MAX;
+		if (!bpf_probe_read_user(ev->linetable_data, n, (void *)(linetable + o->bytes_data))) {
+			ev->linetable_nbytes = n;
+			ev->linetable_size = size > 0xffffffffull ? 0xffffffffu : (__u32)size;
+		} else {
+			bad = 1;
+		}
+	} else {
+		bad = 1;
+	}
+	if (bad)
+		count(CNT_CODE_READ_FAIL);
+	bpf_ringbuf_submit(ev, 0);
+	count(CNT_CODE_CAPTURED);
+}
+
+static int capture_cb(__u32 i, void *ctx __attribute__((unused)))
+{
+	struct pywalk *w = walk_state();
+	struct pybpf_code_key key = {};
+	const struct pybpf_frame *f;
+	__u32 *known;
+
+	if (!w || i >= w->stack.depth)
+		return PYWALK_DONE;
+	f = &w->stack.frames[i & (PYBPF_MAX_FRAMES - 1)];
+	if (!f->ident)
+		return PYWALK_CONTINUE; /* code object unreadable at sample time */
+	key.gen = w->proc.gen;
+	key.code = f->code;
+	known = bpf_map_lookup_elem(&known_code, &key);
+	if (known && *known == f->ident)
+		return PYWALK_CONTINUE;
+	capture_code(w, f);
+	bpf_map_update_elem(&known_code, &key, &f->ident, BPF_ANY);
+	return PYWALK_CONTINUE;
+}
+
+static __always_inline void record(struct pywalk *w, __u32 tid)
+{
+	struct pybpf_count_key key = { .gen = w->proc.gen, .tid = tid };
+	__u64 one = 1, *n;
+	long err;
+
+	key.stack = pywalk__stack_hash(w);
+	if (!bpf_map_lookup_elem(&stacks, &key.stack)) {
+		err = bpf_map_update_elem(&stacks, &key.stack, &w->stack, BPF_NOEXIST);
+		if (err && err != -17 /* EEXIST: another CPU won */) {
+			count(CNT_STACKS_FULL);
+			return;
+		}
+		if (!err && w->stack.depth)
+			bpf_loop(PYBPF_MAX_FRAMES, capture_cb, NULL, 0);
+	}
+
+	n = bpf_map_lookup_elem(&counts, &key);
+	if (n) {
+		__sync_fetch_and_add(n, 1);
+	} else {
+		err = bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST);
+		if (err == -17) {
+			n = bpf_map_lookup_elem(&counts, &key);
+			if (n)
+				__sync_fetch_and_add(n, 1);
+		} else if (err) {
+			count(CNT_COUNTS_FULL);
+			return;
+		}
+	}
+	count(CNT_STACKS_RECORDED);
+}
+
+SEC("perf_event")
+int pybpf_sample(struct bpf_perf_event_data *ctx __attribute__((unused)))
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	struct task_struct *task;
+	struct pybpf_proc *proc;
+	struct pywalk *w;
+
+	count(CNT_SAMPLES);
+	proc = bpf_map_lookup_elem(&procs, &tgid);
+	if (!proc) {
+		count(CNT_NOT_PYTHON);
+		return 0;
+	}
+	count(CNT_PY_SAMPLES);
+	w = walk_state();
+	if (!w) {
+		count(CNT_SCRATCH);
+		return 0;
+	}
+	__builtin_memcpy(&w->proc, proc, sizeof(w->proc));
+	w->err = 0;
+	w->stack.depth = 0;
+	w->stack.flags = 0;
+	w->hash = pywalk__mix(0x5eed, w->proc.gen);
+
+	task = (struct task_struct *)bpf_get_current_task();
+	w->want_thread_id = BPF_CORE_READ(task, thread.fsbase);
+	w->tstate = find_tstate(w, tid);
+	if (!w->tstate) {
+		count(CNT_NO_TSTATE);
+		w->stack.flags = STACK_F_NO_TSTATE;
+	} else if (pywalk__begin(w) == 0) {
+		bpf_loop(PYBPF_MAX_FRAMES + 1, frames_cb, NULL, 0);
+		if (w->stack.flags & STACK_F_TRUNCATED)
+			count(CNT_TRUNCATED);
+		if (!w->stack.depth)
+			count(CNT_EMPTY_STACK);
+	}
+	if (w->err)
+		count(w->err);
+	record(w, tid);
+	return 0;
+}
+
+SEC("tp/sched/sched_process_exec")
+int pybpf_exec(void *ctx __attribute__((unused)))
+{
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct pybpf_proc_event *ev;
+
+	/* The old image is gone: never walk it with the old description. */
+	bpf_map_delete_elem(&procs, &tgid);
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev)
+		return 0;
+	ev->type = EVENT_EXEC;
+	ev->pid = tgid;
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}
+
+SEC("tp/sched/sched_process_exit")
+int pybpf_exit(void *ctx __attribute__((unused)))
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+	struct pybpf_proc_event *ev;
+
+	if ((__u32)pid_tgid != tgid)
+		return 0; /* a thread, not the process */
+	if (bpf_map_delete_elem(&procs, &tgid))
+		return 0; /* not one of ours */
+	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
+	if (!ev)
+		return 0;
+	ev->type = EVENT_EXIT;
+	ev->pid = tgid;
+	bpf_ringbuf_submit(ev, 0);
+	return 0;
+}

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The one header for everything that crosses the BPF/userspace line:
+ * map keys and values, ring-buffer records, the per-process interpreter
+ * description and the ids of every drop/diagnostic counter.
+ *
+ * Fixed-width types only; every struct size is pinned below so that a
+ * change on one side that the other does not see fails the build.
+ */
+#ifndef PYBPF_ABI_H
+#define PYBPF_ABI_H
+
+#ifdef __bpf__
+/* vmlinux.h provides __u8 .. __u64 */
+#else
+#include <linux/types.h>
+#endif
+
+/* Deepest Python stack kept; deeper stacks keep their innermost
+ * PYBPF_MAX_FRAMES frames and carry STACK_F_TRUNCATED. Power of two. */
+#define PYBPF_MAX_FRAMES 256
+/* Threads examined per interpreter when looking for a thread's state. */
+#define PYBPF_MAX_THREADS 1024
+/* Interpreters examined per process (main + sub-interpreters). */
+#define PYBPF_MAX_INTERPS 8
+
+/* Bytes of a code object's names and line table copied at first sight. */
+#define PYBPF_QUALNAME_MAX 256
+#define PYBPF_FILENAME_MAX 512
+#define PYBPF_LINETABLE_MAX 4096
+
+/* Marks an offset that this interpreter version does not have. */
+#define PYBPF_OFF_NONE 0xffffu
+
+/* How a version chains its frames. */
+enum pybpf_frame_model {
+	/* 3.8-3.10: PyFrameObject, f_back, f_lasti is an int index. */
+	FRAME_MODEL_OBJECT = 1,
+	/* 3.11+: _PyInterpreterFrame, previous, a pointer into the bytecode. */
+	FRAME_MODEL_INTERP = 2,
+};
+
+/*
+ * Where things live inside one CPython build. Filled by userspace from a
+ * per-version table (3.8-3.12) or from _Py_DebugOffsets (3.13+). Offsets
+ * are bytes from the start of the named struct; PYBPF_OFF_NONE = absent.
+ */
+struct pybpf_offsets {
+	__u16 runtime_interp_head;   /* _PyRuntime.interpreters.head */
+	__u16 interp_next;           /* PyInterpreterState.next */
+	__u16 interp_threads_head;   /* PyInterpreterState.threads.head */
+	__u16 tstate_next;           /* PyThreadState.next */
+	__u16 tstate_thread_id;      /* PyThreadState.thread_id (pthread_self) */
+	__u16 tstate_frame;          /* .frame (<=3.10), .cframe (3.11-3.12), .current_frame (3.13+) */
+	__u16 cframe_current_frame;  /* _PyCFrame.current_frame, NONE when tstate_frame is the frame */
+	__u16 frame_model;           /* enum pybpf_frame_model */
+	__u16 frame_previous;        /* f_back / previous */
+	__u16 frame_code;            /* f_code / f_executable */
+	__u16 frame_instr;           /* f_lasti (int) / prev_instr / instr_ptr (pointer) */
+	__u16 frame_owner;           /* owner byte, NONE before 3.11 */
+	__u16 frame_owner_skip_min;  /* frames whose owner is >= this are not user code */
+	__u16 code_adaptive;         /* co_code_adaptive (start of bytecode), INTERP model */
+	__u16 code_firstlineno;      /* int */
+	__u16 code_filename;         /* PyUnicodeObject * */
+	__u16 code_qualname;         /* co_qualname (3.11+) or co_name */
+	__u16 code_linetable;        /* PyBytesObject *: co_linetable or co_lnotab */
+	__u16 object_type;           /* ob_type */
+	__u16 bytes_size;            /* PyVarObject.ob_size of a bytes object */
+	__u16 bytes_data;            /* PyBytesObject.ob_sval */
+	__u16 unicode_length;        /* PyASCIIObject.length (code points) */
+	__u16 unicode_state;         /* PyASCIIObject.state (32 bits) */
+	__u16 unicode_ascii_data;    /* data of a compact ASCII string */
+	__u16 unicode_compact_data;  /* data of a compact non-ASCII string */
+	__u8 unicode_kind_shift;     /* kind = (state >> shift) & 7 */
+	__u8 unicode_compact_bit;
+	__u8 unicode_ascii_bit;
+	__u8 pad0;
+	__u64 executable_mask;       /* applied to frame_code (3.14 tagged refs); ~0 otherwise */
+};
+_Static_assert(sizeof(struct pybpf_offsets) == 64, "pybpf_offsets layout");
+
+/* Value of the procs map, keyed by host tgid. */
+struct pybpf_proc {
+	__u32 gen;            /* unique id of this registration; never reused in a run */
+	__u32 flags;          /* reserved */
+	__u64 runtime_addr;   /* address of _PyRuntime in the target */
+	__u64 code_type_addr; /* &PyCode_Type, 0 to skip the type check */
+	struct pybpf_offsets off;
+};
+_Static_assert(sizeof(struct pybpf_proc) == 88, "pybpf_proc layout");
+
+/* One Python frame as recorded at sample time. */
+struct pybpf_frame {
+	__u64 code;   /* code object address */
+	__u32 ident;  /* hash of (co_firstlineno, co_filename pointer): detects reuse */
+	__s32 instr;  /* OBJECT model: f_lasti; INTERP model: byte offset from co_code_adaptive */
+};
+_Static_assert(sizeof(struct pybpf_frame) == 16, "pybpf_frame layout");
+
+enum pybpf_stack_flags {
+	STACK_F_TRUNCATED = 1u << 0, /* deeper than PYBPF_MAX_FRAMES */
+	STACK_F_NO_TSTATE = 1u << 1, /* thread of a Python process without a thread state */
+	STACK_F_READ_ERROR = 1u << 2, /* the walk stopped on a fault; frames so far kept */
+};
+
+/* Value of the stacks map, keyed by a 64-bit hash of (gen, frames). */
+struct pybpf_stack {
+	__u32 depth;  /* frames used, innermost first */
+	__u32 flags;  /* enum pybpf_stack_flags */
+	struct pybpf_frame frames[PYBPF_MAX_FRAMES];
+};
+_Static_assert(sizeof(struct pybpf_stack) == 8 + 16 * PYBPF_MAX_FRAMES, "pybpf_stack layout");
+
+/* Key of the counts map; the value is a __u64 sample count. */
+struct pybpf_count_key {
+	__u32 gen;    /* process registration */
+	__u32 tid;    /* host thread id */
+	__u64 stack;  /* key into the stacks map */
+};
+_Static_assert(sizeof(struct pybpf_count_key) == 16, "pybpf_count_key layout");
+
+/* Key/value of the thread-state cache. */
+struct pybpf_thread_key {
+	__u32 gen;
+	__u32 tid;
+};
+_Static_assert(sizeof(struct pybpf_thread_key) == 8, "pybpf_thread_key layout");
+
+struct pybpf_thread_val {
+	__u64 tstate;   /* 0: none found at `checked_ns` */
+	__u64 checked_ns;
+};
+_Static_assert(sizeof(struct pybpf_thread_val) == 16, "pybpf_thread_val layout");
+
+/* Key of the known-code map (value: struct pybpf_frame.ident last captured). */
+struct pybpf_code_key {
+	__u32 gen;
+	__u32 pad;
+	__u64 code;
+};
+_Static_assert(sizeof(struct pybpf_code_key) == 16, "pybpf_code_key layout");
+
+/* A string copied out of a PyUnicodeObject: raw code units of `kind` bytes each. */
+struct pybpf_str {
+	__u32 kind;     /* 1, 2 or 4 bytes per code point; 0 = could not be read */
+	__u32 nbytes;   /* bytes copied into the buffer */
+	__u32 length;   /* code points in the original string */
+	__u32 pad;
+};
+_Static_assert(sizeof(struct pybpf_str) == 16, "pybpf_str layout");
+
+enum pybpf_event_type {
+	EVENT_CODE = 1, /* struct pybpf_code_event */
+	EVENT_EXEC = 2, /* struct pybpf_proc_event: a task called exec */
+	EVENT_EXIT = 3, /* struct pybpf_proc_event: a thread-group leader exited */
+};
+
+struct pybpf_proc_event {
+	__u32 type;
+	__u32 pid;
+};
+_Static_assert(sizeof(struct pybpf_proc_event) == 8, "pybpf_proc_event layout");
+
+/*
+ * Ring-buffer record sent the first time a (process, code object, ident)
+ * is seen in a stack: everything needed to name its frames, so they can be
+ * named after the process has exited.
+ */
+struct pybpf_code_event {
+	__u32 type;          /* EVENT_CODE */
+	__u32 gen;
+	__u64 code;
+	__u32 ident;
+	__s32 firstlineno;
+	struct pybpf_str qualname;
+	struct pybpf_str filename;
+	__u32 linetable_nbytes;  /* bytes copied */
+	__u32 linetable_size;    /* bytes in the original; > nbytes when cut */
+	__u8 qualname_data[PYBPF_QUALNAME_MAX];
+	__u8 filename_data[PYBPF_FILENAME_MAX];
+	__u8 linetable_data[PYBPF_LINETABLE_MAX];
+};
+_Static_assert(sizeof(struct pybpf_code_event) ==
+		       24 + 2 * 16 + 8 + PYBPF_QUALNAME_MAX + PYBPF_FILENAME_MAX + PYBPF_LINETABLE_MAX,
+	       "pybpf_code_event layout");
+
+/*
+ * Per-CPU counters. Every path that loses or degrades a sample bumps one;
+ * names for display live in user/counters.c, in the same order.
+ */
+enum pybpf_counter {
+	CNT_SAMPLES = 0,        /* perf events handled (all CPUs, all tasks) */
+	CNT_NOT_PYTHON,         /* task not a registered process (incl. idle, kernel threads) */
+	CNT_PY_SAMPLES,         /* samples of registered processes */
+	CNT_STACKS_RECORDED,    /* samples added to the counts map */
+	CNT_NO_TSTATE,          /* no thread state for the thread */
+	CNT_TSTATE_CACHE_MISS,  /* thread list walked to find a thread state */
+	CNT_THREAD_WALK_LIMIT,  /* list longer than PYBPF_MAX_THREADS */
+	CNT_READ_RUNTIME,       /* fault reading _PyRuntime / interpreter */
+	CNT_READ_TSTATE,        /* fault reading a thread state */
+	CNT_READ_FRAME,         /* fault reading a frame */
+	CNT_READ_CODE,          /* fault reading a code object */
+	CNT_TRUNCATED,          /* stack deeper than PYBPF_MAX_FRAMES */
+	CNT_EMPTY_STACK,        /* thread state but no Python frame */
+	CNT_STACKS_FULL,        /* stacks map full: sample lost */
+	CNT_COUNTS_FULL,        /* counts map full: sample lost */
+	CNT_CODE_CAPTURED,      /* code events sent */
+	CNT_CODE_RINGBUF_FULL,  /* code event lost: ring buffer full */
+	CNT_CODE_READ_FAIL,     /* code event sent with a field unreadable */
+	CNT_SCRATCH,            /* per-CPU scratch unavailable (should never happen) */
+	CNT__MAX,
+};
+
+#endif /* PYBPF_ABI_H */

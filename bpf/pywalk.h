@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The Python frame walk, written once as plain functions over a memory-read
+ * primitive so that the same code runs in the BPF program (reading the
+ * sampled task with bpf_probe_read_user) and in userspace tests (reading a
+ * live or recorded process image).
+ *
+ * The includer defines, before including this file:
+ *   PYWALK_READ(dst, size, addr)  copy `size` bytes of target memory at
+ *                                 `addr`; 0 on success, negative on fault.
+ *   PYWALK_INLINE                 function qualifier.
+ * and may define:
+ *   PYWALK_OPAQUE(v)              hide v's value range from the compiler so a
+ *                                 following mask is kept for the verifier.
+ *
+ * All state lives in `struct pywalk` (in BPF: a per-CPU map value, since it
+ * is far larger than the 512-byte BPF stack).
+ */
+#ifndef PYBPF_PYWALK_H
+#define PYBPF_PYWALK_H
+
+#include "pybpf_abi.h"
+
+#ifndef PYWALK_OPAQUE
+#define PYWALK_OPAQUE(v) ((void)0)
+#endif
+
+/* Window buffer: offsets and lengths are masked with PYWALK_WIN_MASK before
+ * use, so a buffer of PYWALK_WIN_MASK + 1 + 8 bytes is never over-read. */
+#define PYWALK_WIN_MASK 255u
+#define PYWALK_BUF_SIZE (PYWALK_WIN_MASK + 1 + 8)
+
+enum pywalk_result {
+	PYWALK_CONTINUE = 0,
+	PYWALK_DONE = 1,
+};
+
+struct pywalk {
+	struct pybpf_proc proc;   /* copy of the process description */
+	__u64 frame;              /* next frame to visit, 0 when done */
+	__u64 hash;               /* running stack hash */
+	__u64 tstate;             /* current candidate / result of the thread search */
+	__u64 interp;             /* interpreter being searched */
+	__u64 want_thread_id;     /* pthread_self() of the sampled thread */
+	__u32 err;                /* counter id of the first fault, 0 if none */
+	__u32 pad;
+	struct pybpf_stack stack; /* result, innermost frame first */
+	__u8 buf[PYWALK_BUF_SIZE];
+};
+
+static PYWALK_INLINE __u64 pywalk__mix(__u64 h, __u64 v)
+{
+	h ^= v;
+	h *= 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	return h;
+}
+
+static PYWALK_INLINE __u64 pywalk__u64(const struct pywalk *w, __u32 off)
+{
+	__u64 v;
+
+	__builtin_memcpy(&v, w->buf + (off & PYWALK_WIN_MASK), sizeof(v));
+	return v;
+}
+
+static PYWALK_INLINE __u32 pywalk__u32(const struct pywalk *w, __u32 off)
+{
+	__u32 v;
+
+	__builtin_memcpy(&v, w->buf + (off & PYWALK_WIN_MASK), sizeof(v));
+	return v;
+}
+
+static PYWALK_INLINE __u32 pywalk__max(__u32 a, __u32 b)
+{
+	return a > b ? a : b;
+}
+
+static PYWALK_INLINE __u32 pywalk__min(__u32 a, __u32 b)
+{
+	return a < b ? a : b;
+}
+
+/* Read `len` (< PYWALK_WIN_MASK) bytes at `addr` into w->buf. */
+static PYWALK_INLINE int pywalk__fill(struct pywalk *w, __u64 addr, __u32 len)
+{
+	if (len > PYWALK_WIN_MASK)
+		return -1;
+	PYWALK_OPAQUE(len);
+	return PYWALK_READ(w->buf, len & PYWALK_WIN_MASK, addr);
+}
+
+static PYWALK_INLINE void pywalk__fail(struct pywalk *w, __u32 counter)
+{
+	if (!w->err)
+		w->err = counter;
+}
+
+/* Start a walk of the thread whose state is w->tstate. */
+static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
+{
+	const struct pybpf_offsets *o = &w->proc.off;
+	__u64 p;
+
+	w->stack.depth = 0;
+	w->stack.flags = 0;
+	w->frame = 0;
+	w->hash = pywalk__mix(0x5eed, w->proc.gen);
+	if (PYWALK_READ(&p, sizeof(p), w->tstate + o->tstate_frame)) {
+		pywalk__fail(w, CNT_READ_TSTATE);
+		return -1;
+	}
+	if (p && o->cframe_current_frame != PYBPF_OFF_NONE) {
+		if (PYWALK_READ(&p, sizeof(p), p + o->cframe_current_frame)) {
+			pywalk__fail(w, CNT_READ_TSTATE);
+			return -1;
+		}
+	}
+	w->frame = p;
+	return 0;
+}
+
+/* Identity of a code object: its first line and filename pointer. Two code
+ * objects that share an address over time (one freed, another allocated)
+ * almost never share both. */
+static PYWALK_INLINE int pywalk__code_ident(struct pywalk *w, __u64 code, __u32 *ident)
+{
+	const struct pybpf_offsets *o = &w->proc.off;
+	__u32 lo = pywalk__min(o->code_firstlineno, o->code_filename);
+	__u32 hi = pywalk__max(o->code_firstlineno, o->code_filename) + 8;
+	__u64 fn;
+	__u32 fl;
+
+	if (w->proc.code_type_addr) {
+		lo = pywalk__min(lo, o->object_type);
+		hi = pywalk__max(hi, o->object_type + 8);
+	}
+	if (hi - lo > PYWALK_WIN_MASK - 8)
+		return -1;
+	if (pywalk__fill(w, code + lo, hi - lo))
+		return -1;
+	if (w->proc.code_type_addr && pywalk__u64(w, o->object_type - lo) != w->proc.code_type_addr)
+		return 1; /* not a code object: a shim or C-stack entry */
+	fl = pywalk__u32(w, o->code_firstlineno - lo);
+	fn = pywalk__u64(w, o->code_filename - lo);
+	*ident = (__u32)pywalk__mix(fl, fn) | 1; /* never 0: 0 means "none" */
+	return 0;
+}
+
+/*
+ * Visit one frame: record it (unless it is not user code) and move to the
+ * previous one. Returns PYWALK_DONE when the walk has ended.
+ */
+static PYWALK_INLINE int pywalk__step(struct pywalk *w)
+{
+	const struct pybpf_offsets *o = &w->proc.off;
+	__u32 depth = w->stack.depth;
+	__u32 size, ident = 0;
+	__u64 code, prev;
+	__s32 instr;
+	int rc;
+
+	if (!w->frame)
+		return PYWALK_DONE;
+	if (depth >= PYBPF_MAX_FRAMES) {
+		w->stack.flags |= STACK_F_TRUNCATED;
+		return PYWALK_DONE;
+	}
+
+	size = pywalk__max(pywalk__max(o->frame_previous, o->frame_code), o->frame_instr) + 8;
+	if (o->frame_owner != PYBPF_OFF_NONE)
+		size = pywalk__max(size, o->frame_owner + 1);
+	if (pywalk__fill(w, w->frame, size)) {
+		pywalk__fail(w, CNT_READ_FRAME);
+		w->stack.flags |= STACK_F_READ_ERROR;
+		return PYWALK_DONE;
+	}
+	prev = pywalk__u64(w, o->frame_previous);
+	code = pywalk__u64(w, o->frame_code) & w->proc.off.executable_mask;
+	if (o->frame_model == FRAME_MODEL_INTERP)
+		instr = (__s32)(pywalk__u64(w, o->frame_instr) - (code + o->code_adaptive));
+	else
+		instr = (__s32)pywalk__u32(w, o->frame_instr);
+	w->frame = prev;
+
+	if (o->frame_owner != PYBPF_OFF_NONE &&
+	    w->buf[o->frame_owner & PYWALK_WIN_MASK] >= o->frame_owner_skip_min)
+		return PYWALK_CONTINUE; /* shim frame owned by the C stack */
+	if (!code)
+		return PYWALK_CONTINUE;
+
+	rc = pywalk__code_ident(w, code, &ident);
+	if (rc > 0)
+		return PYWALK_CONTINUE;
+	if (rc < 0) {
+		/* Keep the frame: userspace may still name it from a later read. */
+		pywalk__fail(w, CNT_READ_CODE);
+		ident = 0;
+	}
+
+	w->stack.frames[depth & (PYBPF_MAX_FRAMES - 1)].code = code;
+	w->stack.frames[depth & (PYBPF_MAX_FRAMES - 1)].ident = ident;
+	w->stack.frames[depth & (PYBPF_MAX_FRAMES - 1)].instr = instr;
+	w->stack.depth = depth + 1;
+	w->hash = pywalk__mix(pywalk__mix(w->hash, code), ((__u64)ident << 32) | (__u32)instr);
+	return PYWALK_CONTINUE;
+}
+
+/* Final hash of the recorded stack, including its flags. */
+static PYWALK_INLINE __u64 pywalk__stack_hash(const struct pywalk *w)
+{
+	return pywalk__mix(w->hash, ((__u64)w->stack.flags << 32) | w->stack.depth);
+}
+
+/* Begin searching the interpreters' thread lists. */
+static PYWALK_INLINE int pywalk__threads_begin(struct pywalk *w)
+{
+	const struct pybpf_offsets *o = &w->proc.off;
+
+	w->tstate = 0;
+	w->interp = 0;
+	if (PYWALK_READ(&w->interp, sizeof(w->interp),
+			w->proc.runtime_addr + o->runtime_interp_head)) {
+		pywalk__fail(w, CNT_READ_RUNTIME);
+		return -1;
+	}
+	if (w->interp && PYWALK_READ(&w->tstate, sizeof(w->tstate),
+				     w->interp + o->interp_threads_head)) {
+		pywalk__fail(w, CNT_READ_RUNTIME);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * One step of the thread search: compare the candidate thread state with the
+ * wanted thread, then move to the next thread (or the next interpreter).
+ * PYWALK_DONE with w->tstate set = found; with w->tstate = 0 = not found.
+ */
+static PYWALK_INLINE int pywalk__threads_step(struct pywalk *w)
+{
+	const struct pybpf_offsets *o = &w->proc.off;
+	__u32 lo = pywalk__min(o->tstate_next, o->tstate_thread_id);
+	__u32 hi = pywalk__max(o->tstate_next, o->tstate_thread_id) + 8;
+
+	if (!w->tstate) {
+		/* This interpreter's list is exhausted: move to the next one
+		 * (one interpreter per step keeps the step loop-free). */
+		if (!w->interp)
+			return PYWALK_DONE;
+		if (PYWALK_READ(&w->interp, sizeof(w->interp), w->interp + o->interp_next) ||
+		    (w->interp && PYWALK_READ(&w->tstate, sizeof(w->tstate),
+					      w->interp + o->interp_threads_head))) {
+			pywalk__fail(w, CNT_READ_RUNTIME);
+			w->tstate = 0;
+			return PYWALK_DONE;
+		}
+		return w->interp ? PYWALK_CONTINUE : PYWALK_DONE;
+	}
+	if (pywalk__fill(w, w->tstate + lo, hi - lo)) {
+		pywalk__fail(w, CNT_READ_TSTATE);
+		w->tstate = 0;
+		return PYWALK_DONE;
+	}
+	if (pywalk__u64(w, o->tstate_thread_id - lo) == w->want_thread_id)
+		return PYWALK_DONE;
+	w->tstate = pywalk__u64(w, o->tstate_next - lo);
+	return PYWALK_CONTINUE;
+}
+
+#endif /* PYBPF_PYWALK_H */

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * All runtime configuration, filled in one place by the argument parser,
+ * and the documented process exit codes.
+ */
+#ifndef PYBPF_CONFIG_H
+#define PYBPF_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#define PYBPF_VERSION "0.1.0"
+
+/* Exit codes (documented in README and --help). */
+enum pybpf_exit {
+	EXIT_OK = 0,
+	EXIT_FAILURE_INTERNAL = 1, /* unexpected failure (BPF load/attach error, out of memory) */
+	EXIT_USAGE = 2,            /* bad command line */
+	EXIT_NO_PRIVILEGE = 3,     /* missing CAP_BPF / CAP_PERFMON (or root) */
+	EXIT_NO_BTF = 4,           /* kernel without /sys/kernel/btf/vmlinux */
+	EXIT_PID_NOT_FOUND = 5,    /* --pid names no running process */
+	EXIT_NOT_PYTHON = 6,       /* --pid names a process that is not CPython */
+	EXIT_UNSUPPORTED_PYTHON = 7, /* --pid names a CPython version we cannot read */
+	EXIT_OUTPUT = 8,           /* output path not writable, exists without --force, write failed */
+};
+
+enum output_format {
+	FORMAT_PPROF = 0,
+	FORMAT_FOLDED = 1,
+};
+
+#define CONFIG_MAX_PIDS 64
+
+struct config {
+	bool all_pythons;          /* --all-pythons */
+	pid_t pids[CONFIG_MAX_PIDS]; /* --pid PID (repeatable) */
+	size_t npids;
+	double duration_s;         /* --duration SECONDS; 0 = until SIGINT/SIGTERM */
+	unsigned int rate_hz;      /* --rate HZ, 1..10000, default 99 */
+	const char *output;        /* -o/--output FILE; default "profile.pb.gz" or "profile.folded" */
+	bool force;                /* --force: overwrite an existing output */
+	enum output_format format; /* --format pprof|folded */
+	int verbose;               /* -v, repeatable */
+	bool help;                 /* --help: print usage, exit 0 */
+	bool version;              /* --version: print version, exit 0 */
+};
+
+/*
+ * Parse argv into *cfg (defaults applied first). On a bad command line
+ * returns -EINVAL and writes a one-line message (no trailing newline) into
+ * err. getopt state is reset, so it can be called repeatedly (tests).
+ */
+int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
+
+/* Usage text for --help. */
+const char *config__usage(void);
+
+#endif

@@ -1,0 +1,45 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Small readers of /proc. The root of the proc file system is a parameter
+ * (normally "/proc") so that tests can point it at a fixture directory.
+ */
+#ifndef PYBPF_PROCFS_H
+#define PYBPF_PROCFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct procfs_mapping {
+	uint64_t start, end;   /* address range */
+	uint64_t offset;       /* file offset of start */
+	uint32_t perms;        /* PROCFS_R|W|X */
+	uint64_t inode;
+	char path[4096];       /* as shown in maps; "" for anonymous */
+};
+
+#define PROCFS_R 1u
+#define PROCFS_W 2u
+#define PROCFS_X 4u
+
+/* Callback per mapping; return non-zero to stop (that value is returned). */
+typedef int (*procfs_mapping_cb)(const struct procfs_mapping *m, void *arg);
+
+/* Iterate /proc/PID/maps. 0, the callback's value, or -errno (-ESRCH if gone). */
+int procfs__maps(const char *proc, pid_t pid, procfs_mapping_cb cb, void *arg);
+
+/* Process start time in clock ticks since boot (field 22 of stat). 0 or -errno. */
+int procfs__start_time(const char *proc, pid_t pid, uint64_t *ticks);
+
+/* Command name (comm of the thread group leader, or of a thread if tid > 0). */
+int procfs__comm(const char *proc, pid_t pid, pid_t tid, char *buf, size_t len);
+
+/* Call cb for every numeric entry of /proc (pid) or /proc/PID/task (tid). */
+typedef int (*procfs_pid_cb)(pid_t pid, void *arg);
+int procfs__pids(const char *proc, procfs_pid_cb cb, void *arg);
+int procfs__tids(const char *proc, pid_t pid, procfs_pid_cb cb, void *arg);
+
+/* Does the process exist (kill(pid, 0) semantics through /proc)? */
+int procfs__exists(const char *proc, pid_t pid);
+
+#endif

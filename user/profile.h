@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * In-memory CPU profile: samples folded by (labels, stack), with strings,
+ * functions and locations deduplicated. Output writers (pprof.h, folded.h)
+ * read it through the iteration API below; nothing here does I/O.
+ */
+#ifndef PYBPF_PROFILE_H
+#define PYBPF_PROFILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct profile;
+
+/* One frame. Strings are copied by profile__add. */
+struct profile_frame {
+	const char *name;     /* qualified function name, e.g. "Class.method" or "<module>" */
+	const char *file;     /* source file name */
+	int64_t line;         /* line being executed, 0 if unknown */
+	int64_t start_line;   /* first line of the function (co_firstlineno), 0 if unknown */
+};
+
+/* Labels attached to a sample. comm/thread_name may be NULL (= absent). */
+struct profile_labels {
+	int64_t pid;
+	int64_t tid;
+	const char *comm;
+	const char *thread_name;
+};
+
+/* Run-wide metadata, used by the pprof writer. */
+struct profile_meta {
+	uint64_t period_ns;    /* 1e9 / sampling rate */
+	int64_t time_ns;       /* wall-clock start of the profile, ns since the epoch */
+	int64_t duration_ns;   /* wall-clock length */
+};
+
+/* Returns NULL with errno set on allocation failure. */
+struct profile *profile__new(const struct profile_meta *meta);
+void profile__free(struct profile *p);
+
+/* Update metadata (e.g. duration at the end of a run). */
+void profile__set_meta(struct profile *p, const struct profile_meta *meta);
+const struct profile_meta *profile__meta(const struct profile *p);
+
+/*
+ * Add `count` samples of a stack. frames[0] is the innermost (leaf) frame.
+ * Samples with equal labels and equal frames are merged. 0 or -ENOMEM.
+ */
+int profile__add(struct profile *p, const struct profile_labels *labels,
+		 const struct profile_frame *frames, size_t nframes, uint64_t count);
+
+/* Totals. */
+uint64_t profile__total_count(const struct profile *p);
+size_t profile__sample_count(const struct profile *p);    /* distinct (labels, stack) */
+size_t profile__function_count(const struct profile *p);  /* distinct (name, file, start_line) */
+size_t profile__location_count(const struct profile *p);  /* distinct (function, line) */
+
+/*
+ * Iteration, for writers. Ids are dense and 1-based: functions 1..function_count,
+ * locations 1..location_count, in first-seen order.
+ */
+const struct profile_frame *profile__function(const struct profile *p, size_t function_id);
+/* A location is one function at one line. */
+size_t profile__location_function(const struct profile *p, size_t location_id);
+int64_t profile__location_line(const struct profile *p, size_t location_id);
+
+/* Sample i in 0..sample_count-1: its labels, location ids (leaf first) and count. */
+const struct profile_labels *profile__sample_labels(const struct profile *p, size_t i);
+const size_t *profile__sample_locations(const struct profile *p, size_t i, size_t *n);
+uint64_t profile__sample_value(const struct profile *p, size_t i);
+
+#endif

@@ -1,0 +1,32 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Is this process a CPython interpreter, and where is its runtime?
+ * Decided from ELF contents of the executable and the mapped libpython
+ * (read through /proc/PID/root so containers work), never from names.
+ */
+#ifndef PYBPF_PYINFO_H
+#define PYBPF_PYINFO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct pyinfo {
+	unsigned int major, minor, micro; /* interpreter version, e.g. 3.11.7 */
+	uint32_t hexversion;    /* PY_VERSION_HEX when known (Py_Version / debug offsets), else 0 */
+	bool free_threaded;     /* 3.13+ "t" build */
+	uint64_t runtime_addr;  /* address of _PyRuntime in the target (load bias applied) */
+	uint64_t runtime_size;  /* size of _PyRuntime when known, else 0 */
+	uint64_t code_type_addr; /* address of PyCode_Type in the target, 0 if unknown */
+	char binary[4096];      /* the ELF that holds _PyRuntime, as named in maps */
+	bool shared;            /* _PyRuntime is in a shared libpython */
+};
+
+/*
+ * Inspect one process. `proc` is the proc root ("/proc").
+ * 0 on success; -ESRCH process gone; -ENOEXEC not Python; -EACCES no
+ * permission to read it; other -errno on failure.
+ */
+int pyinfo__inspect(const char *proc, pid_t pid, struct pyinfo *info);
+
+#endif
