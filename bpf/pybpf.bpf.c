@@ -316,7 +316,7 @@ int pybpf_sample(struct bpf_perf_event_data *ctx __attribute__((unused)))
 	w->err = 0;
 	w->stack.depth = 0;
 	w->stack.flags = 0;
-	w->hash = pywalk__mix(0x5eed, w->proc.gen);
+	w->hash = pyhash__mix(0x5eed, w->proc.gen);
 
 	task = (struct task_struct *)bpf_get_current_task();
 	w->want_thread_id = BPF_CORE_READ(task, thread.fsbase);
@@ -337,10 +337,12 @@ int pybpf_sample(struct bpf_perf_event_data *ctx __attribute__((unused)))
 	return 0;
 }
 
-SEC("tp/sched/sched_process_exec")
-int pybpf_exec(void *ctx __attribute__((unused)))
+/* BTF tracepoints: they attach without tracefs. */
+SEC("tp_btf/sched_process_exec")
+int pybpf_exec(__u64 *ctx)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct task_struct *p = (struct task_struct *)ctx[0];
+	__u32 tgid = p->tgid;
 	struct pybpf_proc_event *ev;
 
 	/* The old image is gone: never walk it with the old description. */
@@ -354,14 +356,14 @@ int pybpf_exec(void *ctx __attribute__((unused)))
 	return 0;
 }
 
-SEC("tp/sched/sched_process_exit")
-int pybpf_exit(void *ctx __attribute__((unused)))
+SEC("tp_btf/sched_process_exit")
+int pybpf_exit(__u64 *ctx)
 {
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tgid = pid_tgid >> 32;
+	struct task_struct *p = (struct task_struct *)ctx[0];
+	__u32 tgid = p->tgid;
 	struct pybpf_proc_event *ev;
 
-	if ((__u32)pid_tgid != tgid)
+	if (p->pid != p->tgid)
 		return 0; /* a thread, not the process */
 	if (bpf_map_delete_elem(&procs, &tgid))
 		return 0; /* not one of ours */

@@ -20,6 +20,8 @@
 #define PYBPF_PYWALK_H
 
 #include "pybpf_abi.h"
+#define PYHASH_INLINE static PYWALK_INLINE
+#include "pyhash.h"
 
 #ifndef PYWALK_OPAQUE
 #define PYWALK_OPAQUE(v) ((void)0)
@@ -47,14 +49,6 @@ struct pywalk {
 	struct pybpf_stack stack; /* result, innermost frame first */
 	__u8 buf[PYWALK_BUF_SIZE];
 };
-
-static PYWALK_INLINE __u64 pywalk__mix(__u64 h, __u64 v)
-{
-	h ^= v;
-	h *= 0x9e3779b97f4a7c15ull;
-	h ^= h >> 29;
-	return h;
-}
 
 static PYWALK_INLINE __u64 pywalk__u64(const struct pywalk *w, __u32 off)
 {
@@ -106,7 +100,7 @@ static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
 	w->stack.depth = 0;
 	w->stack.flags = 0;
 	w->frame = 0;
-	w->hash = pywalk__mix(0x5eed, w->proc.gen);
+	w->hash = pyhash__mix(0x5eed, w->proc.gen);
 	if (PYWALK_READ(&p, sizeof(p), w->tstate + o->tstate_frame)) {
 		pywalk__fail(w, CNT_READ_TSTATE);
 		return -1;
@@ -121,9 +115,7 @@ static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
 	return 0;
 }
 
-/* Identity of a code object: its first line and filename pointer. Two code
- * objects that share an address over time (one freed, another allocated)
- * almost never share both. */
+/* Read a code object's identity (pyhash__code_ident); 1 if it is not a code object. */
 static PYWALK_INLINE int pywalk__code_ident(struct pywalk *w, __u64 code, __u32 *ident)
 {
 	const struct pybpf_offsets *o = &w->proc.off;
@@ -144,7 +136,7 @@ static PYWALK_INLINE int pywalk__code_ident(struct pywalk *w, __u64 code, __u32 
 		return 1; /* not a code object: a shim or C-stack entry */
 	fl = pywalk__u32(w, o->code_firstlineno - lo);
 	fn = pywalk__u64(w, o->code_filename - lo);
-	*ident = (__u32)pywalk__mix(fl, fn) | 1; /* never 0: 0 means "none" */
+	*ident = pyhash__code_ident(fl, fn);
 	return 0;
 }
 
@@ -203,14 +195,14 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 	w->stack.frames[depth & (PYBPF_MAX_FRAMES - 1)].ident = ident;
 	w->stack.frames[depth & (PYBPF_MAX_FRAMES - 1)].instr = instr;
 	w->stack.depth = depth + 1;
-	w->hash = pywalk__mix(pywalk__mix(w->hash, code), ((__u64)ident << 32) | (__u32)instr);
+	w->hash = pyhash__mix(pyhash__mix(w->hash, code), ((__u64)ident << 32) | (__u32)instr);
 	return PYWALK_CONTINUE;
 }
 
 /* Final hash of the recorded stack, including its flags. */
 static PYWALK_INLINE __u64 pywalk__stack_hash(const struct pywalk *w)
 {
-	return pywalk__mix(w->hash, ((__u64)w->stack.flags << 32) | w->stack.depth);
+	return pyhash__mix(w->hash, ((__u64)w->stack.flags << 32) | w->stack.depth);
 }
 
 /* Begin searching the interpreters' thread lists. */

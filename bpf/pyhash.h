@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Hashes computed identically in BPF and userspace: the stack hash and the
+ * identity of a code object (so userspace can re-check, when it reads a code
+ * object itself, that it is the one the sample saw).
+ */
+#ifndef PYBPF_PYHASH_H
+#define PYBPF_PYHASH_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+#ifndef PYHASH_INLINE
+#define PYHASH_INLINE static inline
+#endif
+
+PYHASH_INLINE __u64 pyhash__mix(__u64 h, __u64 v)
+{
+	h ^= v;
+	h *= 0x9e3779b97f4a7c15ull;
+	h ^= h >> 29;
+	return h;
+}
+
+/* Identity of a code object: its first line and its filename pointer. Two
+ * code objects that occupy one address over time (one freed, another
+ * allocated) almost never share both. Never 0: 0 means "not read". */
+PYHASH_INLINE __u32 pyhash__code_ident(__u32 firstlineno, __u64 filename)
+{
+	return (__u32)pyhash__mix(firstlineno, filename) | 1;
+}
+
+#endif

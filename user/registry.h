@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The set of Python processes being profiled, over time. Each registration
+ * gets a `gen` that is never reused within a run, so samples, code objects
+ * and thread names of a PID that exits and is reused never mix. Records of
+ * exited processes are kept so their samples can still be named.
+ */
+#ifndef PYBPF_REGISTRY_H
+#define PYBPF_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pybpf_abi.h"
+#include "pyinfo.h"
+
+struct registry;
+
+struct registry_proc {
+	__u32 gen;
+	pid_t pid;
+	uint64_t start_time;      /* clock ticks since boot */
+	char comm[64];
+	bool alive;
+	struct pyinfo info;
+	struct pybpf_offsets off;
+};
+
+struct registry_ops {
+	/* A Python process to profile was found: register it with BPF. */
+	int (*on_add)(void *ctx, const struct registry_proc *p);
+	/* A registered process exited or exec'd: unregister it. */
+	void (*on_remove)(void *ctx, const struct registry_proc *p);
+	/* A process was skipped (err: -ENOTSUP unsupported version, -EACCES, ...).
+	 * Called once per process instance. */
+	void (*on_skip)(void *ctx, pid_t pid, int err, const struct pyinfo *info);
+};
+
+struct registry *registry__new(const char *proc_root, const struct registry_ops *ops, void *ctx);
+void registry__free(struct registry *r);
+
+/*
+ * Register one process by PID (--pid). 0; -ESRCH no such process; -ENOEXEC
+ * not CPython; -ENOTSUP a CPython we cannot read (*info says which);
+ * -EACCES; or an error from on_add.
+ */
+int registry__add_pid(struct registry *r, pid_t pid, struct pyinfo *info);
+
+/* Follow only the processes registered so far (--pid), not new ones. */
+void registry__set_explicit(struct registry *r, bool explicit_only);
+
+/* Periodic work: drop processes that are gone; in --all-pythons mode also
+ * find new ones. 0 or -errno. */
+int registry__tick(struct registry *r);
+
+/* Events from BPF. */
+void registry__on_exec(struct registry *r, pid_t pid);
+void registry__on_exit(struct registry *r, pid_t pid);
+
+const struct registry_proc *registry__by_gen(const struct registry *r, __u32 gen);
+
+/* Name of a thread of a registered process, read once (NULL if unknown). */
+const char *registry__thread_name(struct registry *r, __u32 gen, pid_t tid);
+
+/* Processes registered since the start, and alive now. */
+size_t registry__total(const struct registry *r);
+size_t registry__alive(const struct registry *r);
+
+#endif

@@ -1,0 +1,371 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "sampler.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <linux/perf_event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "hashmap.h"
+#include "pybpf.skel.h"
+
+#define DRAIN_BATCH 1024
+
+struct sampler {
+	struct pybpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link **links; /* one per CPU */
+	int *perf_fds;
+	int ncpus;
+	unsigned int attached;
+	struct bpf_link *exec_link, *exit_link;
+	unsigned int rate_hz;
+	struct hashmap *stacks; /* stack hash -> struct pybpf_stack copy (depth frames) */
+	struct pybpf_count_key *keys;
+	__u64 *values;
+	__u32 max_counts;
+	int batch_ok; /* 1 works, 0 untried, -1 unsupported */
+};
+
+static int free_stack(const void *key, void *value, void *arg)
+{
+	(void)key;
+	(void)arg;
+	free(value);
+	return 0;
+}
+
+void sampler__free(struct sampler *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; s->links && i < s->ncpus; i++)
+		bpf_link__destroy(s->links[i]);
+	for (int i = 0; s->perf_fds && i < s->ncpus; i++)
+		if (s->perf_fds[i] >= 0)
+			close(s->perf_fds[i]);
+	bpf_link__destroy(s->exec_link);
+	bpf_link__destroy(s->exit_link);
+	ring_buffer__free(s->rb);
+	pybpf__destroy(s->skel);
+	if (s->stacks) {
+		hashmap__each(s->stacks, free_stack, NULL);
+		hashmap__free(s->stacks);
+	}
+	free(s->links);
+	free(s->perf_fds);
+	free(s->keys);
+	free(s->values);
+	free(s);
+}
+
+struct sampler *sampler__new(const struct sampler_opts *opts)
+{
+	struct sampler *s = calloc(1, sizeof(*s));
+	int err = -ENOMEM;
+
+	if (!s)
+		goto out_err;
+	s->rate_hz = opts->rate_hz;
+	s->max_counts = opts->max_counts;
+	s->ncpus = libbpf_num_possible_cpus();
+	if (s->ncpus <= 0) {
+		err = s->ncpus ? s->ncpus : -ENODEV;
+		goto out_err;
+	}
+	s->links = calloc(s->ncpus, sizeof(*s->links));
+	s->perf_fds = malloc(s->ncpus * sizeof(*s->perf_fds));
+	s->stacks = hashmap__new(sizeof(__u64));
+	s->keys = calloc(DRAIN_BATCH, sizeof(*s->keys));
+	s->values = calloc(DRAIN_BATCH, sizeof(*s->values));
+	if (!s->links || !s->perf_fds || !s->stacks || !s->keys || !s->values)
+		goto out_err;
+	for (int i = 0; i < s->ncpus; i++)
+		s->perf_fds[i] = -1;
+
+	s->skel = pybpf__open();
+	if (!s->skel) {
+		err = -errno;
+		goto out_err;
+	}
+	bpf_map__set_max_entries(s->skel->maps.procs, opts->max_procs);
+	bpf_map__set_max_entries(s->skel->maps.stacks, opts->max_stacks);
+	bpf_map__set_max_entries(s->skel->maps.counts, opts->max_counts);
+	err = pybpf__load(s->skel);
+	if (err)
+		goto out_err;
+	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), opts->on_event, opts->ctx,
+				 NULL);
+	if (!s->rb) {
+		err = -errno;
+		goto out_err;
+	}
+	return s;
+
+out_err:
+	sampler__free(s);
+	errno = -err;
+	return NULL;
+}
+
+/* Parse a CPU list such as "0-3,5" into online[0..n). 0 or -errno. */
+static int online_cpus(bool **online, int *n)
+{
+	char buf[4096];
+	FILE *f = fopen("/sys/devices/system/cpu/online", "re");
+	bool *mask = NULL;
+	int max = 0, err = 0;
+	char *p, *end;
+
+	if (!f)
+		return -errno;
+	if (!fgets(buf, sizeof(buf), f)) {
+		err = -EIO;
+		goto out_close;
+	}
+	mask = calloc(4096, sizeof(*mask));
+	if (!mask) {
+		err = -ENOMEM;
+		goto out_close;
+	}
+	for (p = buf; *p && *p != '\n';) {
+		long lo = strtol(p, &end, 10), hi = lo;
+
+		if (end == p || lo < 0 || lo >= 4096)
+			goto out_inval;
+		p = end;
+		if (*p == '-') {
+			hi = strtol(p + 1, &end, 10);
+			if (end == p + 1 || hi < lo || hi >= 4096)
+				goto out_inval;
+			p = end;
+		}
+		for (long c = lo; c <= hi; c++)
+			mask[c] = true;
+		if (hi + 1 > max)
+			max = (int)hi + 1;
+		if (*p == ',')
+			p++;
+	}
+	*online = mask;
+	*n = max;
+	mask = NULL;
+	goto out_close;
+out_inval:
+	err = -EINVAL;
+out_close:
+	free(mask);
+	fclose(f);
+	return err;
+}
+
+static int perf_event_open(struct perf_event_attr *attr, int cpu)
+{
+	return (int)syscall(__NR_perf_event_open, attr, -1, cpu, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+int sampler__attach(struct sampler *s)
+{
+	struct perf_event_attr attr = {
+		.type = PERF_TYPE_SOFTWARE,
+		.size = sizeof(attr),
+		.config = PERF_COUNT_SW_CPU_CLOCK,
+		.sample_period = 1000000000ull / s->rate_hz,
+	};
+	bool *online = NULL;
+	int n_online = 0, err;
+
+	err = online_cpus(&online, &n_online);
+	if (err)
+		return err;
+	for (int cpu = 0; cpu < s->ncpus; cpu++) {
+		if (cpu >= n_online || !online[cpu])
+			continue;
+		s->perf_fds[cpu] = perf_event_open(&attr, cpu);
+		if (s->perf_fds[cpu] < 0) {
+			err = -errno;
+			if (err == -ENODEV)
+				continue; /* went offline meanwhile */
+			goto out;
+		}
+		s->links[cpu] = bpf_program__attach_perf_event(s->skel->progs.pybpf_sample,
+							       s->perf_fds[cpu]);
+		if (!s->links[cpu]) {
+			err = -errno;
+			goto out;
+		}
+		s->attached++;
+	}
+	s->exec_link = bpf_program__attach(s->skel->progs.pybpf_exec);
+	if (!s->exec_link) {
+		err = -errno;
+		goto out;
+	}
+	s->exit_link = bpf_program__attach(s->skel->progs.pybpf_exit);
+	if (!s->exit_link) {
+		err = -errno;
+		goto out;
+	}
+	err = s->attached ? 0 : -ENODEV;
+out:
+	free(online);
+	return err;
+}
+
+unsigned int sampler__cpus(const struct sampler *s)
+{
+	return s->attached;
+}
+
+int sampler__add_proc(struct sampler *s, pid_t pid, const struct pybpf_proc *proc)
+{
+	__u32 key = (__u32)pid;
+
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.procs), &key, proc, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int sampler__remove_proc(struct sampler *s, pid_t pid)
+{
+	__u32 key = (__u32)pid;
+
+	if (bpf_map_delete_elem(bpf_map__fd(s->skel->maps.procs), &key) && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+int sampler__poll(struct sampler *s, int timeout_ms)
+{
+	int n = ring_buffer__poll(s->rb, timeout_ms);
+
+	return n == -EINTR ? 0 : (n < 0 ? n : 0);
+}
+
+/* The stack for a hash: from our copy, else from the kernel (copied, then
+ * deleted there so the map only holds stacks not yet seen here). */
+static const struct pybpf_stack *stack_for(struct sampler *s, __u64 hash)
+{
+	int fd = bpf_map__fd(s->skel->maps.stacks);
+	struct pybpf_stack *st = hashmap__get(s->stacks, &hash);
+	struct pybpf_stack *tmp;
+	size_t size;
+
+	if (st)
+		return st;
+	tmp = malloc(sizeof(*tmp));
+	if (!tmp)
+		return NULL;
+	if (bpf_map_lookup_elem(fd, &hash, tmp) || tmp->depth > PYBPF_MAX_FRAMES) {
+		free(tmp);
+		return NULL;
+	}
+	size = offsetof(struct pybpf_stack, frames) + tmp->depth * sizeof(tmp->frames[0]);
+	st = realloc(tmp, size);
+	if (!st)
+		st = tmp;
+	if (hashmap__set(s->stacks, &hash, st)) {
+		free(st);
+		return NULL;
+	}
+	bpf_map_delete_elem(fd, &hash);
+	return st;
+}
+
+static void deliver(struct sampler *s, __u32 n, sampler_sample_cb cb, void *arg)
+{
+	for (__u32 i = 0; i < n; i++)
+		cb(&s->keys[i], s->values[i], stack_for(s, s->keys[i].stack), arg);
+}
+
+/* Fallback for kernels without batch operations on hash maps. */
+static int drain_iter(struct sampler *s, int fd, sampler_sample_cb cb, void *arg)
+{
+	struct pybpf_count_key key;
+	__u32 n = 0;
+
+	/* Every key found is deleted, so the first key is always a new one. */
+	while (!bpf_map_get_next_key(fd, NULL, &key)) {
+		if (bpf_map_lookup_elem(fd, &key, &s->values[n]) == 0)
+			s->keys[n++] = key;
+		if (bpf_map_delete_elem(fd, &key))
+			return -errno;
+		if (n == DRAIN_BATCH) {
+			deliver(s, n, cb, arg);
+			n = 0;
+		}
+	}
+	deliver(s, n, cb, arg);
+	return 0;
+}
+
+int sampler__drain(struct sampler *s, sampler_sample_cb cb, void *arg)
+{
+	int fd = bpf_map__fd(s->skel->maps.counts);
+	struct pybpf_count_key out_batch;
+	bool first = true;
+	int err = 0;
+
+	if (s->batch_ok < 0)
+		return drain_iter(s, fd, cb, arg);
+	for (;;) {
+		__u32 n = DRAIN_BATCH;
+
+		err = bpf_map_lookup_and_delete_batch(fd, first ? NULL : &out_batch, &out_batch,
+						      s->keys, s->values, &n, NULL);
+		if (err && errno != ENOENT) {
+			err = -errno;
+			if (first && (err == -EINVAL || err == -ENOTSUP || err == -EOPNOTSUPP)) {
+				s->batch_ok = -1;
+				return drain_iter(s, fd, cb, arg);
+			}
+			return err;
+		}
+		s->batch_ok = 1;
+		first = false;
+		deliver(s, n, cb, arg);
+		if (err) /* ENOENT: that was the last batch */
+			return 0;
+	}
+}
+
+int sampler__counters(const struct sampler *s, __u64 out[CNT__MAX])
+{
+	int ncpus = s->ncpus;
+	__u64 *vals = calloc((size_t)ncpus, sizeof(__u64) * CNT__MAX);
+	__u32 zero = 0;
+	int err = 0;
+
+	if (!vals)
+		return -ENOMEM;
+	memset(out, 0, sizeof(__u64) * CNT__MAX);
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.counters), &zero, vals)) {
+		err = -errno;
+		goto out;
+	}
+	for (int cpu = 0; cpu < ncpus; cpu++)
+		for (int i = 0; i < CNT__MAX; i++)
+			out[i] += vals[cpu * CNT__MAX + i];
+out:
+	free(vals);
+	return err;
+}
+
+int sampler__prog_stats(const struct sampler *s, __u64 *run_ns, __u64 *run_cnt)
+{
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(bpf_program__fd(s->skel->progs.pybpf_sample), &info, &len))
+		return -errno;
+	*run_ns = info.run_time_ns;
+	*run_cnt = info.run_cnt;
+	return 0;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * The BPF side's lifecycle: open/configure/load the skeleton, attach a
+ * cpu-clock perf event on every online CPU plus the exec/exit tracepoints,
+ * register processes, poll the event ring buffer and drain the aggregated
+ * samples.
+ */
+#ifndef PYBPF_SAMPLER_H
+#define PYBPF_SAMPLER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pybpf_abi.h"
+
+struct sampler;
+
+struct sampler_opts {
+	unsigned int rate_hz;  /* samples per second per CPU */
+	__u32 max_procs;       /* registered processes */
+	__u32 max_stacks;      /* distinct stacks between two drains */
+	__u32 max_counts;      /* distinct (process, thread, stack) between two drains */
+	/* Called for each ring-buffer record (struct pybpf_code_event or pybpf_proc_event). */
+	int (*on_event)(void *ctx, void *data, size_t size);
+	void *ctx;
+};
+
+/* Open and load the BPF object. NULL with errno set (EPERM: not privileged). */
+struct sampler *sampler__new(const struct sampler_opts *opts);
+void sampler__free(struct sampler *s);
+
+/* Start sampling: perf events on every online CPU, tracepoints. 0 or -errno. */
+int sampler__attach(struct sampler *s);
+/* Number of CPUs with an attached perf event. */
+unsigned int sampler__cpus(const struct sampler *s);
+
+int sampler__add_proc(struct sampler *s, pid_t pid, const struct pybpf_proc *proc);
+int sampler__remove_proc(struct sampler *s, pid_t pid);
+
+/* Deliver ring-buffer records to on_event; waits up to timeout_ms (0: no wait). */
+int sampler__poll(struct sampler *s, int timeout_ms);
+
+/*
+ * Move the samples aggregated in the kernel since the last drain to cb.
+ * `stack` is NULL when the kernel no longer had it (counted by the caller).
+ * 0 or -errno.
+ */
+typedef void (*sampler_sample_cb)(const struct pybpf_count_key *key, __u64 count,
+				  const struct pybpf_stack *stack, void *arg);
+int sampler__drain(struct sampler *s, sampler_sample_cb cb, void *arg);
+
+/* Sum of the per-CPU counters since start. 0 or -errno. */
+int sampler__counters(const struct sampler *s, __u64 out[CNT__MAX]);
+
+/* BPF run time of the sampling program (needs kernel.bpf_stats_enabled=1). */
+int sampler__prog_stats(const struct sampler *s, __u64 *run_ns, __u64 *run_cnt);
+
+#endif

@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "session.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "hashmap.h"
+#include "profile.h"
+#include "registry.h"
+#include "sampler.h"
+#include "symbolizer.h"
+
+/* How often processes are rescanned and the kernel's aggregates drained. */
+#define TICK_NS 1000000000ull
+
+/* Kernel map sizes. */
+#define MAX_PROCS 8192
+#define MAX_STACKS 16384
+#define MAX_COUNTS 65536
+
+struct session {
+	struct session_opts opts;
+	struct registry *registry;
+	struct symbolizer *symbolizer;
+	struct sampler *sampler;
+	struct profile *profile;
+	struct hashmap *threads_seen; /* (gen, tid) -> marker */
+	uint64_t next_tick_ns;
+	uint64_t start_ns;
+	struct timespec start_wall;
+	uint64_t lost_stacks;
+	size_t threads;
+	bool had_targets;
+	struct profile_frame frames[PYBPF_MAX_FRAMES + 1];
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void say(struct session *s, enum session_log_level level, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!s->opts.log)
+		return;
+	va_start(ap, fmt);
+	s->opts.log(s->opts.log_ctx, level, fmt, ap);
+	va_end(ap);
+}
+
+static int on_add(void *ctx, const struct registry_proc *p)
+{
+	struct session *s = ctx;
+	struct pybpf_proc bp = {
+		.gen = p->gen,
+		.runtime_addr = p->info.runtime_addr,
+		.code_type_addr = 0,
+		.off = p->off,
+	};
+	int err = sampler__add_proc(s->sampler, p->pid, &bp);
+
+	if (!err)
+		say(s, SESSION_INFO, "profiling pid %d (%s): Python %u.%u.%u%s, %s\n", (int)p->pid,
+		    p->comm, p->info.major, p->info.minor, p->info.micro,
+		    p->info.free_threaded ? "t" : "", p->info.binary);
+	return err;
+}
+
+static void on_remove(void *ctx, const struct registry_proc *p)
+{
+	struct session *s = ctx;
+
+	sampler__remove_proc(s->sampler, p->pid);
+	say(s, SESSION_INFO, "pid %d (%s) exited or exec'd\n", (int)p->pid, p->comm);
+}
+
+static void on_skip(void *ctx, pid_t pid, int err, const struct pyinfo *info)
+{
+	struct session *s = ctx;
+
+	if (err == -ENOTSUP)
+		say(s, SESSION_WARN, "skipping pid %d: Python %u.%u.%u%s is not supported\n",
+		    (int)pid, info->major, info->minor, info->micro,
+		    info->free_threaded ? " (free-threaded)" : "");
+	else
+		say(s, SESSION_DEBUG, "skipping pid %d: %s\n", (int)pid, strerror(-err));
+}
+
+static int on_event(void *ctx, void *data, size_t size)
+{
+	struct session *s = ctx;
+	__u32 type;
+
+	if (size < sizeof(type))
+		return 0;
+	memcpy(&type, data, sizeof(type));
+	if (type == EVENT_CODE && size >= sizeof(struct pybpf_code_event)) {
+		if (symbolizer__add_event(s->symbolizer, data))
+			say(s, SESSION_WARN, "out of memory storing a code object\n");
+	} else if ((type == EVENT_EXEC || type == EVENT_EXIT) &&
+		   size >= sizeof(struct pybpf_proc_event)) {
+		const struct pybpf_proc_event *ev = data;
+
+		/* With --pid, an exec means the process is no longer the one asked for. */
+		if (type == EVENT_EXEC && s->opts.all_pythons)
+			registry__on_exec(s->registry, (pid_t)ev->pid);
+		else
+			registry__on_exit(s->registry, (pid_t)ev->pid);
+	}
+	return 0;
+}
+
+void session__free(struct session *s)
+{
+	if (!s)
+		return;
+	sampler__free(s->sampler);
+	registry__free(s->registry);
+	symbolizer__free(s->symbolizer);
+	profile__free(s->profile);
+	hashmap__free(s->threads_seen);
+	free(s);
+}
+
+struct session *session__new(const struct session_opts *opts)
+{
+	struct registry_ops ops = { .on_add = on_add, .on_remove = on_remove, .on_skip = on_skip };
+	struct sampler_opts sopts = {
+		.rate_hz = opts->rate_hz,
+		.max_procs = MAX_PROCS,
+		.max_stacks = MAX_STACKS,
+		.max_counts = MAX_COUNTS,
+		.on_event = on_event,
+	};
+	struct profile_meta meta = { .period_ns = 1000000000ull / opts->rate_hz };
+	struct session *s = calloc(1, sizeof(*s));
+	int err = ENOMEM;
+
+	if (!s)
+		goto out_err;
+	s->opts = *opts;
+	sopts.ctx = s;
+	s->registry = registry__new(opts->proc_root, &ops, s);
+	s->symbolizer = symbolizer__new();
+	s->profile = profile__new(&meta);
+	s->threads_seen = hashmap__new(sizeof(__u64));
+	if (!s->registry || !s->symbolizer || !s->profile || !s->threads_seen)
+		goto out_err;
+	registry__set_explicit(s->registry, !opts->all_pythons);
+	s->sampler = sampler__new(&sopts);
+	if (!s->sampler) {
+		err = errno;
+		goto out_err;
+	}
+	return s;
+
+out_err:
+	session__free(s);
+	errno = err;
+	return NULL;
+}
+
+int session__add_pid(struct session *s, pid_t pid, struct pyinfo *info)
+{
+	int err = registry__add_pid(s->registry, pid, info);
+
+	if (!err)
+		s->had_targets = true;
+	return err;
+}
+
+int session__start(struct session *s)
+{
+	int err = sampler__attach(s->sampler);
+
+	if (err)
+		return err;
+	clock_gettime(CLOCK_REALTIME, &s->start_wall);
+	s->start_ns = mono_ns();
+	s->next_tick_ns = s->start_ns; /* scan right away */
+	return 0;
+}
+
+/* A pseudo-frame for samples without Python frames. */
+static void pseudo(struct profile_frame *f, const char *name)
+{
+	f->name = name;
+	f->file = "";
+	f->line = 0;
+	f->start_line = 0;
+}
+
+static void on_sample(const struct pybpf_count_key *key, __u64 count,
+		      const struct pybpf_stack *stack, void *arg)
+{
+	struct session *s = arg;
+	const struct registry_proc *p = registry__by_gen(s->registry, key->gen);
+	struct profile_labels labels = { .tid = key->tid };
+	struct symbolizer_proc sp;
+	__u64 thread_key = ((__u64)key->gen << 32) | key->tid;
+	size_t n = 0;
+
+	if (!p)
+		return; /* cannot happen: gens come from the registry */
+	labels.pid = p->pid;
+	labels.comm = p->comm;
+	labels.thread_name = registry__thread_name(s->registry, key->gen, (pid_t)key->tid);
+	sp = (struct symbolizer_proc){ .gen = p->gen, .pid = p->pid, .alive = p->alive,
+				       .major = p->info.major, .minor = p->info.minor,
+				       .off = &p->off };
+
+	if (!stack) {
+		s->lost_stacks += count;
+		pseudo(&s->frames[n++], "[stack lost]");
+	} else if (!stack->depth) {
+		pseudo(&s->frames[n++], stack->flags & STACK_F_NO_TSTATE
+						? "[thread without Python state]"
+						: "[no Python frames]");
+	} else {
+		for (__u32 i = 0; i < stack->depth && i < PYBPF_MAX_FRAMES; i++)
+			symbolizer__frame(s->symbolizer, &sp, &stack->frames[i], &s->frames[n++]);
+		if (stack->flags & STACK_F_TRUNCATED)
+			pseudo(&s->frames[n++], "[truncated]");
+	}
+	if (profile__add(s->profile, &labels, s->frames, n, count))
+		say(s, SESSION_WARN, "out of memory adding samples\n");
+	if (!hashmap__get(s->threads_seen, &thread_key) &&
+	    !hashmap__set(s->threads_seen, &thread_key, s))
+		s->threads++;
+}
+
+/* Move what the kernel aggregated into the profile. Code events first, so
+ * every stack's code objects are known before the stack is named. */
+static int collect(struct session *s)
+{
+	int err = sampler__poll(s->sampler, 0);
+
+	if (err)
+		return err;
+	return sampler__drain(s->sampler, on_sample, s);
+}
+
+int session__step(struct session *s, int timeout_ms)
+{
+	uint64_t now;
+	int err = sampler__poll(s->sampler, timeout_ms);
+
+	if (err)
+		return err;
+	now = mono_ns();
+	if (now < s->next_tick_ns)
+		return 0;
+	s->next_tick_ns = now + TICK_NS;
+	/* Drain before the scan: names of processes that just exited can still
+	 * be read from memory when an event was lost. */
+	err = collect(s);
+	if (err)
+		return err;
+	return registry__tick(s->registry);
+}
+
+bool session__targets_gone(const struct session *s)
+{
+	return !s->opts.all_pythons && s->had_targets && registry__alive(s->registry) == 0;
+}
+
+int session__finish(struct session *s)
+{
+	struct profile_meta meta = *profile__meta(s->profile);
+	int err = collect(s);
+
+	meta.time_ns = (int64_t)s->start_wall.tv_sec * 1000000000ll + s->start_wall.tv_nsec;
+	meta.duration_ns = (int64_t)(mono_ns() - s->start_ns);
+	profile__set_meta(s->profile, &meta);
+	return err;
+}
+
+struct profile *session__profile(struct session *s)
+{
+	return s->profile;
+}
+
+void session__stats(struct session *s, struct session_stats *st)
+{
+	struct symbolizer_stats sy;
+
+	memset(st, 0, sizeof(*st));
+	sampler__counters(s->sampler, st->counters);
+	symbolizer__stats(s->symbolizer, &sy);
+	st->samples = profile__total_count(s->profile);
+	st->lost_stacks = s->lost_stacks;
+	st->unresolved_frames = sy.unresolved;
+	st->frames_without_line = sy.no_line;
+	st->code_objects = sy.codes;
+	st->processes = registry__total(s->registry);
+	st->threads = s->threads;
+	st->cpus = sampler__cpus(s->sampler);
+	sampler__prog_stats(s->sampler, &st->bpf_run_ns, &st->bpf_run_cnt);
+}

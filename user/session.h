@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * One profiling run: discovers processes (registry), samples them (sampler),
+ * names frames (symbolizer) and folds the result into a profile. The caller
+ * drives it with session__step until it wants to stop, then session__finish.
+ */
+#ifndef PYBPF_SESSION_H
+#define PYBPF_SESSION_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pybpf_abi.h"
+#include "pyinfo.h"
+
+struct session;
+struct profile;
+
+enum session_log_level {
+	SESSION_WARN = 0,
+	SESSION_INFO = 1,
+	SESSION_DEBUG = 2,
+};
+
+struct session_opts {
+	unsigned int rate_hz;
+	bool all_pythons;
+	const char *proc_root;  /* "/proc" */
+	/* Messages for the user; the session itself never prints. */
+	void (*log)(void *ctx, enum session_log_level level, const char *fmt, va_list ap);
+	void *log_ctx;
+};
+
+struct session_stats {
+	__u64 counters[CNT__MAX];   /* BPF counters */
+	uint64_t samples;            /* samples in the profile */
+	uint64_t lost_stacks;        /* counts whose stack was gone */
+	uint64_t unresolved_frames;  /* frames named "[unknown]" */
+	uint64_t frames_without_line;
+	uint64_t code_objects;
+	size_t processes;            /* profiled during the run */
+	size_t threads;              /* distinct (process, thread) with samples */
+	unsigned int cpus;
+	__u64 bpf_run_ns, bpf_run_cnt; /* 0 unless kernel.bpf_stats_enabled */
+};
+
+/* Load the BPF side. NULL with errno set (EPERM: no privilege). */
+struct session *session__new(const struct session_opts *opts);
+void session__free(struct session *s);
+
+/* Add a process by PID (before session__start). See registry__add_pid. */
+int session__add_pid(struct session *s, pid_t pid, struct pyinfo *info);
+
+/* Attach the perf events and start sampling. 0 or -errno. */
+int session__start(struct session *s);
+
+/* Wait up to timeout_ms for events and do whatever periodic work is due. */
+int session__step(struct session *s, int timeout_ms);
+
+/* True when a --pid run has no live target left. */
+bool session__targets_gone(const struct session *s);
+
+/* Collect everything still in flight into the profile. */
+int session__finish(struct session *s);
+
+struct profile *session__profile(struct session *s);
+void session__stats(struct session *s, struct session_stats *st);
+
+#endif
