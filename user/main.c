@@ -74,7 +74,7 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
  * needs, else the name of what is missing. */
 static const char *missing_capability(void)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[2] = {};
 	__u64 eff;
 
@@ -176,8 +176,8 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 		any = true;
 	}
 	if (st.lost_stacks) {
-		fprintf(stderr, "%sstack_lost=%llu", any ? ", " : "Dropped or degraded: ",
-			(unsigned long long)st.lost_stacks);
+		fprintf(stderr, "%sstack_lost=%llu",
+			any ? ", " : "Dropped or degraded: ", (unsigned long long)st.lost_stacks);
 		any = true;
 	}
 	if (st.unresolved_frames) {
@@ -227,12 +227,12 @@ static int add_pids(const struct config *cfg, struct session *s)
 static int run(const struct config *cfg)
 {
 	struct session_opts opts = {
-		.rate_hz = cfg->rate_hz,
-		.all_pythons = cfg->all_pythons,
-		.proc_root = "/proc",
-		.log = session_log,
+	    .rate_hz = cfg->rate_hz,
+	    .all_pythons = cfg->all_pythons,
+	    .proc_root = "/proc",
+	    .log = session_log,
 	};
-	struct sigaction sa = { .sa_handler = on_signal };
+	struct sigaction sa = {.sa_handler = on_signal};
 	struct timespec t0;
 	struct session *s;
 	const char *cap;

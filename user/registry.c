@@ -35,8 +35,8 @@ struct registry {
 	struct registry_proc **procs; /* index gen - 1 */
 	size_t nprocs, cap;
 	size_t alive;
-	struct hashmap *by_pid;  /* pid -> registry_proc (alive only) */
-	struct hashmap *seen;    /* pid -> struct seen (not registered) */
+	struct hashmap *by_pid;	 /* pid -> registry_proc (alive only) */
+	struct hashmap *seen;	 /* pid -> struct seen (not registered) */
 	struct hashmap *threads; /* thread_key -> char * */
 };
 
@@ -266,7 +266,7 @@ static int check_alive(const void *key, void *value, void *arg)
 
 int registry__tick(struct registry *r)
 {
-	struct check_ctx c = { .r = r };
+	struct check_ctx c = {.r = r};
 
 	hashmap__each(r->by_pid, check_alive, &c);
 	for (size_t i = 0; i < c.ndead; i++) {
@@ -316,7 +316,7 @@ const struct registry_proc *registry__by_gen(const struct registry *r, __u32 gen
 
 const char *registry__thread_name(struct registry *r, __u32 gen, pid_t tid)
 {
-	struct thread_key key = { .gen = gen, .tid = tid };
+	struct thread_key key = {.gen = gen, .tid = tid};
 	const struct registry_proc *p = registry__by_gen(r, gen);
 	char buf[64], *name = hashmap__get(r->threads, &key);
 

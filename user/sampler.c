@@ -101,8 +101,8 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 	err = pybpf__load(s->skel);
 	if (err)
 		goto out_err;
-	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), opts->on_event, opts->ctx,
-				 NULL);
+	s->rb =
+	    ring_buffer__new(bpf_map__fd(s->skel->maps.events), opts->on_event, opts->ctx, NULL);
 	if (!s->rb) {
 		err = -errno;
 		goto out_err;
@@ -174,10 +174,10 @@ static int perf_event_open(struct perf_event_attr *attr, int cpu)
 int sampler__attach(struct sampler *s)
 {
 	struct perf_event_attr attr = {
-		.type = PERF_TYPE_SOFTWARE,
-		.size = sizeof(attr),
-		.config = PERF_COUNT_SW_CPU_CLOCK,
-		.sample_period = 1000000000ull / s->rate_hz,
+	    .type = PERF_TYPE_SOFTWARE,
+	    .size = sizeof(attr),
+	    .config = PERF_COUNT_SW_CPU_CLOCK,
+	    .sample_period = 1000000000ull / s->rate_hz,
 	};
 	bool *online = NULL;
 	int n_online = 0, err;
@@ -195,8 +195,8 @@ int sampler__attach(struct sampler *s)
 				continue; /* went offline meanwhile */
 			goto out;
 		}
-		s->links[cpu] = bpf_program__attach_perf_event(s->skel->progs.pybpf_sample,
-							       s->perf_fds[cpu]);
+		s->links[cpu] =
+		    bpf_program__attach_perf_event(s->skel->progs.pybpf_sample, s->perf_fds[cpu]);
 		if (!s->links[cpu]) {
 			err = -errno;
 			goto out;

@@ -60,10 +60,10 @@ static int on_add(void *ctx, const struct registry_proc *p)
 {
 	struct session *s = ctx;
 	struct pybpf_proc bp = {
-		.gen = p->gen,
-		.runtime_addr = p->info.runtime_addr,
-		.code_type_addr = 0,
-		.off = p->off,
+	    .gen = p->gen,
+	    .runtime_addr = p->info.runtime_addr,
+	    .code_type_addr = 0,
+	    .off = p->off,
 	};
 	int err = sampler__add_proc(s->sampler, p->pid, &bp);
 
@@ -132,15 +132,15 @@ void session__free(struct session *s)
 
 struct session *session__new(const struct session_opts *opts)
 {
-	struct registry_ops ops = { .on_add = on_add, .on_remove = on_remove, .on_skip = on_skip };
+	struct registry_ops ops = {.on_add = on_add, .on_remove = on_remove, .on_skip = on_skip};
 	struct sampler_opts sopts = {
-		.rate_hz = opts->rate_hz,
-		.max_procs = MAX_PROCS,
-		.max_stacks = MAX_STACKS,
-		.max_counts = MAX_COUNTS,
-		.on_event = on_event,
+	    .rate_hz = opts->rate_hz,
+	    .max_procs = MAX_PROCS,
+	    .max_stacks = MAX_STACKS,
+	    .max_counts = MAX_COUNTS,
+	    .on_event = on_event,
 	};
-	struct profile_meta meta = { .period_ns = 1000000000ull / opts->rate_hz };
+	struct profile_meta meta = {.period_ns = 1000000000ull / opts->rate_hz};
 	struct session *s = calloc(1, sizeof(*s));
 	int err = ENOMEM;
 
@@ -203,7 +203,7 @@ static void on_sample(const struct pybpf_count_key *key, __u64 count,
 {
 	struct session *s = arg;
 	const struct registry_proc *p = registry__by_gen(s->registry, key->gen);
-	struct profile_labels labels = { .tid = key->tid };
+	struct profile_labels labels = {.tid = key->tid};
 	struct symbolizer_proc sp;
 	__u64 thread_key = ((__u64)key->gen << 32) | key->tid;
 	size_t n = 0;
@@ -213,17 +213,20 @@ static void on_sample(const struct pybpf_count_key *key, __u64 count,
 	labels.pid = p->pid;
 	labels.comm = p->comm;
 	labels.thread_name = registry__thread_name(s->registry, key->gen, (pid_t)key->tid);
-	sp = (struct symbolizer_proc){ .gen = p->gen, .pid = p->pid, .alive = p->alive,
-				       .major = p->info.major, .minor = p->info.minor,
-				       .off = &p->off };
+	sp = (struct symbolizer_proc){.gen = p->gen,
+				      .pid = p->pid,
+				      .alive = p->alive,
+				      .major = p->info.major,
+				      .minor = p->info.minor,
+				      .off = &p->off};
 
 	if (!stack) {
 		s->lost_stacks += count;
 		pseudo(&s->frames[n++], "[stack lost]");
 	} else if (!stack->depth) {
 		pseudo(&s->frames[n++], stack->flags & STACK_F_NO_TSTATE
-						? "[thread without Python state]"
-						: "[no Python frames]");
+					    ? "[thread without Python state]"
+					    : "[no Python frames]");
 	} else {
 		for (__u32 i = 0; i < stack->depth && i < PYBPF_MAX_FRAMES; i++)
 			symbolizer__frame(s->symbolizer, &sp, &stack->frames[i], &s->frames[n++]);

@@ -28,8 +28,8 @@ struct code_info {
 	char *qualname;
 	char *filename;
 	__s32 firstlineno;
-	bool linetable_cut;     /* the event carried only a prefix of the table */
-	bool linetable_reread;  /* a full read from memory was already tried */
+	bool linetable_cut;    /* the event carried only a prefix of the table */
+	bool linetable_reread; /* a full read from memory was already tried */
 	__u8 *linetable;
 	size_t linetable_len;
 };
@@ -119,7 +119,7 @@ static int insert(struct symbolizer *s, const struct code_key *key, struct code_
 
 int symbolizer__add_event(struct symbolizer *s, const struct pybpf_code_event *ev)
 {
-	struct code_key key = { .gen = ev->gen, .ident = ev->ident, .code = ev->code };
+	struct code_key key = {.gen = ev->gen, .ident = ev->ident, .code = ev->code};
 	struct code_info *ci = calloc(1, sizeof(*ci));
 	size_t nlt = ev->linetable_nbytes;
 	int err = -ENOMEM;
@@ -258,7 +258,7 @@ static void reread_linetable(const struct symbolizer_proc *p, const struct pybpf
 int symbolizer__frame(struct symbolizer *s, const struct symbolizer_proc *p,
 		      const struct pybpf_frame *f, struct profile_frame *out)
 {
-	struct code_key key = { .gen = p->gen, .ident = f->ident, .code = f->code };
+	struct code_key key = {.gen = p->gen, .ident = f->ident, .code = f->code};
 	enum linetable_format fmt = linetable__format_for(p->major, p->minor);
 	struct code_info *ci = hashmap__get(s->codes, &key);
 	int64_t offset, line;
@@ -287,8 +287,8 @@ int symbolizer__frame(struct symbolizer *s, const struct symbolizer_proc *p,
 	line = linetable__line(fmt, ci->linetable, ci->linetable_len, ci->firstlineno, offset);
 	if (!line && ci->linetable_cut && !ci->linetable_reread) {
 		reread_linetable(p, f, ci);
-		line = linetable__line(fmt, ci->linetable, ci->linetable_len, ci->firstlineno,
-				       offset);
+		line =
+		    linetable__line(fmt, ci->linetable, ci->linetable_len, ci->firstlineno, offset);
 	}
 	if (!line)
 		s->stats.no_line++;

@@ -1,6 +1,6 @@
 # A thread parked in a known Python stack, for the frame-walker tests.
-# Prints "<runtime address> <thread ident> <depth> <hexversion>" then waits
-# for stdin to close.
+# Prints "<runtime address> <thread ident> <depth> <hexversion> <first line
+# of descend> <line where it parks>" then waits for stdin to close.
 import ctypes
 import sys
 import threading
@@ -15,7 +15,7 @@ class Parker:
         if n == 0:
             info["ident"] = threading.get_ident()
             ready.set()
-            sys.stdin.read()  # parked here until the test closes stdin
+            sys.stdin.read()  # PARKED: until the test closes stdin
             return 0
         return self.descend(n - 1) + 1
 
@@ -28,5 +28,8 @@ t = threading.Thread(target=park, name="parked")
 t.start()
 ready.wait()
 addr = ctypes.addressof(ctypes.c_char.in_dll(ctypes.pythonapi, "_PyRuntime"))
-print(addr, info["ident"], DEPTH, sys.hexversion, flush=True)
+with open(__file__) as src:
+    parked_line = 1 + [i for i, l in enumerate(src) if "# PARKED" in l][0]
+print(addr, info["ident"], DEPTH, sys.hexversion,
+      Parker.descend.__code__.co_firstlineno, parked_line, flush=True)
 t.join()

@@ -4,8 +4,8 @@
  * static tables), sections and the bytes at a virtual address. Safe on
  * malformed or truncated input: every failure is an error, never a crash.
  */
-#ifndef PYBPF_ELF_H
-#define PYBPF_ELF_H
+#ifndef PYBPF_ELFFILE_H
+#define PYBPF_ELFFILE_H
 
 #include <stddef.h>
 #include <stdint.h>

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install what pybpf-prof needs from Debian's packages and build it into ./build.
+# Usage: tools/setup.sh   (as root, or with sudo available)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+
+PKGS=(
+  # build: clang -target bpf, bpftool gen skeleton, libbpf/libelf/zlib
+  clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev pkg-config cmake ninja-build gcc
+  # tests: the independent pprof reader (google/pprof's profile package + Go),
+  # pytest for the end-to-end suite, the interpreter the suite profiles
+  golang-go golang-github-google-pprof-dev python3 python3-pytest python3.11
+)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build
+echo "setup: built $(pwd)/build/pybpf-prof"

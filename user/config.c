@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Command-line parsing into struct config. Nothing here prints: errors are
+ * returned as -EINVAL with a one-line message for the CLI to show.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DEFAULT_RATE_HZ 99u
+#define MIN_RATE_HZ 1L
+#define MAX_RATE_HZ 10000L
+#define MAX_DURATION_S (365.0 * 24 * 3600) /* one year */
+#define MAX_PID 4194304L		   /* PID_MAX_LIMIT on 64-bit kernels */
+#define MAX_VERBOSE 16
+
+#define DEFAULT_OUTPUT_PPROF "profile.pb.gz"
+#define DEFAULT_OUTPUT_FOLDED "profile.folded"
+
+/* Values of long-only options: above any char, so they never clash with short options. */
+enum {
+	OPT_ALL_PYTHONS = 256,
+	OPT_PID,
+	OPT_DURATION,
+	OPT_RATE,
+	OPT_FORCE,
+	OPT_FORMAT,
+};
+
+/* Leading ':' makes getopt report a missing argument as ':' instead of '?'. */
+static const char short_opts[] = ":ho:vV";
+
+static const struct option long_opts[] = {
+    {"all-pythons", no_argument, NULL, OPT_ALL_PYTHONS},
+    {"pid", required_argument, NULL, OPT_PID},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"rate", required_argument, NULL, OPT_RATE},
+    {"output", required_argument, NULL, 'o'},
+    {"force", no_argument, NULL, OPT_FORCE},
+    {"format", required_argument, NULL, OPT_FORMAT},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static const char usage_text[] =
+    "Usage: pybpf-prof (--all-pythons | --pid PID...) [options]\n"
+    "\n"
+    "Sample the Python stacks of running CPython processes with BPF on CPU-clock\n"
+    "perf events (no ptrace, the targets are never paused) and write a profile.\n"
+    "\n"
+    "Targets (exactly one kind):\n"
+    "      --all-pythons      every CPython process on the machine, including\n"
+    "                         processes started while profiling\n"
+    "      --pid PID          this process; repeat for several (at most 64)\n"
+    "\n"
+    "Options:\n"
+    "      --duration SECONDS stop after SECONDS (decimals allowed, at most one\n"
+    "                         year); default: until SIGINT (Ctrl-C) or SIGTERM\n"
+    "      --rate HZ          samples per second per CPU, 1..10000 (default 99)\n"
+    "  -o, --output FILE      output file (default profile.pb.gz, or\n"
+    "                         profile.folded with --format folded)\n"
+    "      --force            overwrite FILE if it exists\n"
+    "      --format FORMAT    pprof (gzipped protobuf, default) or folded\n"
+    "                         (collapsed stacks for flamegraph.pl / speedscope)\n"
+    "  -v, --verbose          more diagnostics on stderr; repeat for more\n"
+    "  -h, --help             show this help and exit\n"
+    "  -V, --version          show the version and exit\n"
+    "\n"
+    "Exit codes:\n"
+    "  0  success\n"
+    "  1  unexpected failure (BPF load/attach error, out of memory)\n"
+    "  2  bad command line\n"
+    "  3  missing CAP_BPF / CAP_PERFMON (or root)\n"
+    "  4  kernel without /sys/kernel/btf/vmlinux\n"
+    "  5  --pid names no running process\n"
+    "  6  --pid names a process that is not CPython\n"
+    "  7  --pid names a CPython version we cannot read\n"
+    "  8  output path not writable, exists without --force, write failed\n";
+
+const char *config__usage(void)
+{
+	return usage_text;
+}
+
+/* Keep the first error only: it is the one the user should fix first. */
+static void set_err(char *err, size_t errlen, bool *have_err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void set_err(char *err, size_t errlen, bool *have_err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (*have_err)
+		return;
+	*have_err = true;
+	if (!err || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static bool is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+/* Decimal integer in [min, max]: digits only (no sign, no blanks, nothing after). */
+static int parse_long(const char *s, long min, long max, long *out)
+{
+	char *end = NULL;
+	long v;
+
+	if (!is_digit(s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/*
+ * Positive decimal number of seconds, at most max: "30", "2.5", ".5", "1e3".
+ * Hex floats, "inf", "nan", signs and blanks are refused.
+ */
+static int parse_seconds(const char *s, double max, double *out)
+{
+	char *end = NULL;
+	double v;
+
+	if (!is_digit(s[0]) && !(s[0] == '.' && is_digit(s[1])))
+		return -EINVAL;
+	if (strpbrk(s, "xXpP"))
+		return -EINVAL;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || *end != '\0' || !isfinite(v) || !(v > 0.0) || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* "--name" of a long option as typed, without any "=value" part. */
+static void long_opt_text(const char *arg, char *buf, size_t len)
+{
+	size_t n = strcspn(arg, "=");
+
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, arg, n);
+	buf[n] = '\0';
+}
+
+static const char *opt_name(int val)
+{
+	for (const struct option *o = long_opts; o->name; o++) {
+		if (o->val == val)
+			return o->name;
+	}
+	return "?";
+}
+
+/* How many long options start with the typed "--name" (an abbreviation). */
+static int count_prefix_matches(const char *text)
+{
+	size_t n = strlen(text + 2);
+	int matches = 0;
+
+	for (const struct option *o = long_opts; o->name; o++) {
+		if (n > 0 && strncmp(o->name, text + 2, n) == 0)
+			matches++;
+	}
+	return matches;
+}
+
+static bool is_known_val(int val)
+{
+	return val >= OPT_ALL_PYTHONS ||
+	       (val > 0 && val < 256 && val != ':' && strchr(short_opts, val) != NULL);
+}
+
+static void add_pid(struct config *cfg, pid_t pid, char *err, size_t errlen, bool *have_err)
+{
+	for (size_t i = 0; i < cfg->npids; i++) {
+		if (cfg->pids[i] == pid)
+			return; /* the same process twice is still one target */
+	}
+	if (cfg->npids >= CONFIG_MAX_PIDS) {
+		set_err(err, errlen, have_err, "--pid: at most %d processes", CONFIG_MAX_PIDS);
+		return;
+	}
+	cfg->pids[cfg->npids++] = pid;
+}
+
+int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	bool have_err = false;
+	char text[64];
+	long lval;
+	double dval;
+	int c;
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->rate_hz = DEFAULT_RATE_HZ;
+	cfg->format = FORMAT_PPROF;
+	if (err && errlen)
+		err[0] = '\0';
+
+	optind = 0; /* glibc: full re-initialisation, so repeated calls work */
+	opterr = 0; /* library code never prints */
+
+	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_ALL_PYTHONS:
+			cfg->all_pythons = true;
+			break;
+		case OPT_PID:
+			if (parse_long(optarg, 1, MAX_PID, &lval) < 0)
+				set_err(err, errlen, &have_err,
+					"--pid: '%s' is not a process id in 1..%ld", optarg,
+					MAX_PID);
+			else
+				add_pid(cfg, (pid_t)lval, err, errlen, &have_err);
+			break;
+		case OPT_DURATION:
+			if (parse_seconds(optarg, MAX_DURATION_S, &dval) < 0)
+				set_err(err, errlen, &have_err,
+					"--duration: '%s' is not a positive number of seconds "
+					"(at most %.0f)",
+					optarg, MAX_DURATION_S);
+			else
+				cfg->duration_s = dval;
+			break;
+		case OPT_RATE:
+			if (parse_long(optarg, MIN_RATE_HZ, MAX_RATE_HZ, &lval) < 0)
+				set_err(err, errlen, &have_err,
+					"--rate: '%s' is not an integer in %ld..%ld", optarg,
+					MIN_RATE_HZ, MAX_RATE_HZ);
+			else
+				cfg->rate_hz = (unsigned int)lval;
+			break;
+		case 'o':
+			if (optarg[0] == '\0')
+				set_err(err, errlen, &have_err, "-o/--output: empty file name");
+			else
+				cfg->output = optarg;
+			break;
+		case OPT_FORCE:
+			cfg->force = true;
+			break;
+		case OPT_FORMAT:
+			if (strcmp(optarg, "pprof") == 0)
+				cfg->format = FORMAT_PPROF;
+			else if (strcmp(optarg, "folded") == 0)
+				cfg->format = FORMAT_FOLDED;
+			else
+				set_err(err, errlen, &have_err,
+					"--format: '%s' is not one of pprof, folded", optarg);
+			break;
+		case 'v':
+			if (cfg->verbose < MAX_VERBOSE)
+				cfg->verbose++;
+			break;
+		case 'h':
+			cfg->help = true;
+			break;
+		case 'V':
+			cfg->version = true;
+			break;
+		case ':':
+			/* Long options are consumed whole: argv[optind - 1] is the one typed. */
+			if (optopt >= OPT_ALL_PYTHONS ||
+			    (optind > 0 && optind <= argc &&
+			     strncmp(argv[optind - 1], "--", 2) == 0)) {
+				set_err(err, errlen, &have_err,
+					"option '--%s' requires an argument", opt_name(optopt));
+			} else {
+				set_err(err, errlen, &have_err, "option '-%c' requires an argument",
+					optopt);
+			}
+			break;
+		case '?':
+		default:
+			if (optopt != 0 && !is_known_val(optopt)) {
+				/* an unknown short option, e.g. -x */
+				set_err(err, errlen, &have_err, "unknown option '-%c'", optopt);
+			} else if (optind > 0 && optind <= argc) {
+				long_opt_text(argv[optind - 1], text, sizeof(text));
+				if (optopt != 0)
+					/* a known long option given "=value" it does not take */
+					set_err(err, errlen, &have_err,
+						"option '%s' does not take an argument", text);
+				else if (strncmp(text, "--", 2) == 0 &&
+					 count_prefix_matches(text) > 1)
+					set_err(err, errlen, &have_err, "ambiguous option '%s'",
+						text);
+				else
+					set_err(err, errlen, &have_err, "unknown option '%s'",
+						text);
+			} else {
+				set_err(err, errlen, &have_err, "bad command line");
+			}
+			break;
+		}
+	}
+
+	/* --help and --version win over everything else on the line. */
+	if (cfg->help || cfg->version) {
+		if (err && errlen)
+			err[0] = '\0';
+		return 0;
+	}
+
+	if (!have_err && optind < argc)
+		set_err(err, errlen, &have_err, "unexpected argument '%s'", argv[optind]);
+	if (!have_err && cfg->all_pythons && cfg->npids > 0)
+		set_err(err, errlen, &have_err, "--all-pythons and --pid are exclusive");
+	if (!have_err && !cfg->all_pythons && cfg->npids == 0)
+		set_err(err, errlen, &have_err,
+			"nothing to profile: give --all-pythons or --pid PID");
+	if (have_err)
+		return -EINVAL;
+
+	if (!cfg->output)
+		cfg->output =
+		    cfg->format == FORMAT_FOLDED ? DEFAULT_OUTPUT_FOLDED : DEFAULT_OUTPUT_PPROF;
+	return 0;
+}

@@ -1,0 +1,294 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * ELF queries on top of libelf.
+ *
+ * The file is opened with ELF_C_READ rather than ELF_C_READ_MMAP: libelf
+ * then reads what it needs with pread() and checks every section and
+ * table against the file size, so a truncated file or one that shrinks
+ * while we look at it yields an error instead of SIGBUS. Segment bytes
+ * are read with pread() by elf_file__read() for the same reason.
+ */
+#include "elffile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct elf_load {
+	uint64_t vaddr, memsz;
+	uint64_t offset, filesz;
+	uint64_t align;
+};
+
+struct elf_file {
+	int fd;
+	Elf *elf;
+	int type;
+	uint64_t file_size;
+	size_t shstrndx;
+	bool have_shstrndx;
+	Elf_Scn *dynsym;
+	Elf_Scn *symtab;
+	struct elf_load *loads;
+	size_t nloads;
+};
+
+static int elf_file__load_phdrs(struct elf_file *ef)
+{
+	size_t phnum, i;
+
+	if (elf_getphdrnum(ef->elf, &phnum) != 0)
+		return 0; /* no usable program headers: reads will fail */
+	if (phnum == 0)
+		return 0;
+	ef->loads = calloc(phnum, sizeof(*ef->loads));
+	if (!ef->loads)
+		return -ENOMEM;
+	for (i = 0; i < phnum; i++) {
+		GElf_Phdr ph;
+		struct elf_load *l;
+
+		if (!gelf_getphdr(ef->elf, (int)i, &ph))
+			continue;
+		if (ph.p_type != PT_LOAD)
+			continue;
+		l = &ef->loads[ef->nloads++];
+		l->vaddr = ph.p_vaddr;
+		l->memsz = ph.p_memsz;
+		l->offset = ph.p_offset;
+		/* Bytes past p_memsz are not part of the image even if the file has them. */
+		l->filesz = ph.p_filesz < ph.p_memsz ? ph.p_filesz : ph.p_memsz;
+		l->align = ph.p_align;
+	}
+	return 0;
+}
+
+static void elf_file__find_symtabs(struct elf_file *ef)
+{
+	Elf_Scn *scn = NULL;
+
+	ef->have_shstrndx = elf_getshdrstrndx(ef->elf, &ef->shstrndx) == 0;
+	while ((scn = elf_nextscn(ef->elf, scn)) != NULL) {
+		GElf_Shdr sh;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_DYNSYM && !ef->dynsym)
+			ef->dynsym = scn;
+		else if (sh.sh_type == SHT_SYMTAB && !ef->symtab)
+			ef->symtab = scn;
+	}
+}
+
+struct elf_file *elf_file__open(const char *path)
+{
+	struct elf_file *ef;
+	struct stat st;
+	GElf_Ehdr eh;
+	int err;
+
+	ef = calloc(1, sizeof(*ef));
+	if (!ef) {
+		err = ENOMEM;
+		goto out;
+	}
+	/* O_NONBLOCK: a FIFO or device must not hang us; it is rejected below. */
+	ef->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (ef->fd < 0) {
+		err = errno;
+		goto out_free;
+	}
+	if (fstat(ef->fd, &st) != 0) {
+		err = errno;
+		goto out_close_fd;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		err = S_ISDIR(st.st_mode) ? EISDIR : ENOEXEC;
+		goto out_close_fd;
+	}
+	ef->file_size = (uint64_t)st.st_size;
+
+	if (elf_version(EV_CURRENT) == EV_NONE) {
+		err = ENOSYS;
+		goto out_close_fd;
+	}
+	ef->elf = elf_begin(ef->fd, ELF_C_READ, NULL);
+	if (!ef->elf) {
+		err = ENOEXEC;
+		goto out_close_fd;
+	}
+	if (elf_kind(ef->elf) != ELF_K_ELF || !gelf_getehdr(ef->elf, &eh)) {
+		err = ENOEXEC;
+		goto out_end_elf;
+	}
+	ef->type = eh.e_type;
+
+	err = -elf_file__load_phdrs(ef);
+	if (err)
+		goto out_end_elf;
+	elf_file__find_symtabs(ef);
+	return ef;
+
+out_end_elf:
+	free(ef->loads);
+	elf_end(ef->elf);
+out_close_fd:
+	close(ef->fd);
+out_free:
+	free(ef);
+out:
+	errno = err;
+	return NULL;
+}
+
+void elf_file__close(struct elf_file *ef)
+{
+	if (!ef)
+		return;
+	free(ef->loads);
+	elf_end(ef->elf);
+	close(ef->fd);
+	free(ef);
+}
+
+int elf_file__type(const struct elf_file *ef)
+{
+	return ef->type;
+}
+
+/* Look `name` up in one symbol table; defined symbols only. */
+static int elf_file__symbol_in(const struct elf_file *ef, Elf_Scn *scn, const char *name,
+			       uint64_t *addr, uint64_t *size)
+{
+	GElf_Shdr sh;
+	Elf_Data *data;
+	size_t entsize, count, i;
+
+	if (!scn || !gelf_getshdr(scn, &sh))
+		return -ENOENT;
+	data = elf_getdata(scn, NULL);
+	if (!data || !data->d_buf)
+		return -ENOENT;
+	entsize = gelf_fsize(ef->elf, ELF_T_SYM, 1, EV_CURRENT);
+	if (entsize == 0)
+		return -ENOENT;
+	count = data->d_size / entsize;
+	for (i = 0; i < count; i++) {
+		GElf_Sym sym;
+		const char *sname;
+
+		if (!gelf_getsym(data, (int)i, &sym))
+			break;
+		if (sym.st_shndx == SHN_UNDEF || sym.st_name == 0)
+			continue;
+		sname = elf_strptr(ef->elf, sh.sh_link, sym.st_name);
+		if (!sname || strcmp(sname, name) != 0)
+			continue;
+		if (addr)
+			*addr = sym.st_value;
+		if (size)
+			*size = sym.st_size;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int elf_file__symbol(const struct elf_file *ef, const char *name, uint64_t *addr, uint64_t *size)
+{
+	if (elf_file__symbol_in(ef, ef->dynsym, name, addr, size) == 0)
+		return 0;
+	return elf_file__symbol_in(ef, ef->symtab, name, addr, size);
+}
+
+int elf_file__section(const struct elf_file *ef, const char *name, uint64_t *addr, uint64_t *size)
+{
+	Elf_Scn *scn = NULL;
+
+	if (!ef->have_shstrndx)
+		return -ENOENT;
+	while ((scn = elf_nextscn(ef->elf, scn)) != NULL) {
+		GElf_Shdr sh;
+		const char *sname;
+
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		sname = elf_strptr(ef->elf, ef->shstrndx, sh.sh_name);
+		if (!sname || strcmp(sname, name) != 0)
+			continue;
+		if (addr)
+			*addr = sh.sh_addr;
+		if (size)
+			*size = sh.sh_size;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int elf_file__read(const struct elf_file *ef, uint64_t addr, void *buf, size_t len)
+{
+	const struct elf_load *l = NULL;
+	uint64_t rel, in_file;
+	size_t i, from_file;
+
+	for (i = 0; i < ef->nloads; i++) {
+		const struct elf_load *c = &ef->loads[i];
+
+		/* addr + len <= vaddr + memsz, written so that nothing overflows */
+		if (addr >= c->vaddr && addr - c->vaddr <= c->memsz &&
+		    len <= c->memsz - (addr - c->vaddr)) {
+			l = c;
+			break;
+		}
+	}
+	if (!l)
+		return -ENOENT;
+
+	rel = addr - l->vaddr;
+	in_file = rel < l->filesz ? l->filesz - rel : 0;
+	from_file = in_file < len ? (size_t)in_file : len;
+	if (from_file > 0) {
+		uint64_t off = l->offset + rel;
+		size_t done = 0;
+
+		if (off < l->offset || off > ef->file_size || from_file > ef->file_size - off)
+			return -EIO; /* segment claims bytes the file does not have */
+		while (done < from_file) {
+			ssize_t n = pread(ef->fd, (char *)buf + done, from_file - done,
+					  (off_t)(off + done));
+
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				return -EIO;
+			done += (size_t)n;
+		}
+	}
+	memset((char *)buf + from_file, 0, len - from_file);
+	return 0;
+}
+
+int elf_file__first_load(const struct elf_file *ef, uint64_t *vaddr, uint64_t *offset)
+{
+	const struct elf_load *first = NULL;
+	uint64_t mask = ~(uint64_t)0;
+	size_t i;
+
+	for (i = 0; i < ef->nloads; i++) {
+		if (!first || ef->loads[i].vaddr < first->vaddr)
+			first = &ef->loads[i];
+	}
+	if (!first)
+		return -ENOENT;
+	/* p_align 0 and 1 mean "no alignment"; a non-power of two is malformed: ignore it. */
+	if (first->align > 1 && (first->align & (first->align - 1)) == 0)
+		mask = ~(first->align - 1);
+	*vaddr = first->vaddr & mask;
+	*offset = first->offset & mask;
+	return 0;
+}

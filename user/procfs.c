@@ -1,0 +1,360 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Readers of /proc/PID/{maps,stat,comm,task}. The proc root is a
+ * parameter so that tests can point it at a fixture tree.
+ *
+ * A missing /proc/PID entry is reported as -ESRCH: the process is gone.
+ */
+#include "procfs.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* stat lines are short, but comm is read from untrusted input in tests */
+#define PROCFS_STAT_MAX 8192
+
+static int procfs__path(char *buf, size_t len, const char *proc, pid_t pid, const char *what)
+{
+	int n = snprintf(buf, len, "%s/%d/%s", proc, (int)pid, what);
+
+	if (n < 0 || (size_t)n >= len)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* ENOENT on a per-process file means the process has gone. */
+static int procfs__errno(int err)
+{
+	return err == ENOENT ? -ESRCH : -err;
+}
+
+/* Read a small file whole into buf (NUL-terminated). */
+static int procfs__slurp(const char *path, char *buf, size_t cap, size_t *lenp)
+{
+	size_t len = 0;
+	int fd, err = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return procfs__errno(errno);
+	while (len < cap - 1) {
+		ssize_t n = read(fd, buf + len, cap - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = procfs__errno(errno);
+			goto out_close_fd;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	*lenp = len;
+out_close_fd:
+	close(fd);
+	return err;
+}
+
+/* Consume hex digits at *p (at least one, at most 64 bits). */
+static bool procfs__hex(const char **p, uint64_t *v)
+{
+	const char *s = *p;
+	uint64_t x = 0;
+	int n = 0;
+
+	while (isxdigit((unsigned char)*s)) {
+		int d =
+		    isdigit((unsigned char)*s) ? *s - '0' : (tolower((unsigned char)*s) - 'a' + 10);
+
+		if (x >> 60)
+			return false;
+		x = (x << 4) | (uint64_t)d;
+		s++;
+		n++;
+	}
+	if (n == 0)
+		return false;
+	*v = x;
+	*p = s;
+	return true;
+}
+
+/* Consume decimal digits at *p (at least one, no sign, no overflow). */
+static bool procfs__dec(const char **p, uint64_t *v)
+{
+	const char *s = *p;
+	uint64_t x = 0;
+	int n = 0;
+
+	while (isdigit((unsigned char)*s)) {
+		uint64_t d = (uint64_t)(*s - '0');
+
+		if (x > (UINT64_MAX - d) / 10)
+			return false;
+		x = x * 10 + d;
+		s++;
+		n++;
+	}
+	if (n == 0)
+		return false;
+	*v = x;
+	*p = s;
+	return true;
+}
+
+static bool procfs__expect(const char **p, char c)
+{
+	if (**p != c)
+		return false;
+	(*p)++;
+	return true;
+}
+
+/*
+ * One maps line: "start-end perms offset major:minor inode [path]".
+ * Everything after the inode and its padding is the path, verbatim:
+ * it may contain spaces and ends in " (deleted)" for unlinked files.
+ */
+static bool procfs__parse_mapping(const char *line, struct procfs_mapping *m)
+{
+	const char *p = line;
+	uint64_t dev_major, dev_minor;
+	size_t plen;
+
+	memset(m, 0, offsetof(struct procfs_mapping, path) + 1);
+	if (!procfs__hex(&p, &m->start) || !procfs__expect(&p, '-') || !procfs__hex(&p, &m->end) ||
+	    !procfs__expect(&p, ' '))
+		return false;
+	if (m->end < m->start)
+		return false;
+	if (p[0] == 'r')
+		m->perms |= PROCFS_R;
+	else if (p[0] != '-')
+		return false;
+	if (p[1] == 'w')
+		m->perms |= PROCFS_W;
+	else if (p[1] != '-')
+		return false;
+	if (p[2] == 'x')
+		m->perms |= PROCFS_X;
+	else if (p[2] != '-')
+		return false;
+	if (p[3] != 'p' && p[3] != 's')
+		return false;
+	p += 4;
+	if (!procfs__expect(&p, ' ') || !procfs__hex(&p, &m->offset) || !procfs__expect(&p, ' ') ||
+	    !procfs__hex(&p, &dev_major) || !procfs__expect(&p, ':') ||
+	    !procfs__hex(&p, &dev_minor) || !procfs__expect(&p, ' ') || !procfs__dec(&p, &m->inode))
+		return false;
+	if (*p != '\0' && *p != '\n' && *p != ' ')
+		return false;
+	while (*p == ' ')
+		p++;
+	plen = strcspn(p, "\n");
+	if (plen >= sizeof(m->path))
+		plen = sizeof(m->path) - 1; /* longer than PATH_MAX: keep a prefix */
+	memcpy(m->path, p, plen);
+	m->path[plen] = '\0';
+	return true;
+}
+
+int procfs__maps(const char *proc, pid_t pid, procfs_mapping_cb cb, void *arg)
+{
+	char path[PATH_MAX];
+	struct procfs_mapping *m;
+	char *line = NULL;
+	size_t cap = 0;
+	FILE *f;
+	int err;
+
+	err = procfs__path(path, sizeof(path), proc, pid, "maps");
+	if (err)
+		goto out;
+	m = malloc(sizeof(*m));
+	if (!m) {
+		err = -ENOMEM;
+		goto out;
+	}
+	f = fopen(path, "re");
+	if (!f) {
+		err = procfs__errno(errno);
+		goto out_free_mapping;
+	}
+	for (;;) {
+		errno = 0;
+		if (getline(&line, &cap, f) < 0) {
+			if (ferror(f))
+				err = procfs__errno(errno ? errno : EIO);
+			break;
+		}
+		/* A line we cannot parse is skipped, not fatal: the rest is still useful. */
+		if (!procfs__parse_mapping(line, m))
+			continue;
+		err = cb(m, arg);
+		if (err)
+			break;
+	}
+	free(line);
+	fclose(f);
+out_free_mapping:
+	free(m);
+out:
+	return err;
+}
+
+int procfs__start_time(const char *proc, pid_t pid, uint64_t *ticks)
+{
+	char path[PATH_MAX];
+	const char *p;
+	char *buf;
+	size_t len;
+	int field, err;
+
+	err = procfs__path(path, sizeof(path), proc, pid, "stat");
+	if (err)
+		goto out;
+	buf = malloc(PROCFS_STAT_MAX);
+	if (!buf) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = procfs__slurp(path, buf, PROCFS_STAT_MAX, &len);
+	if (err)
+		goto out_free_buf;
+	/* comm (field 2) is in parentheses and may itself contain ") (": the last ')' ends it. */
+	p = strrchr(buf, ')');
+	if (!p) {
+		err = -EINVAL;
+		goto out_free_buf;
+	}
+	p++;
+	for (field = 3; field < 22; field++) {
+		if (*p != ' ') {
+			err = -EINVAL;
+			goto out_free_buf;
+		}
+		p++;
+		p += strcspn(p, " \n");
+	}
+	if (!procfs__expect(&p, ' ') || !procfs__dec(&p, ticks) || (*p != ' ' && *p != '\n' && *p))
+		err = -EINVAL;
+out_free_buf:
+	free(buf);
+out:
+	return err;
+}
+
+int procfs__comm(const char *proc, pid_t pid, pid_t tid, char *buf, size_t len)
+{
+	char path[PATH_MAX], comm[256];
+	size_t n;
+	int err, r;
+
+	if (!buf || len == 0)
+		return -EINVAL;
+	if (tid > 0)
+		r = snprintf(path, sizeof(path), "%s/%d/task/%d/comm", proc, (int)pid, (int)tid);
+	else
+		r = snprintf(path, sizeof(path), "%s/%d/comm", proc, (int)pid);
+	if (r < 0 || (size_t)r >= sizeof(path))
+		return -ENAMETOOLONG;
+	err = procfs__slurp(path, comm, sizeof(comm), &n);
+	if (err)
+		return err;
+	if (n > 0 && comm[n - 1] == '\n')
+		comm[--n] = '\0';
+	if (n >= len) {
+		/* Truncated copy, but say so. */
+		memcpy(buf, comm, len - 1);
+		buf[len - 1] = '\0';
+		return -ERANGE;
+	}
+	memcpy(buf, comm, n + 1);
+	return 0;
+}
+
+/* A directory entry that is a positive decimal pid, nothing else. */
+static bool procfs__pid_name(const char *name, pid_t *pid)
+{
+	const char *p = name;
+	uint64_t v;
+
+	if (name[0] < '1' || name[0] > '9')
+		return false;
+	if (!procfs__dec(&p, &v) || *p != '\0' || v > INT_MAX)
+		return false;
+	*pid = (pid_t)v;
+	return true;
+}
+
+static int procfs__list(const char *dir, bool gone_is_esrch, procfs_pid_cb cb, void *arg)
+{
+	struct dirent *de;
+	DIR *d;
+	int err = 0;
+
+	d = opendir(dir);
+	if (!d)
+		return gone_is_esrch ? procfs__errno(errno) : -errno;
+	for (;;) {
+		pid_t pid;
+
+		errno = 0;
+		de = readdir(d);
+		if (!de) {
+			if (errno)
+				err = -errno;
+			break;
+		}
+		if (!procfs__pid_name(de->d_name, &pid))
+			continue;
+		err = cb(pid, arg);
+		if (err)
+			break;
+	}
+	closedir(d);
+	return err;
+}
+
+int procfs__pids(const char *proc, procfs_pid_cb cb, void *arg)
+{
+	return procfs__list(proc, false, cb, arg);
+}
+
+int procfs__tids(const char *proc, pid_t pid, procfs_pid_cb cb, void *arg)
+{
+	char path[PATH_MAX];
+	int err;
+
+	err = procfs__path(path, sizeof(path), proc, pid, "task");
+	if (err)
+		return err;
+	return procfs__list(path, true, cb, arg);
+}
+
+int procfs__exists(const char *proc, pid_t pid)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	int n;
+
+	if (pid <= 0)
+		return 0;
+	n = snprintf(path, sizeof(path), "%s/%d", proc, (int)pid);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (stat(path, &st) != 0)
+		return errno == ENOENT || errno == ESRCH ? 0 : -errno;
+	return S_ISDIR(st.st_mode) ? 1 : 0;
+}
