@@ -261,27 +261,32 @@ int procfs__comm(const char *proc, pid_t pid, pid_t tid, char *buf, size_t len)
 	size_t n;
 	int err, r;
 
-	if (!buf || len == 0)
-		return -EINVAL;
+	if (!buf || len == 0) {
+		err = -EINVAL;
+		goto out;
+	}
 	if (tid > 0)
 		r = snprintf(path, sizeof(path), "%s/%d/task/%d/comm", proc, (int)pid, (int)tid);
 	else
 		r = snprintf(path, sizeof(path), "%s/%d/comm", proc, (int)pid);
-	if (r < 0 || (size_t)r >= sizeof(path))
-		return -ENAMETOOLONG;
+	if (r < 0 || (size_t)r >= sizeof(path)) {
+		err = -ENAMETOOLONG;
+		goto out;
+	}
 	err = procfs__slurp(path, comm, sizeof(comm), &n);
 	if (err)
-		return err;
+		goto out;
 	if (n > 0 && comm[n - 1] == '\n')
 		comm[--n] = '\0';
 	if (n >= len) {
-		/* Truncated copy, but say so. */
-		memcpy(buf, comm, len - 1);
-		buf[len - 1] = '\0';
-		return -ERANGE;
+		/* A truncated copy, but say so. */
+		n = len - 1;
+		err = -ERANGE;
 	}
-	memcpy(buf, comm, n + 1);
-	return 0;
+	memcpy(buf, comm, n);
+	buf[n] = '\0';
+out:
+	return err;
 }
 
 /* A directory entry that is a positive decimal pid, nothing else. */

@@ -1,0 +1,457 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * elf_file on real binaries of this machine and on malformed input.
+ * Cases whose binary is absent print "skip: ..." and pass.
+ */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "elffile.h"
+#include "test.h"
+
+#define DEBIAN_PY "/usr/bin/python3.11"
+#define PYENV_PY "/root/.pyenv/versions/3.11.7/bin/python3.11"
+#define PYENV_LIB "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0"
+#define TRUE_BIN "/bin/true"
+
+#ifndef MUTATION_ROUNDS
+#define MUTATION_ROUNDS 400
+#endif
+
+static char tmpdir[] = "/tmp/pybpf-test-elf-XXXXXX";
+static int tmpdir_made;
+
+static int have(const char *path)
+{
+	if (access(path, R_OK) == 0)
+		return 1;
+	fprintf(stderr, "skip: %s absent\n", path);
+	return 0;
+}
+
+static const char *tmp_path(const char *name)
+{
+	static char buf[256];
+
+	if (!tmpdir_made) {
+		if (!mkdtemp(tmpdir))
+			return NULL;
+		tmpdir_made = 1;
+	}
+	snprintf(buf, sizeof(buf), "%s/%s", tmpdir, name);
+	return buf;
+}
+
+/* sys.hexversion as the interpreter itself reports it. */
+static long long python_hexversion(const char *python)
+{
+	char cmd[512], line[64] = "";
+	long long v = -1;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "%s -I -c 'import sys; print(sys.hexversion)'", python);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	if (fgets(line, sizeof(line), p))
+		v = strtoll(line, NULL, 10);
+	pclose(p);
+	return v;
+}
+
+/* Write `len` bytes of `data` to a fresh file in the temp dir. */
+static const char *write_file(const char *name, const void *data, size_t len)
+{
+	const char *path = tmp_path(name);
+	FILE *f;
+
+	if (!path)
+		return NULL;
+	f = fopen(path, "wb");
+	if (!f)
+		return NULL;
+	if (len && fwrite(data, 1, len, f) != len) {
+		fclose(f);
+		return NULL;
+	}
+	fclose(f);
+	return path;
+}
+
+static void *read_whole(const char *path, size_t *len)
+{
+	struct stat st;
+	void *buf = NULL;
+	FILE *f = fopen(path, "rb");
+
+	if (!f)
+		return NULL;
+	if (fstat(fileno(f), &st) == 0 && st.st_size > 0) {
+		buf = malloc((size_t)st.st_size);
+		if (buf && fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
+			free(buf);
+			buf = NULL;
+		}
+		*len = (size_t)st.st_size;
+	}
+	fclose(f);
+	return buf;
+}
+
+/* Every query on an opened (possibly malformed) file: must not crash. */
+static void poke(struct elf_file *ef)
+{
+	uint64_t a = 0, s = 0, v = 0, o = 0;
+	char buf[64];
+
+	(void)elf_file__type(ef);
+	(void)elf_file__symbol(ef, "_PyRuntime", &a, &s);
+	(void)elf_file__symbol(ef, "main", &a, &s);
+	(void)elf_file__section(ef, ".PyRuntime", &a, &s);
+	(void)elf_file__section(ef, ".rodata", &a, &s);
+	(void)elf_file__section(ef, ".text", &a, &s);
+	if (elf_file__first_load(ef, &v, &o) == 0) {
+		(void)elf_file__read(ef, v, buf, sizeof(buf));
+		(void)elf_file__read(ef, v + 4096, buf, sizeof(buf));
+	}
+	(void)elf_file__read(ef, 0, buf, sizeof(buf));
+	(void)elf_file__read(ef, UINT64_MAX - 8, buf, sizeof(buf));
+	(void)elf_file__read(ef, a, buf, sizeof(buf));
+}
+
+static void debian_python(void)
+{
+	struct elf_file *ef;
+	uint64_t addr, size, saddr, ssize, vaddr, offset;
+	uint32_t hex = 0;
+	long long want;
+
+	if (!have(DEBIAN_PY))
+		return;
+	ef = elf_file__open(DEBIAN_PY);
+	CHECK(ef != NULL);
+	if (!ef)
+		return;
+	CHECK_EQ_INT(elf_file__type(ef), ET_EXEC);
+	CHECK_EQ_INT(elf_file__symbol(ef, "_PyRuntime", &addr, &size), 0);
+	CHECK(size > 0);
+	/* Debian's build has the section too, at the same place. */
+	CHECK_EQ_INT(elf_file__section(ef, ".PyRuntime", &saddr, &ssize), 0);
+	CHECK_EQ_INT(saddr, addr);
+	CHECK_EQ_INT(ssize, size);
+	CHECK_EQ_INT(elf_file__symbol(ef, "Py_Version", &addr, &size), 0);
+	CHECK_EQ_INT(size, 8);
+	CHECK_EQ_INT(elf_file__read(ef, addr, &hex, sizeof(hex)), 0);
+	want = python_hexversion(DEBIAN_PY);
+	fprintf(stderr, "  %s: Py_Version 0x%08x, sys.hexversion 0x%08llx\n", DEBIAN_PY, hex, want);
+	CHECK_EQ_INT(hex, want);
+	CHECK_EQ_INT(hex >> 16, 0x030b);
+	/* Non-PIE: linked at 0x400000, first segment at file offset 0. */
+	CHECK_EQ_INT(elf_file__first_load(ef, &vaddr, &offset), 0);
+	CHECK_EQ_INT(vaddr, 0x400000);
+	CHECK_EQ_INT(offset, 0);
+	CHECK_EQ_INT(elf_file__symbol(ef, "no_such_symbol_anywhere", &addr, &size), -ENOENT);
+	CHECK_EQ_INT(elf_file__section(ef, ".no_such_section", &addr, &size), -ENOENT);
+	elf_file__close(ef);
+}
+
+static void read_semantics(void)
+{
+	struct elf_file *ef;
+	uint64_t bss, bss_size, vaddr, offset;
+	unsigned char buf[64], zero[64] = {0};
+	unsigned char magic[4];
+
+	if (!have(DEBIAN_PY))
+		return;
+	ef = elf_file__open(DEBIAN_PY);
+	CHECK(ef != NULL);
+	if (!ef)
+		return;
+	/* The first segment starts with the ELF header itself. */
+	CHECK_EQ_INT(elf_file__first_load(ef, &vaddr, &offset), 0);
+	CHECK_EQ_INT(elf_file__read(ef, vaddr, magic, sizeof(magic)), 0);
+	CHECK(memcmp(magic, ELFMAG, SELFMAG) == 0);
+	/* .bss is beyond p_filesz: zero-filled. */
+	CHECK_EQ_INT(elf_file__section(ef, ".bss", &bss, &bss_size), 0);
+	memset(buf, 0xa5, sizeof(buf));
+	CHECK_EQ_INT(elf_file__read(ef, bss, buf, sizeof(buf)), 0);
+	CHECK(memcmp(buf, zero, sizeof(buf)) == 0);
+	/* Unmapped addresses and a read running past the end of the segment. */
+	CHECK_EQ_INT(elf_file__read(ef, 0x1000, buf, 8), -ENOENT);
+	CHECK_EQ_INT(elf_file__read(ef, UINT64_MAX - 3, buf, 8), -ENOENT);
+	CHECK_EQ_INT(elf_file__read(ef, bss + bss_size - 4, buf, 64), -ENOENT);
+	elf_file__close(ef);
+}
+
+static void pyenv_libpython(void)
+{
+	struct elf_file *ef;
+	uint64_t addr, size, saddr, ssize, vaddr, offset;
+	uint32_t hex = 0;
+
+	if (!have(PYENV_LIB))
+		return;
+	ef = elf_file__open(PYENV_LIB);
+	CHECK(ef != NULL);
+	if (!ef)
+		return;
+	CHECK_EQ_INT(elf_file__type(ef), ET_DYN);
+	CHECK_EQ_INT(elf_file__symbol(ef, "_PyRuntime", &addr, &size), 0);
+	CHECK_EQ_INT(elf_file__section(ef, ".PyRuntime", &saddr, &ssize), 0);
+	CHECK_EQ_INT(saddr, addr);
+	CHECK_EQ_INT(elf_file__symbol(ef, "Py_Version", &addr, &size), 0);
+	CHECK_EQ_INT(elf_file__read(ef, addr, &hex, sizeof(hex)), 0);
+	if (access(PYENV_PY, X_OK) == 0)
+		CHECK_EQ_INT(hex, python_hexversion(PYENV_PY));
+	CHECK_EQ_INT(hex >> 16, 0x030b);
+	CHECK_EQ_INT(elf_file__symbol(ef, "PyCode_Type", &addr, &size), 0);
+	CHECK_EQ_INT(elf_file__first_load(ef, &vaddr, &offset), 0);
+	CHECK_EQ_INT(vaddr, 0);
+	CHECK_EQ_INT(offset, 0);
+	elf_file__close(ef);
+}
+
+static void not_python(void)
+{
+	struct elf_file *ef;
+	uint64_t addr, size;
+
+	if (!have(TRUE_BIN))
+		return;
+	ef = elf_file__open(TRUE_BIN);
+	CHECK(ef != NULL);
+	if (!ef)
+		return;
+	CHECK_EQ_INT(elf_file__symbol(ef, "_PyRuntime", &addr, &size), -ENOENT);
+	CHECK_EQ_INT(elf_file__section(ef, ".PyRuntime", &addr, &size), -ENOENT);
+	/* Undefined (imported) symbols do not count. */
+	CHECK_EQ_INT(elf_file__symbol(ef, "exit", &addr, &size), -ENOENT);
+	elf_file__close(ef);
+}
+
+static void open_errors(void)
+{
+	struct elf_file *ef;
+	unsigned char junk[100];
+	unsigned int seed = 12345;
+	const char *path;
+	size_t i;
+
+	errno = 0;
+	ef = elf_file__open("/nonexistent/pybpf/file");
+	CHECK(ef == NULL);
+	CHECK_EQ_INT(errno, ENOENT);
+
+	path = write_file("empty", "", 0);
+	CHECK(path != NULL);
+	errno = 0;
+	ef = elf_file__open(path);
+	CHECK(ef == NULL);
+	CHECK_EQ_INT(errno, ENOEXEC);
+
+	for (i = 0; i < sizeof(junk); i++)
+		junk[i] = (unsigned char)(rand_r(&seed) >> 7);
+	path = write_file("random", junk, sizeof(junk));
+	CHECK(path != NULL);
+	errno = 0;
+	ef = elf_file__open(path);
+	CHECK(ef == NULL);
+	CHECK_EQ_INT(errno, ENOEXEC);
+
+	errno = 0;
+	ef = elf_file__open("/tmp");
+	CHECK(ef == NULL);
+	CHECK_EQ_INT(errno, EISDIR);
+
+	errno = 0;
+	ef = elf_file__open("/dev/null");
+	CHECK(ef == NULL);
+	CHECK_EQ_INT(errno, ENOEXEC);
+}
+
+/* Copies of the Debian python cut at several lengths. */
+static void truncated(void)
+{
+	static const size_t cuts[] = {16, 63, 64, 1000, 4096, 0 /* middle */};
+	unsigned char *data;
+	size_t len = 0, i;
+	uint64_t rt = 0, rt_size = 0;
+	struct elf_file *whole;
+
+	if (!have(DEBIAN_PY))
+		return;
+	whole = elf_file__open(DEBIAN_PY);
+	CHECK(whole != NULL);
+	if (whole) {
+		CHECK_EQ_INT(elf_file__symbol(whole, "_PyRuntime", &rt, &rt_size), 0);
+		elf_file__close(whole);
+	}
+	data = read_whole(DEBIAN_PY, &len);
+	CHECK(data != NULL);
+	if (!data)
+		return;
+	for (i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		size_t cut = cuts[i] ? cuts[i] : len / 2;
+		const char *path = write_file("truncated", data, cut);
+		struct elf_file *ef;
+		char buf[16];
+
+		CHECK(path != NULL);
+		if (!path)
+			continue;
+		ef = elf_file__open(path);
+		if (!ef) {
+			CHECK(errno != 0);
+			continue;
+		}
+		poke(ef);
+		/* The program headers survive past 1000 bytes; the data segment does not. */
+		if (cut >= 1000 && rt)
+			CHECK_EQ_INT(elf_file__read(ef, rt, buf, sizeof(buf)), -EIO);
+		elf_file__close(ef);
+	}
+	free(data);
+}
+
+static void put16(unsigned char *p, uint16_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+static void put64(unsigned char *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+/* Hand-made headers: absurd section and segment counts and offsets. */
+static void crafted_headers(void)
+{
+	unsigned char *data;
+	size_t len = 0;
+	struct {
+		const char *what;
+		uint64_t shoff, phoff;
+		uint16_t shnum, phnum, shstrndx;
+	} cases[] = {
+	    {"shnum 65535 past the end", 4096, 64, 0xffff, 1, 1},
+	    {"extended shnum (0) at offset 64", 64, 64, 0, 1, 0xffff},
+	    {"shoff beyond the file", UINT64_MAX - 63, 64, 3, 1, 1},
+	    {"phoff beyond the file", 0, UINT64_MAX - 55, 0, 0xffff, 0},
+	    {"shstrndx out of range", 64, 64, 2, 1, 0xfffe},
+	};
+	size_t i;
+
+	if (!have(TRUE_BIN))
+		return;
+	data = read_whole(TRUE_BIN, &len);
+	CHECK(data != NULL && len > 8192);
+	if (!data || len <= 8192)
+		goto out;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned char *copy = malloc(len);
+		const char *path;
+		struct elf_file *ef;
+
+		if (!copy)
+			break;
+		memcpy(copy, data, len);
+		put64(copy + offsetof(Elf64_Ehdr, e_shoff), cases[i].shoff);
+		put64(copy + offsetof(Elf64_Ehdr, e_phoff), cases[i].phoff);
+		put16(copy + offsetof(Elf64_Ehdr, e_shnum), cases[i].shnum);
+		put16(copy + offsetof(Elf64_Ehdr, e_phnum), cases[i].phnum);
+		put16(copy + offsetof(Elf64_Ehdr, e_shstrndx), cases[i].shstrndx);
+		/* a section header at 64 claiming a huge table */
+		put64(copy + 64 + offsetof(Elf64_Shdr, sh_size), UINT64_MAX / 2);
+		path = write_file("crafted", copy, len);
+		ef = path ? elf_file__open(path) : NULL;
+		if (ef) {
+			poke(ef);
+			elf_file__close(ef);
+		}
+		fprintf(stderr, "  crafted: %s: %s\n", cases[i].what, ef ? "opened" : "rejected");
+		free(copy);
+	}
+out:
+	free(data);
+}
+
+/* Random byte flips in the headers and tables of /bin/true. */
+static void mutations(void)
+{
+	unsigned char *data, *copy;
+	unsigned int seed = 42;
+	size_t len = 0, round;
+	int opened = 0;
+
+	if (!have(TRUE_BIN))
+		return;
+	data = read_whole(TRUE_BIN, &len);
+	CHECK(data != NULL);
+	if (!data)
+		return;
+	copy = malloc(len);
+	CHECK(copy != NULL);
+	for (round = 0; copy && round < MUTATION_ROUNDS; round++) {
+		const char *path;
+		struct elf_file *ef;
+		int flips = 1 + rand_r(&seed) % 16, k;
+
+		memcpy(copy, data, len);
+		for (k = 0; k < flips; k++) {
+			/* Mostly the ELF header and the tables at the ends of the file. */
+			size_t at;
+
+			switch (rand_r(&seed) % 3) {
+			case 0:
+				at = (size_t)rand_r(&seed) % 64;
+				break;
+			case 1:
+				at = len - 1 - (size_t)rand_r(&seed) % (len < 4096 ? len : 4096);
+				break;
+			default:
+				at = (size_t)rand_r(&seed) % len;
+				break;
+			}
+			copy[at] = (unsigned char)rand_r(&seed);
+		}
+		path = write_file("mutant", copy, len);
+		if (!path)
+			break;
+		ef = elf_file__open(path);
+		if (ef) {
+			opened++;
+			poke(ef);
+			elf_file__close(ef);
+		}
+	}
+	fprintf(stderr, "  mutations: %d rounds, %d opened, none crashed\n", MUTATION_ROUNDS,
+		opened);
+	free(copy);
+	free(data);
+}
+
+static void cleanup(void)
+{
+	static const char *names[] = {"empty", "random", "truncated", "crafted", "mutant"};
+	char buf[256];
+	size_t i;
+
+	if (!tmpdir_made)
+		return;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(buf, sizeof(buf), "%s/%s", tmpdir, names[i]);
+		unlink(buf);
+	}
+	CHECK_EQ_INT(rmdir(tmpdir), 0);
+}
+
+TEST_MAIN(TEST(debian_python), TEST(read_semantics), TEST(pyenv_libpython), TEST(not_python),
+	  TEST(open_errors), TEST(truncated), TEST(crafted_headers), TEST(mutations), TEST(cleanup))
