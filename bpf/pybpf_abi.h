@@ -71,13 +71,15 @@ struct pybpf_offsets {
 	__u16 unicode_state;         /* PyASCIIObject.state (32 bits) */
 	__u16 unicode_ascii_data;    /* data of a compact ASCII string */
 	__u16 unicode_compact_data;  /* data of a compact non-ASCII string */
+	__u16 frame_tlbc_index;      /* int32 index into co_tlbc (3.14 free-threaded), else NONE */
+	__u16 code_tlbc;             /* _PyCodeArray *co_tlbc (3.14 free-threaded), else NONE */
 	__u8 unicode_kind_shift;     /* kind = (state >> shift) & 7 */
 	__u8 unicode_compact_bit;
 	__u8 unicode_ascii_bit;
-	__u8 pad0;
+	__u8 pad0[3];
 	__u64 executable_mask;       /* applied to frame_code (3.14 tagged refs); ~0 otherwise */
 };
-_Static_assert(sizeof(struct pybpf_offsets) == 64, "pybpf_offsets layout");
+_Static_assert(sizeof(struct pybpf_offsets) == 72, "pybpf_offsets layout");
 
 /* Value of the procs map, keyed by host tgid. */
 struct pybpf_proc {
@@ -87,7 +89,7 @@ struct pybpf_proc {
 	__u64 code_type_addr; /* &PyCode_Type, 0 to skip the type check */
 	struct pybpf_offsets off;
 };
-_Static_assert(sizeof(struct pybpf_proc) == 88, "pybpf_proc layout");
+_Static_assert(sizeof(struct pybpf_proc) == 96, "pybpf_proc layout");
 
 /* One Python frame as recorded at sample time. */
 struct pybpf_frame {

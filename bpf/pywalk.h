@@ -163,6 +163,8 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 	size = pywalk__max(pywalk__max(o->frame_previous, o->frame_code), o->frame_instr) + 8;
 	if (o->frame_owner != PYBPF_OFF_NONE)
 		size = pywalk__max(size, o->frame_owner + 1);
+	if (o->frame_tlbc_index != PYBPF_OFF_NONE)
+		size = pywalk__max(size, o->frame_tlbc_index + 4);
 	if (pywalk__fill(w, w->frame, size)) {
 		pywalk__fail(w, CNT_READ_FRAME);
 		w->stack.flags |= STACK_F_READ_ERROR;
@@ -170,10 +172,25 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 	}
 	prev = pywalk__u64(w, o->frame_previous);
 	code = pywalk__u64(w, o->frame_code) & w->proc.off.executable_mask;
-	if (o->frame_model == FRAME_MODEL_INTERP)
-		instr = (__s32)(pywalk__u64(w, o->frame_instr) - (code + o->code_adaptive));
-	else
+	if (o->frame_model == FRAME_MODEL_INTERP) {
+		__u64 base = code + o->code_adaptive;
+
+		/* 3.14 free-threaded: the thread may run a private copy of the
+		 * bytecode, co_tlbc->entries[frame->tlbc_index]. */
+		if (o->frame_tlbc_index != PYBPF_OFF_NONE && code) {
+			__s32 idx = (__s32)pywalk__u32(w, o->frame_tlbc_index);
+			__u64 tlbc = 0, entry = 0;
+
+			if (idx > 0 &&
+			    !PYWALK_READ(&tlbc, sizeof(tlbc), code + o->code_tlbc) && tlbc &&
+			    !PYWALK_READ(&entry, sizeof(entry), tlbc + 8 + 8 * (__u64)(__u32)idx) &&
+			    entry)
+				base = entry;
+		}
+		instr = (__s32)(pywalk__u64(w, o->frame_instr) - base);
+	} else {
 		instr = (__s32)pywalk__u32(w, o->frame_instr);
+	}
 	w->frame = prev;
 
 	if (o->frame_owner != PYBPF_OFF_NONE &&

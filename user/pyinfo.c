@@ -526,6 +526,12 @@ static int pyinfo__version(const struct elf_file *ef, uint64_t rt, uint64_t rt_s
 	}
 	if (have_dbg && info->hexversion == 0)
 		pyinfo__set_hex(info, (uint32_t)dbg_version);
+	if (have_dbg) {
+		size_t n = rt_size && rt_size < PYINFO_DEBUG_MAX ? rt_size : PYINFO_DEBUG_MAX;
+
+		if (elf_file__read(ef, rt, info->debug, n) == 0)
+			info->debug_len = n;
+	}
 
 	if (info->hexversion == 0) {
 		err = pyinfo__version_from_code(ef, info);

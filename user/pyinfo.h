@@ -11,6 +11,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#define PYINFO_DEBUG_MAX 1024
+
 struct pyinfo {
 	unsigned int major, minor, micro; /* interpreter version, e.g. 3.11.7 */
 	uint32_t hexversion;    /* PY_VERSION_HEX when known (Py_Version / debug offsets), else 0 */
@@ -20,6 +22,10 @@ struct pyinfo {
 	uint64_t code_type_addr; /* address of PyCode_Type in the target, 0 if unknown */
 	char binary[4096];      /* the ELF that holds _PyRuntime, as named in maps */
 	bool shared;            /* _PyRuntime is in a shared libpython */
+	/* 3.13+: the _Py_DebugOffsets block at the start of _PyRuntime, read
+	 * from the ELF file (equal to the live bytes); debug_len 0 if absent. */
+	size_t debug_len;
+	uint8_t debug[PYINFO_DEBUG_MAX];
 };
 
 /*

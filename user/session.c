@@ -62,7 +62,8 @@ static int on_add(void *ctx, const struct registry_proc *p)
 	struct pybpf_proc bp = {
 	    .gen = p->gen,
 	    .runtime_addr = p->info.runtime_addr,
-	    .code_type_addr = 0,
+	    /* 3.13+ frames may hold a non-code f_executable (None for shims). */
+	    .code_type_addr = p->info.minor >= 13 ? p->info.code_type_addr : 0,
 	    .off = p->off,
 	};
 	int err = sampler__add_proc(s->sampler, p->pid, &bp);
