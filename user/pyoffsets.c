@@ -27,100 +27,44 @@ struct version_table {
 
 /*
  * Values from each version's headers (Include/internal/pycore_frame.h,
- * pycore_interp.h, pycore_runtime.h, Include/cpython/code.h ...), read with offsetof by
- * tools/pyoffsets/dump.sh.
+ * pycore_interp.h, pycore_runtime.h, Include/cpython/code.h ...), read with
+ * offsetof by tools/pyoffsets/dump.sh against the interpreter named.
  */
+/* clang-format off */
+#define FRAMEOBJECT_38_310(lasti)                                                          \
+	.runtime_interp_head = 32, .interp_next = 0, .interp_threads_head = 8,             \
+	.tstate_next = 8, .tstate_thread_id = 176, .tstate_frame = 24,                     \
+	.cframe_current_frame = NONE, .frame_model = FRAME_MODEL_OBJECT,                   \
+	.frame_previous = 24, .frame_code = 32, .frame_instr = (lasti),                   \
+	.frame_owner = NONE, .frame_owner_skip_min = 0, .code_adaptive = 0,                \
+	.code_firstlineno = 40, .code_filename = 104, .code_qualname = 112 /* co_name */,  \
+	.code_linetable = 120, OBJ_DEFAULT, STR_WSTR
+
 static const struct version_table tables[] = {
-    /* 3.9 (3.9.18 headers): PyFrameObject, f_lasti in bytes. */
-    {9,
-     {.runtime_interp_head = 32,
-      .interp_next = 0,
-      .interp_threads_head = 8,
-      .tstate_next = 8,
-      .tstate_thread_id = 176,
-      .tstate_frame = 24,
-      .cframe_current_frame = NONE,
-      .frame_model = FRAME_MODEL_OBJECT,
-      .frame_previous = 24,
-      .frame_code = 32,
-      .frame_instr = 104,
-      .frame_owner = NONE,
-      .frame_owner_skip_min = 0,
-      .code_adaptive = 0,
-      .code_firstlineno = 40,
-      .code_filename = 104,
-      .code_qualname = 112,
-      .code_linetable = 120,
-      OBJ_DEFAULT,
-      STR_WSTR}},
-    /* 3.10 (3.10.13 headers): PyFrameObject, f_lasti in code units. */
-    {10,
-     {.runtime_interp_head = 32,
-      .interp_next = 0,
-      .interp_threads_head = 8,
-      .tstate_next = 8,
-      .tstate_thread_id = 176,
-      .tstate_frame = 24,
-      .cframe_current_frame = NONE,
-      .frame_model = FRAME_MODEL_OBJECT,
-      .frame_previous = 24,
-      .frame_code = 32,
-      .frame_instr = 96,
-      .frame_owner = NONE,
-      .frame_owner_skip_min = 0,
-      .code_adaptive = 0,
-      .code_firstlineno = 40,
-      .code_filename = 104,
-      .code_qualname = 112,
-      .code_linetable = 120,
-      OBJ_DEFAULT,
-      STR_WSTR}},
-    /* 3.11 (3.11.2 Debian and 3.11.7 pyenv headers agree): _PyInterpreterFrame
-     * reached through tstate->cframe->current_frame; prev_instr. */
-    {11,
-     {.runtime_interp_head = 40,
-      .interp_next = 0,
-      .interp_threads_head = 16,
-      .tstate_next = 8,
-      .tstate_thread_id = 152,
-      .tstate_frame = 56,
-      .cframe_current_frame = 8,
-      .frame_model = FRAME_MODEL_INTERP,
-      .frame_previous = 48,
-      .frame_code = 32,
-      .frame_instr = 56,
-      .frame_owner = 69,
-      .frame_owner_skip_min = 3,
-      .code_adaptive = 184,
-      .code_firstlineno = 72,
-      .code_filename = 112,
-      .code_qualname = 128,
-      .code_linetable = 136,
-      OBJ_DEFAULT,
-      STR_WSTR}},
-    /* 3.12 (3.12.1 headers): owner FRAME_OWNED_BY_CSTACK (3) marks shim frames. */
-    {12,
-     {.runtime_interp_head = 40,
-      .interp_next = 0,
-      .interp_threads_head = 72,
-      .tstate_next = 8,
-      .tstate_thread_id = 136,
-      .tstate_frame = 56,
-      .cframe_current_frame = 0,
-      .frame_model = FRAME_MODEL_INTERP,
-      .frame_previous = 8,
-      .frame_code = 0,
-      .frame_instr = 56,
-      .frame_owner = 70,
-      .frame_owner_skip_min = 3,
-      .code_adaptive = 192,
-      .code_firstlineno = 68,
-      .code_filename = 112,
-      .code_qualname = 128,
-      .code_linetable = 136,
-      OBJ_DEFAULT,
-      STR_NOWSTR}},
+	/* 3.8 (3.8.18) and 3.9 (3.9.18): PyFrameObject chain, f_lasti in bytes at 104. */
+	{ 8, { FRAMEOBJECT_38_310(104) } },
+	{ 9, { FRAMEOBJECT_38_310(104) } },
+	/* 3.10 (3.10.13): f_lasti moved to 96 and counts 2-byte code units. */
+	{ 10, { FRAMEOBJECT_38_310(96) } },
+	/* 3.11 (3.11.2 Debian and 3.11.7 pyenv agree): _PyInterpreterFrame reached
+	 * through tstate->cframe->current_frame; prev_instr; no shim frames. */
+	{ 11, { .runtime_interp_head = 40, .interp_next = 0, .interp_threads_head = 16,
+		.tstate_next = 8, .tstate_thread_id = 152, .tstate_frame = 56,
+		.cframe_current_frame = 8, .frame_model = FRAME_MODEL_INTERP,
+		.frame_previous = 48, .frame_code = 32, .frame_instr = 56,
+		.frame_owner = 69, .frame_owner_skip_min = 3, .code_adaptive = 184,
+		.code_firstlineno = 72, .code_filename = 112, .code_qualname = 128,
+		.code_linetable = 136, OBJ_DEFAULT, STR_WSTR } },
+	/* 3.12 (3.12.1): owner FRAME_OWNED_BY_CSTACK (3) marks shim frames. */
+	{ 12, { .runtime_interp_head = 40, .interp_next = 0, .interp_threads_head = 72,
+		.tstate_next = 8, .tstate_thread_id = 136, .tstate_frame = 56,
+		.cframe_current_frame = 0, .frame_model = FRAME_MODEL_INTERP,
+		.frame_previous = 8, .frame_code = 0, .frame_instr = 56,
+		.frame_owner = 70, .frame_owner_skip_min = 3, .code_adaptive = 192,
+		.code_firstlineno = 68, .code_filename = 112, .code_qualname = 128,
+		.code_linetable = 136, OBJ_DEFAULT, STR_NOWSTR } },
 };
+/* clang-format on */
 
 /*
  * 3.13+: the interpreter describes itself in _Py_DebugOffsets, at the start

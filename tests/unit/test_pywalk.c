@@ -7,6 +7,7 @@
  * runtime, record every frame, and the symbolizer must name them.
  */
 #include <errno.h>
+#include <glob.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -80,9 +81,12 @@ static void walk_one(const char *python, const char *script)
 		return;
 	}
 	CHECK_EQ_INT(spawn(python, script, &c), 0);
-	CHECK_EQ_INT(fscanf(c.out, "%llu %llu %llu %llu %lld %lld", &runtime, &ident, &depth,
-			    &hexversion, &first_line, &parked_line),
-		     6);
+	if (fscanf(c.out, "%llu %llu %llu %llu %lld %lld", &runtime, &ident, &depth, &hexversion,
+		   &first_line, &parked_line) != 6) {
+		fprintf(stderr, "skip: %s: not an interpreter pybpf-prof reads (< 3.8)\n", python);
+		reap(&c);
+		return;
+	}
 	walk_pid = c.pid;
 	CHECK_EQ_INT(pyinfo__inspect("/proc", c.pid, &info), 0);
 	CHECK_EQ_INT(info.runtime_addr, runtime);
@@ -146,6 +150,13 @@ static void walk_one(const char *python, const char *script)
 	reap(&c);
 }
 
+/* Interpreters on this machine: Debian's, pyenv's and local builds in /opt/pythons. */
+static const char *const default_globs[] = {
+	"/usr/bin/python3.[0-9]*[0-9]",
+	"/root/.pyenv/versions/3.*/bin/python3",
+	"/opt/pythons/*/bin/python3",
+};
+
 static void test_walk_live_interpreters(void)
 {
 	const char *src = getenv("PYBPF_SOURCE_DIR");
@@ -153,12 +164,22 @@ static void test_walk_live_interpreters(void)
 	char script[4096], *copy, *tok, *save = NULL;
 
 	snprintf(script, sizeof(script), "%s/tests/unit/data/parked.py", src ? src : ".");
-	if (!list || !*list)
-		list = "/usr/bin/python3.11 /root/.pyenv/versions/3.11.7/bin/python3.11";
-	copy = strdup(list);
-	for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
-		walk_one(tok, script);
-	free(copy);
+	if (list && *list) {
+		copy = strdup(list);
+		for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
+			walk_one(tok, script);
+		free(copy);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(default_globs) / sizeof(default_globs[0]); i++) {
+		glob_t g;
+
+		if (glob(default_globs[i], 0, NULL, &g))
+			continue;
+		for (size_t j = 0; j < g.gl_pathc; j++)
+			walk_one(g.gl_pathv[j], script);
+		globfree(&g);
+	}
 }
 
 TEST_MAIN(TEST(test_walk_live_interpreters))

@@ -13,8 +13,12 @@
 #if PY_VERSION_HEX >= 0x030b0000
 #include <internal/pycore_frame.h>
 #endif
+#if PY_VERSION_HEX >= 0x03090000
 #include <internal/pycore_interp.h>
 #include <internal/pycore_runtime.h>
+#else
+#include <internal/pycore_pystate.h> /* 3.8: runtime and interpreter state */
+#endif
 #if PY_VERSION_HEX < 0x030b0000
 #include <frameobject.h>
 #endif

@@ -5,6 +5,10 @@ import ctypes
 import sys
 import threading
 
+if sys.version_info < (3, 8):
+    print("unsupported", flush=True)  # pybpf-prof reads 3.8 and later
+    sys.exit(0)
+
 DEPTH = 150
 ready = threading.Event()
 info = {}
