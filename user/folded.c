@@ -4,8 +4,9 @@
  *
  * One line per distinct stack text:
  *
- *   comm (pid);thread;root (file:line);...;leaf (file:line) count
+ *   [container ID;]comm (pid);thread;root (file:line);...;leaf (file:line) count
  *
+ * - container frame: only for processes in a container (from the cgroup path);
  * - process frame: "comm (pid)", or "pid N" when comm is absent or empty;
  * - thread frame: the thread name, or "tid N" when it is absent or empty;
  * - Python frame: "name (file:line)"; "name (file)" when the line is
@@ -137,8 +138,17 @@ static int text_sample(struct text *t, const struct profile *p, size_t i)
 	const struct profile_labels *l = profile__sample_labels(p, i);
 	const size_t *locs;
 	size_t n;
-	int err;
+	int err = 0;
 
+	if (l->container && *l->container) {
+		err = text_raw(t, "container ", 10);
+		if (!err)
+			err = text_escaped(t, l->container);
+		if (!err)
+			err = text_raw(t, ";", 1);
+	}
+	if (err)
+		return err;
 	if (l->comm && *l->comm) {
 		err = text_escaped(t, l->comm);
 		if (!err)

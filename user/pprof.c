@@ -69,6 +69,7 @@ enum {
 	STR_TID,
 	STR_COMM,
 	STR_THREAD_NAME,
+	STR_CONTAINER,
 	STR_NFIXED,
 };
 static const char *const fixed_strings[STR_NFIXED] = {
@@ -81,6 +82,7 @@ static const char *const fixed_strings[STR_NFIXED] = {
     [STR_TID] = "tid",
     [STR_COMM] = "comm",
     [STR_THREAD_NAME] = "thread_name",
+    [STR_CONTAINER] = "container_id",
 };
 
 #define GZ_CHUNK (64 * 1024)
@@ -343,11 +345,12 @@ static int encode_sample(struct pbuf *msg, struct strtab *strs, const struct pro
 	};
 	const size_t *locs;
 	size_t nlocs, len = 0;
-	int64_t comm, thread_name;
+	int64_t comm, thread_name, container;
 
 	comm = labels->comm ? strtab_index(strs, labels->comm) : 0;
 	thread_name = labels->thread_name ? strtab_index(strs, labels->thread_name) : 0;
-	if (comm < 0 || thread_name < 0)
+	container = labels->container ? strtab_index(strs, labels->container) : 0;
+	if (comm < 0 || thread_name < 0 || container < 0)
 		return -ENOMEM;
 
 	msg->len = 0;
@@ -371,6 +374,8 @@ static int encode_sample(struct pbuf *msg, struct strtab *strs, const struct pro
 		encode_label(msg, STR_COMM, comm, 0);
 	if (labels->thread_name)
 		encode_label(msg, STR_THREAD_NAME, thread_name, 0);
+	if (labels->container)
+		encode_label(msg, STR_CONTAINER, container, 0);
 	return msg->err;
 }
 

@@ -20,12 +20,13 @@ struct profile_frame {
 	int64_t start_line;   /* first line of the function (co_firstlineno), 0 if unknown */
 };
 
-/* Labels attached to a sample. comm/thread_name may be NULL (= absent). */
+/* Labels attached to a sample. The strings may be NULL (= absent). */
 struct profile_labels {
-	int64_t pid;
-	int64_t tid;
+	int64_t pid;              /* host pid */
+	int64_t tid;              /* host tid */
 	const char *comm;
 	const char *thread_name;
+	const char *container;    /* container id from the cgroup path */
 };
 
 /* Run-wide metadata, used by the pprof writer. */

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "container.h"
 #include "hashmap.h"
 #include "procfs.h"
 #include "pyoffsets.h"
@@ -177,6 +178,8 @@ static int inspect(struct registry *r, pid_t pid, uint64_t start_time, struct py
 	p->alive = true;
 	if (procfs__comm(r->proc, pid, 0, p->comm, sizeof(p->comm)))
 		snprintf(p->comm, sizeof(p->comm), "%d", (int)pid);
+	if (container__id(r->proc, pid, p->container, sizeof(p->container)))
+		p->container[0] = '\0';
 	err = hashmap__set(r->by_pid, &pid, p);
 	if (err)
 		goto out_free;

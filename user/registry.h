@@ -23,6 +23,7 @@ struct registry_proc {
 	pid_t pid;
 	uint64_t start_time;      /* clock ticks since boot */
 	char comm[64];
+	char container[80];       /* container id from the cgroup path, "" on the host */
 	bool alive;
 	struct pyinfo info;
 	struct pybpf_offsets off;

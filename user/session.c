@@ -69,9 +69,10 @@ static int on_add(void *ctx, const struct registry_proc *p)
 	int err = sampler__add_proc(s->sampler, p->pid, &bp);
 
 	if (!err)
-		say(s, SESSION_INFO, "profiling pid %d (%s): Python %u.%u.%u%s, %s\n", (int)p->pid,
-		    p->comm, p->info.major, p->info.minor, p->info.micro,
-		    p->info.free_threaded ? "t" : "", p->info.binary);
+		say(s, SESSION_INFO, "profiling pid %d (%s): Python %u.%u.%u%s, %s%s%s\n",
+		    (int)p->pid, p->comm, p->info.major, p->info.minor, p->info.micro,
+		    p->info.free_threaded ? "t" : "", p->info.binary,
+		    p->container[0] ? ", container " : "", p->container);
 	return err;
 }
 
@@ -213,6 +214,7 @@ static void on_sample(const struct pybpf_count_key *key, __u64 count,
 		return; /* cannot happen: gens come from the registry */
 	labels.pid = p->pid;
 	labels.comm = p->comm;
+	labels.container = p->container[0] ? p->container : NULL;
 	labels.thread_name = registry__thread_name(s->registry, key->gen, (pid_t)key->tid);
 	sp = (struct symbolizer_proc){.gen = p->gen,
 				      .pid = p->pid,

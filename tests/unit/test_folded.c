@@ -114,6 +114,24 @@ static void test_empty(void)
 	profile__free(p);
 }
 
+/* A process in a container gets the container as its outermost frame. */
+static void test_container_frame(void)
+{
+	struct profile *p = profile__new(&meta);
+	struct profile_labels l = {
+	    .pid = 9, .tid = 10, .comm = "gunicorn", .thread_name = "gunicorn", .container = "c0ffee"};
+	struct profile_frame f = {"handle", "/app/x.py", 12, 10};
+	char *text;
+	int err;
+
+	CHECK_EQ_INT(profile__add(p, &l, &f, 1, 3), 0);
+	text = folded_text(p, &err);
+	CHECK_EQ_INT(err, 0);
+	CHECK_EQ_STR(text, "container c0ffee;gunicorn (9);gunicorn;handle (/app/x.py:12) 3\n");
+	free(text);
+	profile__free(p);
+}
+
 /* Escaping can make two distinct samples print alike: they are merged. */
 static void test_merge_after_escaping(void)
 {
@@ -206,5 +224,5 @@ static void test_write_error(void)
 	profile__free(p);
 }
 
-TEST_MAIN(TEST(test_exact_text), TEST(test_empty), TEST(test_merge_after_escaping),
+TEST_MAIN(TEST(test_exact_text), TEST(test_empty), TEST(test_container_frame), TEST(test_merge_after_escaping),
 	  TEST(test_large), TEST(test_write_error))

@@ -431,7 +431,8 @@ static struct profile *sample_profile(void)
 	    .pid = 4242, .tid = 4242, .comm = "python3", .thread_name = "MainThread"};
 	struct profile_labels l2 = {
 	    .pid = 4242, .tid = 4250, .comm = "python3", .thread_name = NULL};
-	struct profile_labels l3 = {.pid = 77, .tid = 78, .comm = NULL, .thread_name = "w;1\nx"};
+	struct profile_labels l3 = {
+	    .pid = 77, .tid = 78, .comm = NULL, .thread_name = "w;1\nx", .container = "0123abcd"};
 	struct profile_frame s1[] = {
 	    {"Worker.run", "/srv/app/worker.py", 41, 30},
 	    {"main", "/srv/app/main.py", 9, 5},
@@ -542,7 +543,11 @@ static void check_against(const struct decoded *d, const struct profile *p)
 		CHECK_EQ_INT(cnt, l->thread_name ? 1 : 0);
 		if (l->thread_name)
 			CHECK_EQ_STR(s, l->thread_name);
-		CHECK_EQ_INT(ds->nlabels, 2 + !!l->comm + !!l->thread_name);
+		s = label_str(d, ds, "container_id", &cnt);
+		CHECK_EQ_INT(cnt, l->container ? 1 : 0);
+		if (l->container)
+			CHECK_EQ_STR(s, l->container);
+		CHECK_EQ_INT(ds->nlabels, 2 + !!l->comm + !!l->thread_name + !!l->container);
 		for (size_t j = 0; j < ds->nlabels; j++)
 			CHECK_EQ_INT(ds->labels[j].num_unit, 0);
 	}
@@ -626,8 +631,8 @@ static void test_strings_and_defaults(void)
 	CHECK_EQ_INT(d.time_nanos, 0);
 	CHECK_EQ_INT(d.duration_nanos, 0);
 	CHECK_EQ_INT(d.period, 1000000000);
-	/* "", 8 fixed strings, "x.py"; "samples" is shared with the sample type */
-	CHECK_EQ_INT(d.nstrs, 10);
+	/* "", 9 fixed strings, "x.py"; "samples" is shared with the sample type */
+	CHECK_EQ_INT(d.nstrs, 11);
 	CHECK_EQ_INT(d.nfuncs, 2);
 	if (d.nfuncs == 2) {
 		CHECK_EQ_INT(d.funcs[1].name, 0);
