@@ -23,6 +23,19 @@ struct seen {
 	uint64_t recheck_until_ns; /* CLOCK_BOOTTIME; 0 = never look again */
 };
 
+/* A process that exec'd and was not (yet) Python: shared-libpython builds
+ * map libpython a few milliseconds after exec. Looked at again soon, so
+ * even processes that live a few hundred milliseconds are profiled. */
+struct pending {
+	pid_t pid;
+	unsigned int attempt;
+	uint64_t start_time;
+	uint64_t exec_ns; /* CLOCK_BOOTTIME */
+};
+
+#define PENDING_MAX 256
+static const uint64_t retry_ms[] = { 2, 10, 30, 80, 200, 500 };
+
 struct thread_key {
 	__u32 gen;
 	__s32 tid;
@@ -39,6 +52,8 @@ struct registry {
 	struct hashmap *by_pid;	 /* pid -> registry_proc (alive only) */
 	struct hashmap *seen;	 /* pid -> struct seen (not registered) */
 	struct hashmap *threads; /* thread_key -> char * */
+	struct pending pending[PENDING_MAX];
+	size_t npending;
 };
 
 static int free_value(const void *key, void *value, void *arg)
@@ -295,10 +310,50 @@ void registry__on_exec(struct registry *r, pid_t pid)
 		return;
 	if (procfs__start_time(r->proc, pid, &start_time))
 		return;
-	/* Shared-libpython builds have not mapped libpython yet: look again on
-	 * the next ticks. A static build is found now. */
-	if (inspect(r, pid, start_time, NULL))
-		note_seen(r, pid, start_time, boottime_ns() + YOUNG_NS);
+	/* A static build is found now; a shared-libpython build has not mapped
+	 * libpython yet: look again soon, then on the next ticks. */
+	if (inspect(r, pid, start_time, NULL) == 0)
+		return;
+	note_seen(r, pid, start_time, boottime_ns() + YOUNG_NS);
+	if (r->npending < PENDING_MAX)
+		r->pending[r->npending++] = (struct pending){
+			.pid = pid, .start_time = start_time, .exec_ns = boottime_ns()};
+}
+
+static uint64_t pending_due(const struct pending *p)
+{
+	return p->exec_ns + retry_ms[p->attempt] * 1000000ull;
+}
+
+int registry__retry_pending(struct registry *r)
+{
+	uint64_t now = boottime_ns(), next = UINT64_MAX, start_time;
+	size_t i = 0;
+
+	while (i < r->npending) {
+		struct pending *p = &r->pending[i];
+		bool done;
+
+		if (pending_due(p) > now) {
+			i++;
+			continue;
+		}
+		done = hashmap__get(r->by_pid, &p->pid) ||
+		       procfs__start_time(r->proc, p->pid, &start_time) ||
+		       start_time != p->start_time ||
+		       inspect(r, p->pid, start_time, NULL) == 0 ||
+		       ++p->attempt == sizeof(retry_ms) / sizeof(retry_ms[0]);
+		if (done)
+			*p = r->pending[--r->npending];
+		else
+			i++;
+	}
+	for (i = 0; i < r->npending; i++)
+		if (pending_due(&r->pending[i]) < next)
+			next = pending_due(&r->pending[i]);
+	if (next == UINT64_MAX)
+		return -1;
+	return next <= now ? 0 : (int)((next - now + 999999) / 1000000);
 }
 
 void registry__on_exit(struct registry *r, pid_t pid)

@@ -60,6 +60,10 @@ int registry__tick(struct registry *r);
 void registry__on_exec(struct registry *r, pid_t pid);
 void registry__on_exit(struct registry *r, pid_t pid);
 
+/* Look again at processes that exec'd recently and were not Python yet.
+ * Returns milliseconds until the next retry is due, or -1 if none. */
+int registry__retry_pending(struct registry *r);
+
 const struct registry_proc *registry__by_gen(const struct registry *r, __u32 gen);
 
 /* Name of a thread of a registered process, read once (NULL if unknown). */

@@ -256,11 +256,16 @@ static int collect(struct session *s)
 
 int session__step(struct session *s, int timeout_ms)
 {
+	int due = registry__retry_pending(s->registry);
 	uint64_t now;
-	int err = sampler__poll(s->sampler, timeout_ms);
+	int err;
 
+	if (due >= 0 && due < timeout_ms)
+		timeout_ms = due;
+	err = sampler__poll(s->sampler, timeout_ms);
 	if (err)
 		return err;
+	registry__retry_pending(s->registry);
 	now = mono_ns();
 	if (now < s->next_tick_ns)
 		return 0;
