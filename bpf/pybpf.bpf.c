@@ -50,9 +50,13 @@ struct {
 	__type(value, struct pybpf_stack);
 } stacks SEC(".maps");
 
+/* Not preallocated: userspace deletes entries while samples increment them,
+ * and an element freed here is only reused after an RCU grace period, so a
+ * late increment can never land on another key. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct pybpf_count_key);
 	__type(value, __u64);
 } counts SEC(".maps");
