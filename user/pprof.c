@@ -70,6 +70,7 @@ enum {
 	STR_COMM,
 	STR_THREAD_NAME,
 	STR_CONTAINER,
+	STR_SERVICE,
 	STR_NFIXED,
 };
 static const char *const fixed_strings[STR_NFIXED] = {
@@ -83,6 +84,7 @@ static const char *const fixed_strings[STR_NFIXED] = {
     [STR_COMM] = "comm",
     [STR_THREAD_NAME] = "thread_name",
     [STR_CONTAINER] = "container_id",
+    [STR_SERVICE] = "service",
 };
 
 #define GZ_CHUNK (64 * 1024)
@@ -345,12 +347,13 @@ static int encode_sample(struct pbuf *msg, struct strtab *strs, const struct pro
 	};
 	const size_t *locs;
 	size_t nlocs, len = 0;
-	int64_t comm, thread_name, container;
+	int64_t comm, thread_name, container, service;
 
 	comm = labels->comm ? strtab_index(strs, labels->comm) : 0;
 	thread_name = labels->thread_name ? strtab_index(strs, labels->thread_name) : 0;
 	container = labels->container ? strtab_index(strs, labels->container) : 0;
-	if (comm < 0 || thread_name < 0 || container < 0)
+	service = labels->service ? strtab_index(strs, labels->service) : 0;
+	if (comm < 0 || thread_name < 0 || container < 0 || service < 0)
 		return -ENOMEM;
 
 	msg->len = 0;
@@ -376,6 +379,8 @@ static int encode_sample(struct pbuf *msg, struct strtab *strs, const struct pro
 		encode_label(msg, STR_THREAD_NAME, thread_name, 0);
 	if (labels->container)
 		encode_label(msg, STR_CONTAINER, container, 0);
+	if (labels->service)
+		encode_label(msg, STR_SERVICE, service, 0);
 	return msg->err;
 }
 

@@ -363,7 +363,8 @@ static bool sample_eq(const struct profile *p, size_t id, const void *key)
 	return a->stack_id == b->stack_id && a->labels.pid == b->labels.pid &&
 	       a->labels.tid == b->labels.tid && a->labels.comm == b->labels.comm &&
 	       a->labels.thread_name == b->labels.thread_name &&
-	       a->labels.container == b->labels.container;
+	       a->labels.container == b->labels.container &&
+	       a->labels.service == b->labels.service;
 }
 
 /* Add the size of s's copy (if any) to *bytes; true on overflow. */
@@ -383,7 +384,7 @@ static int profile_reserve(struct profile *p, const struct profile_labels *label
 	/* Short-circuits on overflow, which fails the call anyway. */
 	overflow =
 	    add_copy_size(&bytes, labels->comm) || add_copy_size(&bytes, labels->thread_name) ||
-	    add_copy_size(&bytes, labels->container);
+	    add_copy_size(&bytes, labels->container) || add_copy_size(&bytes, labels->service);
 	for (size_t i = 0; i < nframes && !overflow; i++)
 		overflow =
 		    add_copy_size(&bytes, frames[i].name) || add_copy_size(&bytes, frames[i].file);
@@ -450,12 +451,14 @@ int profile__add(struct profile *p, const struct profile_labels *labels,
 	key.labels.comm = string_intern(p, labels->comm);
 	key.labels.thread_name = string_intern(p, labels->thread_name);
 	key.labels.container = string_intern(p, labels->container);
+	key.labels.service = string_intern(p, labels->service);
 	key.stack_id = stack_intern(p, frames, nframes);
 	key.count = 0;
 	hash = hash_mix(hash_mix(3, key.stack_id), (uint64_t)key.labels.pid);
 	hash = hash_mix(hash, (uint64_t)key.labels.tid);
 	hash = hash_ptr(hash_ptr(hash_ptr(hash, key.labels.comm), key.labels.thread_name),
 			key.labels.container);
+	hash = hash_ptr(hash, key.labels.service);
 
 	slot = htab_find(p, &p->sample_idx, hash, sample_eq, &key);
 	if (!slot->id) {

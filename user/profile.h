@@ -27,6 +27,7 @@ struct profile_labels {
 	const char *comm;
 	const char *thread_name;
 	const char *container;    /* container id from the cgroup path */
+	const char *service;      /* service name derived from the command line */
 };
 
 /* Run-wide metadata, used by the pprof writer. */

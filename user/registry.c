@@ -12,6 +12,7 @@
 #include "hashmap.h"
 #include "procfs.h"
 #include "pyoffsets.h"
+#include "service.h"
 
 /* A process younger than this that is not Python yet may still be loading
  * its libpython (shared builds map it after exec): look again later. */
@@ -195,6 +196,7 @@ static int inspect(struct registry *r, pid_t pid, uint64_t start_time, struct py
 		snprintf(p->comm, sizeof(p->comm), "%d", (int)pid);
 	if (container__id(r->proc, pid, p->container, sizeof(p->container)))
 		p->container[0] = '\0';
+	service__name(r->proc, pid, p->comm, p->service, sizeof(p->service));
 	err = hashmap__set(r->by_pid, &pid, p);
 	if (err)
 		goto out_free;

@@ -24,6 +24,7 @@ struct registry_proc {
 	uint64_t start_time;      /* clock ticks since boot */
 	char comm[64];
 	char container[80];       /* container id from the cgroup path, "" on the host */
+	char service[64];         /* service name from the command line (service.h) */
 	bool alive;
 	struct pyinfo info;
 	struct pybpf_offsets off;

@@ -215,6 +215,7 @@ static void on_sample(const struct pybpf_count_key *key, __u64 count,
 	labels.pid = p->pid;
 	labels.comm = p->comm;
 	labels.container = p->container[0] ? p->container : NULL;
+	labels.service = p->service;
 	labels.thread_name = registry__thread_name(s->registry, key->gen, (pid_t)key->tid);
 	sp = (struct symbolizer_proc){.gen = p->gen,
 				      .pid = p->pid,

@@ -432,7 +432,8 @@ static struct profile *sample_profile(void)
 	struct profile_labels l2 = {
 	    .pid = 4242, .tid = 4250, .comm = "python3", .thread_name = NULL};
 	struct profile_labels l3 = {
-	    .pid = 77, .tid = 78, .comm = NULL, .thread_name = "w;1\nx", .container = "0123abcd"};
+	    .pid = 77, .tid = 78, .comm = NULL, .thread_name = "w;1\nx", .container = "0123abcd",
+	    .service = "api"};
 	struct profile_frame s1[] = {
 	    {"Worker.run", "/srv/app/worker.py", 41, 30},
 	    {"main", "/srv/app/main.py", 9, 5},
@@ -547,7 +548,12 @@ static void check_against(const struct decoded *d, const struct profile *p)
 		CHECK_EQ_INT(cnt, l->container ? 1 : 0);
 		if (l->container)
 			CHECK_EQ_STR(s, l->container);
-		CHECK_EQ_INT(ds->nlabels, 2 + !!l->comm + !!l->thread_name + !!l->container);
+		s = label_str(d, ds, "service", &cnt);
+		CHECK_EQ_INT(cnt, l->service ? 1 : 0);
+		if (l->service)
+			CHECK_EQ_STR(s, l->service);
+		CHECK_EQ_INT(ds->nlabels,
+			     2 + !!l->comm + !!l->thread_name + !!l->container + !!l->service);
 		for (size_t j = 0; j < ds->nlabels; j++)
 			CHECK_EQ_INT(ds->labels[j].num_unit, 0);
 	}
@@ -631,8 +637,8 @@ static void test_strings_and_defaults(void)
 	CHECK_EQ_INT(d.time_nanos, 0);
 	CHECK_EQ_INT(d.duration_nanos, 0);
 	CHECK_EQ_INT(d.period, 1000000000);
-	/* "", 9 fixed strings, "x.py"; "samples" is shared with the sample type */
-	CHECK_EQ_INT(d.nstrs, 11);
+	/* "", 10 fixed strings, "x.py"; "samples" is shared with the sample type */
+	CHECK_EQ_INT(d.nstrs, 12);
 	CHECK_EQ_INT(d.nfuncs, 2);
 	if (d.nfuncs == 2) {
 		CHECK_EQ_INT(d.funcs[1].name, 0);
