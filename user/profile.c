@@ -539,6 +539,33 @@ size_t profile__location_count(const struct profile *p)
 	return p->nlocs;
 }
 
+static int cmp_thread(const void *a, const void *b)
+{
+	const int64_t *x = a, *y = b;
+
+	if (x[0] != y[0])
+		return x[0] < y[0] ? -1 : 1;
+	return x[1] < y[1] ? -1 : x[1] > y[1];
+}
+
+size_t profile__thread_count(const struct profile *p)
+{
+	int64_t *pairs = malloc(p->nsamples * 2 * sizeof(*pairs) + 1);
+	size_t n = 0;
+
+	if (!pairs)
+		return 0;
+	for (size_t i = 0; i < p->nsamples; i++) {
+		pairs[2 * i] = p->samples[i].labels.pid;
+		pairs[2 * i + 1] = p->samples[i].labels.tid;
+	}
+	qsort(pairs, p->nsamples, 2 * sizeof(*pairs), cmp_thread);
+	for (size_t i = 0; i < p->nsamples; i++)
+		n += i == 0 || cmp_thread(&pairs[2 * i], &pairs[2 * (i - 1)]) != 0;
+	free(pairs);
+	return n;
+}
+
 /* The function's name, file and start_line; its line is 0. NULL if out of range. */
 const struct profile_frame *profile__function(const struct profile *p, size_t function_id)
 {

@@ -57,6 +57,7 @@ uint64_t profile__total_count(const struct profile *p);
 size_t profile__sample_count(const struct profile *p);    /* distinct (labels, stack) */
 size_t profile__function_count(const struct profile *p);  /* distinct (name, file, start_line) */
 size_t profile__location_count(const struct profile *p);  /* distinct (function, line) */
+size_t profile__thread_count(const struct profile *p);    /* distinct (pid, tid) */
 
 /*
  * Iteration, for writers. Ids are dense and 1-based: functions 1..function_count,

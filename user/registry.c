@@ -21,6 +21,7 @@
 /* What we concluded about a process that is not registered. */
 struct seen {
 	uint64_t start_time;
+	uint64_t epoch;		   /* last scan that saw the pid */
 	uint64_t recheck_until_ns; /* CLOCK_BOOTTIME; 0 = never look again */
 };
 
@@ -47,14 +48,16 @@ struct registry {
 	struct registry_ops ops;
 	void *ctx;
 	bool explicit_only;
-	struct registry_proc **procs; /* index gen - 1 */
-	size_t nprocs, cap;
+	struct hashmap *by_gen;	 /* gen -> registry_proc (alive, and exited until pruned) */
+	__u32 last_gen;		 /* gens are never reused within a run */
+	size_t total;		 /* registrations since the start */
 	size_t alive;
 	struct hashmap *by_pid;	 /* pid -> registry_proc (alive only) */
 	struct hashmap *seen;	 /* pid -> struct seen (not registered) */
 	struct hashmap *threads; /* thread_key -> char * */
 	struct pending pending[PENDING_MAX];
 	size_t npending;
+	uint64_t epoch; /* scans done */
 };
 
 static int free_value(const void *key, void *value, void *arg)
@@ -63,6 +66,32 @@ static int free_value(const void *key, void *value, void *arg)
 	(void)arg;
 	free(value);
 	return 0;
+}
+
+/* Keys collected during hashmap__each, removed afterwards. */
+struct key_list {
+	unsigned char *keys;
+	size_t size, n, cap;
+};
+
+static int key_list__push(struct key_list *l, const void *key)
+{
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 64;
+		unsigned char *k = realloc(l->keys, cap * l->size);
+
+		if (!k)
+			return -ENOMEM;
+		l->keys = k;
+		l->cap = cap;
+	}
+	memcpy(l->keys + l->n++ * l->size, key, l->size);
+	return 0;
+}
+
+static const void *key_list__at(const struct key_list *l, size_t i)
+{
+	return l->keys + i * l->size;
 }
 
 struct registry *registry__new(const char *proc_root, const struct registry_ops *ops, void *ctx)
@@ -75,9 +104,10 @@ struct registry *registry__new(const char *proc_root, const struct registry_ops 
 	r->ops = *ops;
 	r->ctx = ctx;
 	r->by_pid = hashmap__new(sizeof(pid_t));
+	r->by_gen = hashmap__new(sizeof(__u32));
 	r->seen = hashmap__new(sizeof(pid_t));
 	r->threads = hashmap__new(sizeof(struct thread_key));
-	if (!r->by_pid || !r->seen || !r->threads) {
+	if (!r->by_pid || !r->by_gen || !r->seen || !r->threads) {
 		registry__free(r);
 		errno = ENOMEM;
 		return NULL;
@@ -89,9 +119,9 @@ void registry__free(struct registry *r)
 {
 	if (!r)
 		return;
-	for (size_t i = 0; i < r->nprocs; i++)
-		free(r->procs[i]);
-	free(r->procs);
+	if (r->by_gen)
+		hashmap__each(r->by_gen, free_value, NULL);
+	hashmap__free(r->by_gen);
 	hashmap__free(r->by_pid);
 	if (r->seen)
 		hashmap__each(r->seen, free_value, NULL);
@@ -147,6 +177,7 @@ static void note_seen(struct registry *r, pid_t pid, uint64_t start_time, uint64
 	}
 	s->start_time = start_time;
 	s->recheck_until_ns = recheck_until_ns;
+	s->epoch = r->epoch;
 }
 
 static void drop(struct registry *r, struct registry_proc *p)
@@ -164,7 +195,6 @@ static void drop(struct registry *r, struct registry_proc *p)
 static int inspect(struct registry *r, pid_t pid, uint64_t start_time, struct pyinfo *info_out)
 {
 	struct registry_proc *p = calloc(1, sizeof(*p));
-	struct registry_proc **grown;
 	int err;
 
 	if (!p)
@@ -177,18 +207,7 @@ static int inspect(struct registry *r, pid_t pid, uint64_t start_time, struct py
 	err = pyoffsets__get(&p->info, &p->off);
 	if (err)
 		goto out_free;
-	if (r->nprocs == r->cap) {
-		size_t cap = r->cap ? r->cap * 2 : 64;
-
-		grown = realloc(r->procs, cap * sizeof(*grown));
-		if (!grown) {
-			err = -ENOMEM;
-			goto out_free;
-		}
-		r->procs = grown;
-		r->cap = cap;
-	}
-	p->gen = (__u32)r->nprocs + 1;
+	p->gen = r->last_gen + 1;
 	p->pid = pid;
 	p->start_time = start_time;
 	p->alive = true;
@@ -197,21 +216,27 @@ static int inspect(struct registry *r, pid_t pid, uint64_t start_time, struct py
 	if (container__id(r->proc, pid, p->container, sizeof(p->container)))
 		p->container[0] = '\0';
 	service__name(r->proc, pid, p->comm, p->service, sizeof(p->service));
-	err = hashmap__set(r->by_pid, &pid, p);
+	err = hashmap__set(r->by_gen, &p->gen, p);
 	if (err)
 		goto out_free;
+	err = hashmap__set(r->by_pid, &pid, p);
+	if (err)
+		goto out_unindex_gen;
 	if (r->ops.on_add) {
 		err = r->ops.on_add(r->ctx, p);
-		if (err) {
-			hashmap__remove(r->by_pid, &pid);
-			goto out_free;
-		}
+		if (err)
+			goto out_unindex_pid;
 	}
-	r->procs[r->nprocs++] = p;
+	r->last_gen = p->gen;
+	r->total++;
 	r->alive++;
 	forget_seen(r, pid);
 	return 0;
 
+out_unindex_pid:
+	hashmap__remove(r->by_pid, &pid);
+out_unindex_gen:
+	hashmap__remove(r->by_gen, &p->gen);
 out_free:
 	free(p);
 	return err;
@@ -243,6 +268,8 @@ static int scan_pid(pid_t pid, void *arg)
 
 	if (procfs__start_time(r->proc, pid, &start_time))
 		return 0; /* gone already */
+	if (s)
+		s->epoch = r->epoch;
 	if (p) {
 		if (p->start_time == start_time)
 			return 0;
@@ -266,38 +293,65 @@ static int scan_pid(pid_t pid, void *arg)
 }
 
 struct check_ctx {
-	struct registry *r;
-	pid_t dead[256];
-	size_t ndead;
+	const struct registry *r;
+	struct key_list dead; /* pids */
 };
 
 static int check_alive(const void *key, void *value, void *arg)
 {
 	struct check_ctx *c = arg;
-	struct registry_proc *p = value;
+	const struct registry_proc *p = value;
 	uint64_t start_time;
 
-	(void)key;
-	if (c->ndead < sizeof(c->dead) / sizeof(c->dead[0]) &&
-	    (procfs__start_time(c->r->proc, p->pid, &start_time) || start_time != p->start_time))
-		c->dead[c->ndead++] = p->pid;
+	if (procfs__start_time(c->r->proc, p->pid, &start_time) || start_time != p->start_time)
+		return key_list__push(&c->dead, key);
 	return 0;
+}
+
+struct stale_seen {
+	uint64_t epoch;
+	struct key_list list;
+};
+
+static int collect_stale_seen(const void *key, void *value, void *arg)
+{
+	struct stale_seen *c = arg;
+	const struct seen *s = value;
+
+	return s->epoch == c->epoch ? 0 : key_list__push(&c->list, key);
+}
+
+/* Drop verdicts about pids the last scan did not find (they exited). */
+static int forget_unseen(struct registry *r)
+{
+	struct stale_seen c = {.epoch = r->epoch, .list = {.size = sizeof(pid_t)}};
+	int err = hashmap__each(r->seen, collect_stale_seen, &c);
+
+	for (size_t i = 0; i < c.list.n; i++)
+		free(hashmap__remove(r->seen, key_list__at(&c.list, i)));
+	free(c.list.keys);
+	return err;
 }
 
 int registry__tick(struct registry *r)
 {
-	struct check_ctx c = {.r = r};
+	struct check_ctx c = {.r = r, .dead = {.size = sizeof(pid_t)}};
+	int err = hashmap__each(r->by_pid, check_alive, &c);
 
-	hashmap__each(r->by_pid, check_alive, &c);
-	for (size_t i = 0; i < c.ndead; i++) {
-		struct registry_proc *p = hashmap__get(r->by_pid, &c.dead[i]);
+	for (size_t i = 0; i < c.dead.n; i++) {
+		struct registry_proc *p = hashmap__get(r->by_pid, key_list__at(&c.dead, i));
 
 		if (p)
 			drop(r, p);
 	}
-	if (r->explicit_only)
-		return 0;
-	return procfs__pids(r->proc, scan_pid, r);
+	free(c.dead.keys);
+	if (err || r->explicit_only)
+		return err;
+	r->epoch++;
+	err = procfs__pids(r->proc, scan_pid, r);
+	if (!err)
+		err = forget_unseen(r);
+	return err;
 }
 
 void registry__on_exec(struct registry *r, pid_t pid)
@@ -369,9 +423,51 @@ void registry__on_exit(struct registry *r, pid_t pid)
 
 const struct registry_proc *registry__by_gen(const struct registry *r, __u32 gen)
 {
-	if (!gen || gen > r->nprocs)
-		return NULL;
-	return r->procs[gen - 1];
+	return hashmap__get(r->by_gen, &gen);
+}
+
+static int collect_dead_proc(const void *key, void *value, void *arg)
+{
+	const struct registry_proc *p = value;
+
+	return p->alive ? 0 : key_list__push(arg, key);
+}
+
+struct thread_prune {
+	const struct registry *r;
+	struct key_list list;
+};
+
+static int collect_dead_thread(const void *key, void *value, void *arg)
+{
+	struct thread_prune *t = arg;
+	const struct thread_key *k = key;
+
+	(void)value;
+	return registry__by_gen(t->r, k->gen) ? 0 : key_list__push(&t->list, key);
+}
+
+int registry__prune(struct registry *r, void (*forget)(void *ctx, __u32 gen), void *ctx)
+{
+	struct key_list dead = {.size = sizeof(__u32)};
+	struct thread_prune threads = {.r = r, .list = {.size = sizeof(struct thread_key)}};
+	int err = hashmap__each(r->by_gen, collect_dead_proc, &dead);
+
+	for (size_t i = 0; i < dead.n; i++) {
+		__u32 gen;
+
+		memcpy(&gen, key_list__at(&dead, i), sizeof(gen));
+		free(hashmap__remove(r->by_gen, &gen));
+		if (forget)
+			forget(ctx, gen);
+	}
+	if (!err)
+		err = hashmap__each(r->threads, collect_dead_thread, &threads);
+	for (size_t i = 0; i < threads.list.n; i++)
+		free(hashmap__remove(r->threads, key_list__at(&threads.list, i)));
+	free(dead.keys);
+	free(threads.list.keys);
+	return err;
 }
 
 const char *registry__thread_name(struct registry *r, __u32 gen, pid_t tid)
@@ -394,7 +490,7 @@ const char *registry__thread_name(struct registry *r, __u32 gen, pid_t tid)
 
 size_t registry__total(const struct registry *r)
 {
-	return r->nprocs;
+	return r->total;
 }
 
 size_t registry__alive(const struct registry *r)

@@ -67,6 +67,14 @@ int registry__retry_pending(struct registry *r);
 
 const struct registry_proc *registry__by_gen(const struct registry *r, __u32 gen);
 
+/*
+ * Forget processes that have exited (call once their samples are out, e.g.
+ * after an interval's profile was written); `forget` is told each gen so
+ * other caches can drop it. Bounds memory over weeks of process churn.
+ * 0 or -ENOMEM.
+ */
+int registry__prune(struct registry *r, void (*forget)(void *ctx, __u32 gen), void *ctx);
+
 /* Name of a thread of a registered process, read once (NULL if unknown). */
 const char *registry__thread_name(struct registry *r, __u32 gen, pid_t tid);
 

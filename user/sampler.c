@@ -27,7 +27,8 @@ struct sampler {
 	unsigned int attached;
 	struct bpf_link *exec_link, *exit_link;
 	unsigned int rate_hz;
-	struct hashmap *stacks; /* stack hash -> struct pybpf_stack copy (depth frames) */
+	struct hashmap *stacks; /* stack hash -> struct cached_stack */
+	uint32_t epoch;          /* sampler__prune calls */
 	struct pybpf_count_key *keys;
 	__u64 *values;
 	__u32 max_counts;
@@ -249,34 +250,42 @@ int sampler__poll(struct sampler *s, int timeout_ms)
 	return n == -EINTR ? 0 : (n < 0 ? n : 0);
 }
 
-/* The stack for a hash: from our copy, else from the kernel (copied, then
- * deleted there so the map only holds stacks not yet seen here). */
+/* A stack copied out of the kernel, trimmed to its depth. */
+struct cached_stack {
+	uint32_t used_epoch;
+	uint32_t pad;
+	struct pybpf_stack st; /* only st.frames[0..depth) are allocated */
+};
+
+/* The stack for a hash: from our copy, else copied from the kernel. Kernel
+ * entries we hold a copy of are deleted by sampler__prune. */
 static const struct pybpf_stack *stack_for(struct sampler *s, __u64 hash)
 {
 	int fd = bpf_map__fd(s->skel->maps.stacks);
-	struct pybpf_stack *st = hashmap__get(s->stacks, &hash);
-	struct pybpf_stack *tmp;
+	struct cached_stack *c = hashmap__get(s->stacks, &hash), *tmp;
 	size_t size;
 
-	if (st)
-		return st;
+	if (c) {
+		c->used_epoch = s->epoch;
+		return &c->st;
+	}
 	tmp = malloc(sizeof(*tmp));
 	if (!tmp)
 		return NULL;
-	if (bpf_map_lookup_elem(fd, &hash, tmp) || tmp->depth > PYBPF_MAX_FRAMES) {
+	if (bpf_map_lookup_elem(fd, &hash, &tmp->st) || tmp->st.depth > PYBPF_MAX_FRAMES) {
 		free(tmp);
 		return NULL;
 	}
-	size = offsetof(struct pybpf_stack, frames) + tmp->depth * sizeof(tmp->frames[0]);
-	st = realloc(tmp, size);
-	if (!st)
-		st = tmp;
-	if (hashmap__set(s->stacks, &hash, st)) {
-		free(st);
+	size = offsetof(struct cached_stack, st.frames) + tmp->st.depth * sizeof(tmp->st.frames[0]);
+	c = realloc(tmp, size);
+	if (!c)
+		c = tmp;
+	c->used_epoch = s->epoch;
+	if (hashmap__set(s->stacks, &hash, c)) {
+		free(c);
 		return NULL;
 	}
-	bpf_map_delete_elem(fd, &hash);
-	return st;
+	return &c->st;
 }
 
 static void deliver(struct sampler *s, __u32 n, sampler_sample_cb cb, void *arg)
@@ -334,6 +343,66 @@ int sampler__drain(struct sampler *s, sampler_sample_cb cb, void *arg)
 		if (err) /* ENOENT: that was the last batch */
 			return 0;
 	}
+}
+
+struct idle_stacks {
+	uint32_t epoch, max_idle;
+	__u64 *hashes;
+	size_t n, cap;
+};
+
+static int idle_stacks__push(struct idle_stacks *c, __u64 hash)
+{
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 256;
+		__u64 *h = realloc(c->hashes, cap * sizeof(*h));
+
+		if (!h)
+			return -ENOMEM;
+		c->hashes = h;
+		c->cap = cap;
+	}
+	c->hashes[c->n++] = hash;
+	return 0;
+}
+
+static int collect_idle(const void *key, void *value, void *arg)
+{
+	struct idle_stacks *c = arg;
+	const struct cached_stack *cs = value;
+	__u64 hash;
+
+	if (c->epoch - cs->used_epoch <= c->max_idle)
+		return 0;
+	memcpy(&hash, key, sizeof(hash));
+	return idle_stacks__push(c, hash);
+}
+
+int sampler__prune(struct sampler *s, uint32_t max_idle)
+{
+	struct idle_stacks c = {.epoch = s->epoch, .max_idle = max_idle};
+	int fd = bpf_map__fd(s->skel->maps.stacks);
+	__u64 key, next;
+	bool first = true;
+	int err = hashmap__each(s->stacks, collect_idle, &c);
+
+	for (size_t i = 0; i < c.n; i++)
+		free(hashmap__remove(s->stacks, &c.hashes[i]));
+	/* Free kernel entries we hold a copy of (a stack sampled again is
+	 * re-inserted by the BPF program before it is counted). Keys are
+	 * collected first: deleting while iterating restarts the iteration. */
+	c.n = 0;
+	while (!err && !bpf_map_get_next_key(fd, first ? NULL : &key, &next)) {
+		key = next;
+		first = false;
+		if (hashmap__get(s->stacks, &key))
+			err = idle_stacks__push(&c, key);
+	}
+	for (size_t i = 0; i < c.n; i++)
+		bpf_map_delete_elem(fd, &c.hashes[i]);
+	free(c.hashes);
+	s->epoch++;
+	return err;
 }
 
 int sampler__counters(const struct sampler *s, __u64 out[CNT__MAX])

@@ -50,6 +50,13 @@ typedef void (*sampler_sample_cb)(const struct pybpf_count_key *key, __u64 count
 				  const struct pybpf_stack *stack, void *arg);
 int sampler__drain(struct sampler *s, sampler_sample_cb cb, void *arg);
 
+/*
+ * Bound memory, once per output interval: forget stacks not seen during the
+ * last max_idle intervals, and free the kernel's copies of stacks held here.
+ * 0 or -ENOMEM.
+ */
+int sampler__prune(struct sampler *s, uint32_t max_idle);
+
 /* Sum of the per-CPU counters since start. 0 or -errno. */
 int sampler__counters(const struct sampler *s, __u64 out[CNT__MAX]);
 

@@ -16,6 +16,10 @@
 /* How often processes are rescanned and the kernel's aggregates drained. */
 #define TICK_NS 1000000000ull
 
+/* Code objects and stacks that were not seen for this many intervals are
+ * forgotten (and learned again if they come back). */
+#define IDLE_INTERVALS 10
+
 /* Kernel map sizes. */
 #define MAX_PROCS 8192
 #define MAX_STACKS 16384
@@ -27,12 +31,10 @@ struct session {
 	struct symbolizer *symbolizer;
 	struct sampler *sampler;
 	struct profile *profile;
-	struct hashmap *threads_seen; /* (gen, tid) -> marker */
 	uint64_t next_tick_ns;
-	uint64_t start_ns;
-	struct timespec start_wall;
+	uint64_t start_ns;            /* CLOCK_MONOTONIC start of the current interval */
+	struct timespec start_wall;   /* the same instant, wall clock */
 	uint64_t lost_stacks;
-	size_t threads;
 	bool had_targets;
 	struct profile_frame frames[PYBPF_MAX_FRAMES + 1];
 };
@@ -128,7 +130,6 @@ void session__free(struct session *s)
 	registry__free(s->registry);
 	symbolizer__free(s->symbolizer);
 	profile__free(s->profile);
-	hashmap__free(s->threads_seen);
 	free(s);
 }
 
@@ -153,8 +154,7 @@ struct session *session__new(const struct session_opts *opts)
 	s->registry = registry__new(opts->proc_root, &ops, s);
 	s->symbolizer = symbolizer__new();
 	s->profile = profile__new(&meta);
-	s->threads_seen = hashmap__new(sizeof(__u64));
-	if (!s->registry || !s->symbolizer || !s->profile || !s->threads_seen)
+	if (!s->registry || !s->symbolizer || !s->profile)
 		goto out_err;
 	registry__set_explicit(s->registry, !opts->all_pythons);
 	s->sampler = sampler__new(&sopts);
@@ -207,7 +207,6 @@ static void on_sample(const struct pybpf_count_key *key, __u64 count,
 	const struct registry_proc *p = registry__by_gen(s->registry, key->gen);
 	struct profile_labels labels = {.tid = key->tid};
 	struct symbolizer_proc sp;
-	__u64 thread_key = ((__u64)key->gen << 32) | key->tid;
 	size_t n = 0;
 
 	if (!p)
@@ -239,9 +238,6 @@ static void on_sample(const struct pybpf_count_key *key, __u64 count,
 	}
 	if (profile__add(s->profile, &labels, s->frames, n, count))
 		say(s, SESSION_WARN, "out of memory adding samples\n");
-	if (!hashmap__get(s->threads_seen, &thread_key) &&
-	    !hashmap__set(s->threads_seen, &thread_key, s))
-		s->threads++;
 }
 
 /* Move what the kernel aggregated into the profile. Code events first, so
@@ -284,14 +280,49 @@ bool session__targets_gone(const struct session *s)
 	return !s->opts.all_pythons && s->had_targets && registry__alive(s->registry) == 0;
 }
 
-int session__finish(struct session *s)
+/* Stamp the profile with the current interval's start and length. */
+static void close_interval(struct session *s)
 {
 	struct profile_meta meta = *profile__meta(s->profile);
-	int err = collect(s);
 
 	meta.time_ns = (int64_t)s->start_wall.tv_sec * 1000000000ll + s->start_wall.tv_nsec;
 	meta.duration_ns = (int64_t)(mono_ns() - s->start_ns);
 	profile__set_meta(s->profile, &meta);
+}
+
+int session__finish(struct session *s)
+{
+	int err = collect(s);
+
+	close_interval(s);
+	return err;
+}
+
+static bool gen_known(void *ctx, __u32 gen)
+{
+	struct session *s = ctx;
+
+	return registry__by_gen(s->registry, gen) != NULL;
+}
+
+int session__rotate(struct session *s, struct profile **out)
+{
+	struct profile_meta meta = {.period_ns = profile__meta(s->profile)->period_ns};
+	int err = collect(s);
+	struct profile *next;
+
+	close_interval(s);
+	next = profile__new(&meta);
+	if (!next)
+		return -ENOMEM; /* keep collecting into the current profile */
+	*out = s->profile;
+	s->profile = next;
+	clock_gettime(CLOCK_REALTIME, &s->start_wall);
+	s->start_ns = mono_ns();
+	/* Everything of the processes that exited has been collected: forget them. */
+	registry__prune(s->registry, NULL, NULL);
+	symbolizer__prune(s->symbolizer, gen_known, s, IDLE_INTERVALS);
+	sampler__prune(s->sampler, IDLE_INTERVALS);
 	return err;
 }
 
@@ -313,7 +344,7 @@ void session__stats(struct session *s, struct session_stats *st)
 	st->frames_without_line = sy.no_line;
 	st->code_objects = sy.codes;
 	st->processes = registry__total(s->registry);
-	st->threads = s->threads;
+	st->threads = profile__thread_count(s->profile);
 	st->cpus = sampler__cpus(s->sampler);
 	sampler__prog_stats(s->sampler, &st->bpf_run_ns, &st->bpf_run_cnt);
 }

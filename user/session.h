@@ -41,7 +41,7 @@ struct session_stats {
 	uint64_t frames_without_line;
 	uint64_t code_objects;
 	size_t processes;            /* profiled during the run */
-	size_t threads;              /* distinct (process, thread) with samples */
+	size_t threads;              /* distinct (pid, tid) in the current profile */
 	unsigned int cpus;
 	__u64 bpf_run_ns, bpf_run_cnt; /* 0 unless kernel.bpf_stats_enabled */
 };
@@ -64,6 +64,14 @@ bool session__targets_gone(const struct session *s);
 
 /* Collect everything still in flight into the profile. */
 int session__finish(struct session *s);
+
+/*
+ * End the current interval (daemon mode): what was collected goes to *out
+ * (the caller frees it with profile__free), a new interval starts, and the
+ * caches forget processes that have exited and what was long unused.
+ * 0 or -errno; on -ENOMEM nothing was handed over.
+ */
+int session__rotate(struct session *s, struct profile **out);
 
 struct profile *session__profile(struct session *s);
 void session__stats(struct session *s, struct session_stats *st);

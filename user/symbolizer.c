@@ -29,7 +29,8 @@ struct code_info {
 	char *filename;
 	__s32 firstlineno;
 	bool linetable_cut;    /* the event carried only a prefix of the table */
-	bool linetable_reread; /* a full read from memory was already tried */
+		bool linetable_reread;  /* a full read from memory was already tried */
+	uint32_t used_epoch;    /* last symbolizer__prune period it named a frame in */
 	__u8 *linetable;
 	size_t linetable_len;
 };
@@ -37,6 +38,7 @@ struct code_info {
 struct symbolizer {
 	struct hashmap *codes; /* code_key -> code_info */
 	struct symbolizer_stats stats;
+	uint32_t epoch;
 };
 
 static void code_info__free(struct code_info *ci)
@@ -143,6 +145,7 @@ int symbolizer__add_event(struct symbolizer *s, const struct pybpf_code_event *e
 	memcpy(ci->linetable, ev->linetable_data, nlt);
 	ci->linetable_len = nlt;
 	ci->linetable_cut = ev->linetable_size > nlt;
+	ci->used_epoch = s->epoch;
 	err = insert(s, &key, ci);
 	if (err)
 		goto out_free;
@@ -292,11 +295,57 @@ int symbolizer__frame(struct symbolizer *s, const struct symbolizer_proc *p,
 	}
 	if (!line)
 		s->stats.no_line++;
+	ci->used_epoch = s->epoch;
 	out->name = ci->qualname;
 	out->file = ci->filename;
 	out->line = line;
 	out->start_line = ci->firstlineno;
 	return 0;
+}
+
+struct prune {
+	const struct symbolizer *s;
+	bool (*keep_gen)(void *ctx, __u32 gen);
+	void *ctx;
+	uint32_t max_idle;
+	struct code_key *dead;
+	size_t n, cap;
+};
+
+static int collect_prunable(const void *key, void *value, void *arg)
+{
+	struct prune *p = arg;
+	const struct code_key *k = key;
+	const struct code_info *ci = value;
+
+	if (p->keep_gen(p->ctx, k->gen) && p->s->epoch - ci->used_epoch <= p->max_idle)
+		return 0;
+	if (p->n == p->cap) {
+		size_t cap = p->cap ? p->cap * 2 : 256;
+		struct code_key *d = realloc(p->dead, cap * sizeof(*d));
+
+		if (!d)
+			return -ENOMEM;
+		p->dead = d;
+		p->cap = cap;
+	}
+	p->dead[p->n++] = *k;
+	return 0;
+}
+
+int symbolizer__prune(struct symbolizer *s, bool (*keep_gen)(void *ctx, __u32 gen), void *ctx,
+		      uint32_t max_idle)
+{
+	struct prune p = {.s = s, .keep_gen = keep_gen, .ctx = ctx, .max_idle = max_idle};
+	int err = hashmap__each(s->codes, collect_prunable, &p);
+
+	for (size_t i = 0; i < p.n; i++) {
+		code_info__free(hashmap__remove(s->codes, &p.dead[i]));
+		s->stats.codes--;
+	}
+	free(p.dead);
+	s->epoch++;
+	return err;
 }
 
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *st)

@@ -31,7 +31,7 @@ struct symbolizer_proc {
 };
 
 struct symbolizer_stats {
-	uint64_t codes;          /* code objects known */
+	uint64_t codes;          /* code objects known now */
 	uint64_t from_events;    /* learned from BPF code events */
 	uint64_t from_memory;    /* read from the live process */
 	uint64_t unresolved;     /* frames that could not be named */
@@ -53,5 +53,13 @@ int symbolizer__frame(struct symbolizer *s, const struct symbolizer_proc *p,
 		      const struct pybpf_frame *f, struct profile_frame *out);
 
 void symbolizer__stats(const struct symbolizer *s, struct symbolizer_stats *st);
+
+/*
+ * Bound memory: forget code objects of processes keep_gen rejects (exited)
+ * and those that named no frame during the last max_idle calls. Called once
+ * per output interval. 0 or -ENOMEM (then only part was freed).
+ */
+int symbolizer__prune(struct symbolizer *s, bool (*keep_gen)(void *ctx, __u32 gen), void *ctx,
+		      uint32_t max_idle);
 
 #endif

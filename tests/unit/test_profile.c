@@ -315,5 +315,23 @@ static void test_many(void)
 	profile__free(p);
 }
 
-TEST_MAIN(TEST(test_empty), TEST(test_meta), TEST(test_dedupe_ids), TEST(test_strings_copied),
+static void test_thread_count(void)
+{
+	struct profile_meta m = {.period_ns = 1};
+	struct profile *p = profile__new(&m);
+	struct profile_frame f[2] = {{"a", "x.py", 1, 1}, {"b", "x.py", 2, 2}};
+	struct profile_labels l = {.pid = 1, .tid = 1};
+
+	CHECK_EQ_INT(profile__thread_count(p), 0);
+	CHECK_EQ_INT(profile__add(p, &l, f, 1, 1), 0);
+	CHECK_EQ_INT(profile__add(p, &l, f + 1, 1, 1), 0); /* same thread, other stack */
+	l.tid = 2;
+	CHECK_EQ_INT(profile__add(p, &l, f, 1, 1), 0);
+	l.pid = 2; /* same tid number in another process */
+	CHECK_EQ_INT(profile__add(p, &l, f, 1, 1), 0);
+	CHECK_EQ_INT(profile__thread_count(p), 3);
+	profile__free(p);
+}
+
+TEST_MAIN(TEST(test_thread_count), TEST(test_empty), TEST(test_meta), TEST(test_dedupe_ids), TEST(test_strings_copied),
 	  TEST(test_merge_labels), TEST(test_edge_cases), TEST(test_many))
