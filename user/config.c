@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
@@ -31,6 +32,12 @@ enum {
 	OPT_RATE,
 	OPT_FORCE,
 	OPT_FORMAT,
+	OPT_INTERVAL,
+	OPT_OUTPUT_DIR,
+	OPT_MAX_FILES,
+	OPT_MAX_BYTES,
+	OPT_PUSH,
+	OPT_PUSH_HEADER,
 };
 
 /* Leading ':' makes getopt report a missing argument as ':' instead of '?'. */
@@ -44,6 +51,12 @@ static const struct option long_opts[] = {
     {"output", required_argument, NULL, 'o'},
     {"force", no_argument, NULL, OPT_FORCE},
     {"format", required_argument, NULL, OPT_FORMAT},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"output-dir", required_argument, NULL, OPT_OUTPUT_DIR},
+    {"max-files", required_argument, NULL, OPT_MAX_FILES},
+    {"max-bytes", required_argument, NULL, OPT_MAX_BYTES},
+    {"push", required_argument, NULL, OPT_PUSH},
+    {"push-header", required_argument, NULL, OPT_PUSH_HEADER},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -70,6 +83,16 @@ static const char usage_text[] =
     "      --force            overwrite FILE if it exists\n"
     "      --format FORMAT    pprof (gzipped protobuf, default) or folded\n"
     "                         (collapsed stacks for flamegraph.pl / speedscope)\n"
+    "\n"
+    "Always-on mode (one profile per interval, until SIGTERM/SIGINT):\n"
+    "      --interval SECONDS write or push a profile every SECONDS (at least 1)\n"
+    "      --output-dir DIR   write each as DIR/pybpf-<host>-<UTC time>-<n>.pb.gz\n"
+    "      --max-files N      keep at most N such files (oldest deleted first)\n"
+    "      --max-bytes SIZE   keep at most SIZE bytes of them (K, M, G suffixes)\n"
+    "      --push URL         send each to a Pyroscope-compatible server\n"
+    "                         (URL/ingest), one profile per service\n"
+    "      --push-header 'NAME: VALUE'  add a header to pushes (repeatable)\n"
+    "\n"
     "  -v, --verbose          more diagnostics on stderr; repeat for more\n"
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version and exit\n"
@@ -147,6 +170,32 @@ static int parse_seconds(const char *s, double max, double *out)
 	if (errno != 0 || *end != '\0' || !isfinite(v) || !(v > 0.0) || v > max)
 		return -EINVAL;
 	*out = v;
+	return 0;
+}
+
+/* A size in bytes with an optional K, M or G suffix (powers of 1024). */
+static int parse_size(const char *s, unsigned long long *out)
+{
+	unsigned long long v, mult = 1;
+	char *end = NULL;
+
+	if (!is_digit(s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	if (*end == 'K' || *end == 'k')
+		mult = 1ull << 10;
+	else if (*end == 'M' || *end == 'm')
+		mult = 1ull << 20;
+	else if (*end == 'G' || *end == 'g')
+		mult = 1ull << 30;
+	if (mult > 1)
+		end++;
+	if (*end != '\0' || v > ULLONG_MAX / mult)
+		return -EINVAL;
+	*out = v * mult;
 	return 0;
 }
 
@@ -267,6 +316,49 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 				set_err(err, errlen, &have_err,
 					"--format: '%s' is not one of pprof, folded", optarg);
 			break;
+		case OPT_INTERVAL:
+			if (parse_seconds(optarg, MAX_DURATION_S, &dval) < 0 || dval < 1.0)
+				set_err(err, errlen, &have_err,
+					"--interval: '%s' is not a number of seconds >= 1", optarg);
+			else
+				cfg->interval_s = dval;
+			break;
+		case OPT_OUTPUT_DIR:
+			if (optarg[0] == '\0')
+				set_err(err, errlen, &have_err, "--output-dir: empty directory name");
+			else
+				cfg->output_dir = optarg;
+			break;
+		case OPT_MAX_FILES:
+			if (parse_size(optarg, &cfg->max_files) < 0 || strpbrk(optarg, "KkMmGg"))
+				set_err(err, errlen, &have_err,
+					"--max-files: '%s' is not a whole number", optarg);
+			break;
+		case OPT_MAX_BYTES:
+			if (parse_size(optarg, &cfg->max_bytes) < 0)
+				set_err(err, errlen, &have_err,
+					"--max-bytes: '%s' is not a size (e.g. 500M)", optarg);
+			break;
+		case OPT_PUSH:
+			if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
+				set_err(err, errlen, &have_err,
+					"--push: '%s' is not an http:// or https:// URL", optarg);
+			else
+				cfg->push_url = optarg;
+			break;
+		case OPT_PUSH_HEADER:
+			if (strpbrk(optarg, "\r\n"))
+				set_err(err, errlen, &have_err,
+					"--push-header: a header must be one line, 'Name: value'");
+			else if (!strchr(optarg, ':') || optarg[0] == ':')
+				set_err(err, errlen, &have_err,
+					"--push-header: '%s' is not 'Name: value'", optarg);
+			else if (cfg->npush_headers == CONFIG_MAX_HEADERS)
+				set_err(err, errlen, &have_err,
+					"--push-header: at most %d headers", CONFIG_MAX_HEADERS);
+			else
+				cfg->push_headers[cfg->npush_headers++] = optarg;
+			break;
 		case 'v':
 			if (cfg->verbose < MAX_VERBOSE)
 				cfg->verbose++;
@@ -328,6 +420,19 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 	if (!have_err && !cfg->all_pythons && cfg->npids == 0)
 		set_err(err, errlen, &have_err,
 			"nothing to profile: give --all-pythons or --pid PID");
+	if (!have_err && cfg->interval_s > 0 && !cfg->output_dir && !cfg->push_url)
+		set_err(err, errlen, &have_err, "--interval needs --output-dir DIR or --push URL");
+	if (!have_err && cfg->interval_s == 0 &&
+	    (cfg->output_dir || cfg->push_url || cfg->max_files || cfg->max_bytes ||
+	     cfg->npush_headers))
+		set_err(err, errlen, &have_err,
+			"--output-dir, --push, --max-files, --max-bytes and --push-header need "
+			"--interval SECONDS");
+	if (!have_err && cfg->interval_s > 0 && cfg->output)
+		set_err(err, errlen, &have_err,
+			"-o/--output writes one profile: with --interval use --output-dir");
+	if (!have_err && cfg->interval_s > 0 && cfg->format != FORMAT_PPROF)
+		set_err(err, errlen, &have_err, "--interval writes pprof only");
 	if (have_err)
 		return -EINVAL;
 

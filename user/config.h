@@ -31,6 +31,7 @@ enum output_format {
 };
 
 #define CONFIG_MAX_PIDS 64
+#define CONFIG_MAX_HEADERS 16
 
 struct config {
 	bool all_pythons;          /* --all-pythons */
@@ -42,6 +43,14 @@ struct config {
 	bool force;                /* --force: overwrite an existing output */
 	enum output_format format; /* --format pprof|folded */
 	int verbose;               /* -v, repeatable */
+	/* Daemon mode: one profile per interval, to a directory and/or a server. */
+	double interval_s;         /* --interval SECONDS; 0 = one profile at the end */
+	const char *output_dir;    /* --output-dir DIR */
+	unsigned long long max_files; /* --max-files N (0 = unlimited) */
+	unsigned long long max_bytes; /* --max-bytes SIZE[K|M|G] (0 = unlimited) */
+	const char *push_url;      /* --push URL (Pyroscope-compatible /ingest) */
+	const char *push_headers[CONFIG_MAX_HEADERS]; /* --push-header 'Name: value' */
+	size_t npush_headers;
 	bool help;                 /* --help: print usage, exit 0 */
 	bool version;              /* --version: print version, exit 0 */
 };

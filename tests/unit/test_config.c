@@ -378,10 +378,57 @@ static void test_usage(void)
 	}
 }
 
+static void test_daemon_options(void)
+{
+	CHECK_EQ_INT(PARSE("--all-pythons", "--interval", "60", "--output-dir", "/var/lib/p",
+			   "--max-files", "1440", "--max-bytes", "500M", "--push",
+			   "http://pyroscope:4040", "--push-header", "X-Scope-OrgID: t1",
+			   "--push-header", "Authorization: Bearer x"),
+		     0);
+	CHECK(cfg.interval_s == 60.0);
+	CHECK_EQ_STR(cfg.output_dir, "/var/lib/p");
+	CHECK_EQ_INT(cfg.max_files, 1440);
+	CHECK_EQ_INT(cfg.max_bytes, 500ull << 20);
+	CHECK_EQ_STR(cfg.push_url, "http://pyroscope:4040");
+	CHECK_EQ_INT(cfg.npush_headers, 2);
+	CHECK_EQ_STR(cfg.push_headers[1], "Authorization: Bearer x");
+	CHECK_EQ_INT(PARSE("--all-pythons", "--interval", "1", "--push", "https://h/"), 0);
+	CHECK_EQ_INT(PARSE("--all-pythons", "--interval", "5", "--output-dir", "d", "--max-bytes",
+			   "2G"),
+		     0);
+	CHECK_EQ_INT(cfg.max_bytes, 2ull << 30);
+}
+
+static void test_bad_daemon_options(void)
+{
+	CHECK_BAD("--interval", "--all-pythons", "--interval", "0.5", "--output-dir", "d");
+	CHECK_BAD("--interval", "--all-pythons", "--interval", "x", "--output-dir", "d");
+	CHECK_BAD("needs --output-dir", "--all-pythons", "--interval", "10");
+	CHECK_BAD("need --interval", "--all-pythons", "--output-dir", "d");
+	CHECK_BAD("need --interval", "--all-pythons", "--push", "http://x");
+	CHECK_BAD("use --output-dir", "--all-pythons", "--interval", "10", "--output-dir", "d",
+		  "-o", "f.pb.gz");
+	CHECK_BAD("pprof only", "--all-pythons", "--interval", "10", "--output-dir", "d",
+		  "--format", "folded");
+	CHECK_BAD("--max-files", "--all-pythons", "--interval", "10", "--output-dir", "d",
+		  "--max-files", "10K");
+	CHECK_BAD("--max-bytes", "--all-pythons", "--interval", "10", "--output-dir", "d",
+		  "--max-bytes", "12Q");
+	CHECK_BAD("--max-bytes", "--all-pythons", "--interval", "10", "--output-dir", "d",
+		  "--max-bytes", "99999999999999999999G");
+	CHECK_BAD("--push", "--all-pythons", "--interval", "10", "--push", "ftp://x");
+	CHECK_BAD("--push-header", "--all-pythons", "--interval", "10", "--push", "http://x",
+		  "--push-header", "no colon");
+	CHECK_BAD("--push-header", "--all-pythons", "--interval", "10", "--push", "http://x",
+		  "--push-header", "A: b\r\nEvil: 1");
+	CHECK_BAD("empty directory", "--all-pythons", "--interval", "10", "--output-dir", "");
+}
+
 TEST_MAIN(TEST(test_defaults), TEST(test_all_options), TEST(test_equals_forms),
 	  TEST(test_repeated_pids), TEST(test_max_pids), TEST(test_output_default_follows_format),
 	  TEST(test_duration), TEST(test_bad_duration), TEST(test_rate), TEST(test_bad_rate),
 	  TEST(test_bad_pid), TEST(test_bad_format), TEST(test_empty_output),
 	  TEST(test_unknown_option), TEST(test_missing_argument), TEST(test_targets),
 	  TEST(test_positional), TEST(test_first_error_wins), TEST(test_help_version),
-	  TEST(test_repeated_calls), TEST(test_null_err_buffer), TEST(test_usage))
+	  TEST(test_repeated_calls), TEST(test_null_err_buffer), TEST(test_usage),
+	  TEST(test_daemon_options), TEST(test_bad_daemon_options))
