@@ -25,8 +25,11 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Set by userspace before load. */
-const volatile __u64 tstate_negative_ttl_ns = 1000000000ull;
+/* A thread with no thread state is searched again after 10 ms, then after
+ * twice as long each time, up to 1 s: an interpreter that is starting up
+ * gets its thread state within milliseconds, a native thread never does. */
+const volatile __u64 tstate_retry_min_ns = 10000000ull;
+const volatile __u32 tstate_retry_max_shift = 7; /* 10 ms << 7 = 1.28 s */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -132,7 +135,10 @@ static __always_inline __u64 find_tstate(struct pywalk *w, __u32 tid)
 
 	cached = bpf_map_lookup_elem(&threads, &key);
 	if (cached) {
-		if (!cached->tstate && now - cached->checked_ns < tstate_negative_ttl_ns)
+		__u32 shift = cached->misses < tstate_retry_max_shift ? cached->misses
+								      : tstate_retry_max_shift;
+
+		if (!cached->tstate && now - cached->checked_ns < (tstate_retry_min_ns << (shift & 31)))
 			return 0;
 		if (cached->tstate &&
 		    !bpf_probe_read_user(&thread_id, sizeof(thread_id),
@@ -148,9 +154,9 @@ static __always_inline __u64 find_tstate(struct pywalk *w, __u32 tid)
 		if (n >= PYBPF_MAX_THREADS && w->tstate == 0)
 			count(CNT_THREAD_WALK_LIMIT);
 	}
-	/* Re-read: the loop callbacks worked on the same per-CPU state. */
 	val.tstate = w->tstate;
 	val.checked_ns = now;
+	val.misses = val.tstate ? 0 : (cached && !cached->tstate ? cached->misses + 1 : 0);
 	bpf_map_update_elem(&threads, &key, &val, BPF_ANY);
 	return val.tstate;
 }

@@ -131,8 +131,10 @@ _Static_assert(sizeof(struct pybpf_thread_key) == 8, "pybpf_thread_key layout");
 struct pybpf_thread_val {
 	__u64 tstate;   /* 0: none found at `checked_ns` */
 	__u64 checked_ns;
+	__u32 misses;   /* searches in a row that found none: the next waits longer */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct pybpf_thread_val) == 16, "pybpf_thread_val layout");
+_Static_assert(sizeof(struct pybpf_thread_val) == 24, "pybpf_thread_val layout");
 
 /* Key of the known-code map (value: struct pybpf_frame.ident last captured). */
 struct pybpf_code_key {

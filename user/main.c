@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,9 +21,11 @@
 #include "config.h"
 #include "counters.h"
 #include "folded.h"
+#include "outdir.h"
 #include "outfile.h"
 #include "pprof.h"
 #include "profile.h"
+#include "push.h"
 #include "session.h"
 
 #ifndef CAP_PERFMON
@@ -161,9 +164,12 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 	session__stats(s, &st);
 	fprintf(stderr,
 		"pybpf-prof: %.1f s at %u Hz on %u CPUs: %llu samples from %zu Python "
-		"process%s, %zu thread%s (%.1f samples/s); %llu code objects",
+		"process%s",
 		secs, cfg->rate_hz, st.cpus, (unsigned long long)st.samples, st.processes,
-		st.processes == 1 ? "" : "es", st.threads, st.threads == 1 ? "" : "s",
+		st.processes == 1 ? "" : "es");
+	if (cfg->interval_s == 0) /* a daemon's profiles were already reported one by one */
+		fprintf(stderr, ", %zu thread%s", st.threads, st.threads == 1 ? "" : "s");
+	fprintf(stderr, " (%.1f samples/s); %llu code objects",
 		secs > 0 ? (double)st.samples / secs : 0.0, (unsigned long long)st.code_objects);
 	if (st.bpf_run_cnt)
 		fprintf(stderr, "; BPF %.2f us/run", (double)st.bpf_run_ns / st.bpf_run_cnt / 1e3);
@@ -193,6 +199,173 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 				(unsigned long long)st.counters[i]);
 		fputc('\n', stderr);
 	}
+}
+
+/* Resident set size of this process, bytes. */
+static uint64_t self_rss(void)
+{
+	unsigned long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "re");
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%lu %lu", &size, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static double self_cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_SELF, &ru))
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
+struct daemon {
+	const struct config *cfg;
+	struct session *session;
+	struct outdir *outdir;
+	struct pusher *pusher;
+	char host[256];
+	unsigned long interval;
+	__u64 prev[CNT__MAX];
+	double prev_cpu_s;
+	struct timespec prev_t;
+};
+
+/* One line per interval: what was collected, what it cost, where it went. */
+static void report_interval(struct daemon *d, const struct profile *p, const char *path, int werr)
+{
+	struct session_stats st;
+	struct timespec now;
+	double cpu = self_cpu_s(), wall;
+	bool any = false;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	wall = (double)(now.tv_sec - d->prev_t.tv_sec) + (double)(now.tv_nsec - d->prev_t.tv_nsec) / 1e9;
+	session__stats(d->session, &st);
+	fprintf(stderr,
+		"pybpf-prof: interval %lu: %llu samples, %zu threads, %zu processes profiled so "
+		"far; agent CPU %.2f%% of a core, RSS %.1f MiB",
+		d->interval, (unsigned long long)profile__total_count(p), profile__thread_count(p),
+		st.processes, wall > 0 ? 100.0 * (cpu - d->prev_cpu_s) / wall : 0.0,
+		(double)self_rss() / (1 << 20));
+	for (unsigned int i = 0; i < CNT__MAX; i++) {
+		if (!counter__is_drop(i) || st.counters[i] == d->prev[i])
+			continue;
+		fprintf(stderr, "%s%s=%llu", any ? ", " : "; dropped: ", counter__name(i),
+			(unsigned long long)(st.counters[i] - d->prev[i]));
+		any = true;
+	}
+	if (path && !werr)
+		fprintf(stderr, "; wrote %s", path);
+	else if (d->outdir)
+		fprintf(stderr, "; NOT written (%s), will retry next interval", strerror(-werr));
+	if (d->pusher) {
+		struct push_stats ps;
+
+		pusher__stats(d->pusher, &ps);
+		fprintf(stderr, "; push: %llu sent, %llu queued, %llu dropped%s%s",
+			(unsigned long long)ps.sent, (unsigned long long)ps.queued,
+			(unsigned long long)ps.dropped, ps.last_error[0] ? ", last error: " : "",
+			ps.last_error);
+	}
+	fputc('\n', stderr);
+	memcpy(d->prev, st.counters, sizeof(d->prev));
+	d->prev_cpu_s = cpu;
+	d->prev_t = now;
+}
+
+/* End the interval: write and/or queue its profile. */
+static void emit_interval(struct daemon *d)
+{
+	struct profile *p = NULL;
+	char path[4096] = "";
+	int err = session__rotate(d->session, &p);
+
+	if (err && !p) {
+		die_msg("interval %lu: %s; its samples carry over to the next", d->interval,
+			strerror(-err));
+		return;
+	}
+	d->interval++;
+	if (d->outdir)
+		err = outdir__write(d->outdir, p, profile__meta(p)->time_ns, path, sizeof(path));
+	if (d->pusher &&
+	    pusher__push(d->pusher, p, d->host, profile__meta(p)->time_ns,
+			 profile__meta(p)->time_ns + profile__meta(p)->duration_ns))
+		die_msg("interval %lu: out of memory queueing the push", d->interval);
+	report_interval(d, p, d->outdir ? path : NULL, d->outdir ? err : 0);
+	profile__free(p);
+}
+
+/* Always-on mode: a profile per interval until a signal (or --duration). */
+static int run_daemon(const struct config *cfg, struct session *s, const struct timespec *t0)
+{
+	struct outdir_opts oo = {.dir = cfg->output_dir,
+				 .max_files = cfg->max_files,
+				 .max_bytes = cfg->max_bytes};
+	struct push_opts po = {.url = cfg->push_url,
+			       .headers = cfg->push_headers,
+			       .nheaders = cfg->npush_headers,
+			       .max_queue_bytes = 64u << 20,
+			       .timeout_s = 10,
+			       .sample_rate_hz = cfg->rate_hz};
+	struct daemon d = {.cfg = cfg, .session = s};
+	double next = cfg->interval_s;
+	int rc = EXIT_OK;
+
+	if (gethostname(d.host, sizeof(d.host) - 1))
+		snprintf(d.host, sizeof(d.host), "localhost");
+	oo.host = d.host;
+	if (cfg->output_dir) {
+		d.outdir = outdir__new(&oo);
+		if (!d.outdir) {
+			die_msg("out of memory");
+			return EXIT_FAILURE_INTERNAL;
+		}
+		if (access(cfg->output_dir, W_OK | X_OK))
+			die_msg("warning: %s is not writable now (%s); will retry every interval",
+				cfg->output_dir, strerror(errno));
+	}
+	if (cfg->push_url) {
+		d.pusher = pusher__new(&po);
+		if (!d.pusher) {
+			die_msg("cannot start pushing to %s: %s", cfg->push_url, strerror(errno));
+			rc = EXIT_FAILURE_INTERNAL;
+			goto out;
+		}
+	}
+	d.prev_cpu_s = self_cpu_s();
+	d.prev_t = *t0;
+	while (!stop_signal) {
+		double t = elapsed_s(t0);
+		double until = next - t;
+		int err;
+
+		if (cfg->duration_s > 0 && t >= cfg->duration_s)
+			break;
+		if (until <= 0) {
+			emit_interval(&d);
+			/* Fell behind (suspended, overloaded): restart the schedule. */
+			next = next + cfg->interval_s > t ? next + cfg->interval_s
+							 : t + cfg->interval_s;
+			continue;
+		}
+		err = session__step(s, until > 0.1 ? 100 : (int)(until * 1000) + 1);
+		if (err)
+			die_msg("sampling: %s", strerror(-err));
+	}
+	/* The partial last interval is written too. */
+	emit_interval(&d);
+out:
+	pusher__free(d.pusher, 5);
+	outdir__free(d.outdir);
+	return rc;
 }
 
 static int add_pids(const struct config *cfg, struct session *s)
@@ -248,9 +421,11 @@ static int run(const struct config *cfg)
 			"required");
 		return EXIT_NO_BTF;
 	}
-	err = outfile__check(cfg->output, cfg->force);
-	if (err)
-		return output_error(cfg->output, err);
+	if (cfg->interval_s == 0) {
+		err = outfile__check(cfg->output, cfg->force);
+		if (err)
+			return output_error(cfg->output, err);
+	}
 
 	libbpf_set_print(libbpf_log);
 	s = session__new(&opts);
@@ -284,6 +459,11 @@ static int run(const struct config *cfg)
 			cfg->duration_s > 0 ? "" : "; Ctrl-C to stop");
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (cfg->interval_s > 0) {
+		rc = run_daemon(cfg, s, &t0);
+		summary(cfg, s, elapsed_s(&t0));
+		goto out;
+	}
 	while (!stop_signal) {
 		double left = cfg->duration_s > 0 ? cfg->duration_s - elapsed_s(&t0) : 0.1;
 		int timeout = left > 0.1 ? 100 : (int)(left * 1000);

@@ -62,8 +62,8 @@ static void host_sanitize(const char *in, char *out, size_t outlen)
 
 	for (; in && in[n] && n + 1 < outlen; n++) {
 		char c = in[n];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-			  c == '.' || c == '-';
+		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			  (c >= '0' && c <= '9') || c == '.' || c == '-';
 
 		out[n] = ok ? c : '-';
 	}
@@ -135,7 +135,8 @@ static size_t our_name_len(const struct outdir *d, const char *s)
 	size_t hlen = strlen(d->host), plen = strlen(NAME_PREFIX), i, digits;
 	const char *p = s, *stamp;
 
-	if (strncmp(p, NAME_PREFIX, plen) || strncmp(p + plen, d->host, hlen) || p[plen + hlen] != '-')
+	if (strncmp(p, NAME_PREFIX, plen) || strncmp(p + plen, d->host, hlen) ||
+	    p[plen + hlen] != '-')
 		return 0;
 	stamp = p + plen + hlen + 1;
 	if (strnlen(stamp, STAMP_LEN) < STAMP_LEN || !all_digits(stamp, 8) || stamp[8] != 'T' ||
@@ -201,8 +202,8 @@ static int scan(const struct outdir *d, DIR *dir, struct entry **out, size_t *no
 			break;
 		}
 		if (is_our_tmp(d, e->d_name)) {
-			if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
-			    now - st.st_mtime > STALE_TMP_S)
+			if (fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    S_ISREG(st.st_mode) && now - st.st_mtime > STALE_TMP_S)
 				unlinkat(fd, e->d_name, 0);
 			continue;
 		}

@@ -19,9 +19,14 @@ struct push_opts {
 	const char *url;               /* base URL, e.g. http://pyroscope:4040 */
 	const char *const *headers;    /* "Name: value" strings (auth, X-Scope-OrgID) */
 	size_t nheaders;
-	size_t max_queue_bytes;        /* oldest bodies dropped beyond this (counted) */
-	unsigned int timeout_s;        /* per request */
-	unsigned int sample_rate_hz;
+	size_t max_queue_bytes;        /* oldest bodies dropped beyond this (counted); 0 = 32 MiB */
+	unsigned int timeout_s;        /* per request; 0 = 10 s */
+	unsigned int sample_rate_hz;   /* sampleRate= of the request; 0 = left out */
+	/* Retries: a backoff of retry_min_ms doubling up to retry_max_ms (with
+	 * jitter), at most max_attempts per body. 0 = 1 s, 60 s, 8. */
+	unsigned int retry_min_ms;
+	unsigned int retry_max_ms;
+	unsigned int max_attempts;
 };
 
 struct push_stats {
@@ -42,7 +47,8 @@ void pusher__free(struct pusher *p, unsigned int drain_s);
  * Queue one interval: the profile is split by its samples' `service`
  * label (samples without one go to service "python"), each part encoded
  * as pprof and queued with name=<service>{host=...,container_id=... when
- * all its samples share one}. Never blocks on the network. 0 or -ENOMEM.
+ * all its samples share one}. Never blocks on the network. 0, -EINVAL or
+ * -ENOMEM (then nothing of this call is queued).
  */
 int pusher__push(struct pusher *p, const struct profile *prof, const char *host, int64_t from_ns,
 		 int64_t until_ns);

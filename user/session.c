@@ -35,6 +35,7 @@ struct session {
 	uint64_t start_ns;            /* CLOCK_MONOTONIC start of the current interval */
 	struct timespec start_wall;   /* the same instant, wall clock */
 	uint64_t lost_stacks;
+	uint64_t rotated_samples; /* samples handed over by session__rotate */
 	bool had_targets;
 	struct profile_frame frames[PYBPF_MAX_FRAMES + 1];
 };
@@ -316,6 +317,7 @@ int session__rotate(struct session *s, struct profile **out)
 	if (!next)
 		return -ENOMEM; /* keep collecting into the current profile */
 	*out = s->profile;
+	s->rotated_samples += profile__total_count(s->profile);
 	s->profile = next;
 	clock_gettime(CLOCK_REALTIME, &s->start_wall);
 	s->start_ns = mono_ns();
@@ -338,7 +340,7 @@ void session__stats(struct session *s, struct session_stats *st)
 	memset(st, 0, sizeof(*st));
 	sampler__counters(s->sampler, st->counters);
 	symbolizer__stats(s->symbolizer, &sy);
-	st->samples = profile__total_count(s->profile);
+	st->samples = s->rotated_samples + profile__total_count(s->profile);
 	st->lost_stacks = s->lost_stacks;
 	st->unresolved_frames = sy.unresolved;
 	st->frames_without_line = sy.no_line;

@@ -35,7 +35,7 @@ struct session_opts {
 
 struct session_stats {
 	__u64 counters[CNT__MAX];   /* BPF counters */
-	uint64_t samples;            /* samples in the profile */
+	uint64_t samples;            /* samples collected since the start */
 	uint64_t lost_stacks;        /* counts whose stack was gone */
 	uint64_t unresolved_frames;  /* frames named "[unknown]" */
 	uint64_t frames_without_line;

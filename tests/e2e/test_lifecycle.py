@@ -1,0 +1,238 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Processes that come and go, targets that must not be disturbed, signals."""
+import contextlib
+import os
+import re
+import signal
+import statistics
+import time
+
+import pytest
+
+from conftest import (
+    PROFILER_GRACE_S, Workload, assert_ran_ok, describe, frame_names, function_counts,
+    load_profile, marker_line, num_label, proc_status, samples_of, str_label, total,
+    workload_path,
+)
+
+UNNAMED = re.compile(r"^$|^\?$|unknown", re.I)
+PSEUDO = re.compile(r"^\[.*\]$")  # e.g. "[no Python frames]": a sample outside Python code
+
+
+def assert_all_named(samples, info, max_pseudo=0.05):
+    """Every Python frame has a real name and a file; pseudo-frames are rare and alone."""
+    bad, pseudo = [], 0
+    for s in samples:
+        fr = s["frames"]
+        if len(fr) == 1 and PSEUDO.match(fr[0].get("function", "")) \
+                and not UNNAMED.search(fr[0]["function"]):
+            pseudo += s["values"][0]
+            continue
+        bad += [f for f in fr if UNNAMED.search(f.get("function", ""))
+                or PSEUDO.match(f.get("function", "")) or not f.get("filename")]
+    assert not bad, "%d unnamed frames, e.g. %s\n%s" % (len(bad), bad[:3], info)
+    assert pseudo <= max_pseudo * max(total(samples), 1), (
+        "%d of %d samples have no Python frames\n%s" % (pseudo, total(samples), info))
+
+
+def python_samples(samples):
+    return [s for s in samples if not (len(s["frames"]) == 1
+                                       and PSEUDO.match(s["frames"][0].get("function", "")))]
+
+
+def test_all_pythons_picks_up_new_process(root_prof, pprofcheck, start_profiler, python, tmp_path):
+    """A Python process started after the profiler is profiled too."""
+    out = tmp_path / "late.pb.gz"
+    seconds = 6
+    p = start_profiler(["--all-pythons", "--duration", seconds, "-o", out])
+    time.sleep(1.0)
+    assert p.proc.poll() is None, "profiler exited early: rc=%s %s" % (p.wait(5)[0], p.stderr)
+    with Workload(python, "split.py") as w:
+        rc, so, se = p.wait(seconds + PROFILER_GRACE_S)
+        assert w.alive()
+    assert_ran_ok(rc, so, se)
+    prof = load_profile(out)
+    samples = samples_of(prof, w.pid)
+    info = describe(prof, w.pid)
+    counts = function_counts(samples)
+    heavy, light = python.func_name("Split.heavy"), python.func_name("Split.light")
+    assert counts[heavy] + counts[light] >= 50, (
+        "process started 1 s after the profiler: %d samples in Split.*\n%s"
+        % (counts[heavy] + counts[light], info))
+    assert_all_named(samples, info)
+    assert {str_label(s, "comm") for s in samples} == {w.comm}
+    assert {f["filename"] for s in samples for f in s["frames"]
+            if f["function"] in (heavy, light)} == {workload_path("split.py")}
+
+
+def test_new_processes_named_from_their_start(root_prof, pprofcheck, start_profiler, python,
+                                              tmp_path):
+    """Short-lived processes started during an --all-pythons run are Python
+    stacks from their first moments on, not placeholders.
+
+    At 1 kHz a sample often lands while the new interpreter is still
+    initialising, before its main thread state exists; that early "no thread
+    state" answer must not stick to the thread for the rest of its short life.
+    Three processes in a row make the race likely to be hit at least once.
+    """
+    out = tmp_path / "young.pb.gz"
+    seconds = 10
+    p = start_profiler(["--all-pythons", "--rate", 1000, "--duration", seconds, "-o", out])
+    time.sleep(1.5)
+    pids = []
+    for _ in range(3):
+        if p.proc.poll() is not None or time.monotonic() - p.started > seconds - 2.5:
+            break
+        with Workload(python, "split.py", 1.0) as w:
+            w.wait_for_line(r"^done\b", 30)
+            assert w.wait(30) == 0
+        pids.append(w.pid)
+    assert len(pids) >= 2, "the machine is too slow to start 2 processes in %d s" % seconds
+    rc, so, se = p.wait(seconds + PROFILER_GRACE_S)
+    assert_ran_ok(rc, so, se)
+    prof = load_profile(out)
+    heavy = python.func_name("Split.heavy")
+    for pid in pids:
+        samples = samples_of(prof, pid)
+        info = describe(prof, pid, limit=6)
+        n = total(samples)
+        placeholders = n - total(python_samples(samples))
+        assert function_counts(samples)[heavy] >= 200, info
+        assert placeholders <= 0.1 * n, (
+            "pid %d: %d of its %d samples are placeholders instead of Python stacks\n%s"
+            % (pid, placeholders, n, info))
+
+
+def test_all_pythons_sees_every_interpreter(root_prof, pprofcheck, run_profiler, interpreters,
+                                            tmp_path):
+    """One --all-pythons run profiles a process of each interpreter at once."""
+    if not interpreters:
+        pytest.skip("no interpreters")
+    out = tmp_path / "all.pb.gz"
+    with contextlib.ExitStack() as stack:
+        ws = [stack.enter_context(Workload(py, "split.py")) for py in interpreters]
+        rc, so, se = run_profiler(["--all-pythons", "--duration", 4, "-o", out])
+        assert all(w.alive() for w in ws)
+    assert_ran_ok(rc, so, se)
+    prof = load_profile(out)
+    for py, w in zip(interpreters, ws):
+        samples = samples_of(prof, w.pid)
+        info = describe(prof, w.pid)
+        counts = function_counts(samples)
+        assert counts[py.func_name("Split.heavy")] >= 20, "%s (pid %d):\n%s" % (py, w.pid, info)
+        assert_all_named(samples, info)
+
+
+@pytest.mark.parametrize("mode", ["all-pythons", "pid"])
+def test_exited_process_keeps_names(root_prof, pprofcheck, start_profiler, python, tmp_path, mode):
+    """A process that exits during the run keeps its samples, with names."""
+    out = tmp_path / "exited.pb.gz"
+    seconds = 6
+    with Workload(python, "exiting.py") as w:
+        target = ["--all-pythons"] if mode == "all-pythons" else ["--pid", w.pid]
+        p = start_profiler(target + ["--duration", seconds, "-o", out])
+        time.sleep(2.0)  # let the profiler attach and sample for a while
+        assert p.proc.poll() is None, "profiler exited early: rc=%s %s" % (p.wait(5)[0], p.stderr)
+        os.kill(w.pid, signal.SIGUSR1)  # exits LINGER (1.5) s from now
+        assert w.wait(30) == 0, "\n".join(w.err_lines)
+        exited = time.monotonic()
+        still_running = p.proc.poll() is None
+        rc, so, se = p.wait(seconds + PROFILER_GRACE_S)
+        ended = time.monotonic()
+    assert_ran_ok(rc, so, se)
+    if mode == "all-pythons":
+        assert still_running and ended - exited >= 1.0, (
+            "--all-pythons must keep running after a target exits")
+    prof = load_profile(out)
+    samples = samples_of(prof, w.pid)
+    info = describe(prof, w.pid)
+    burn = python.func_name("Ephemeral.burn")
+    counts = function_counts(samples)
+    assert counts[burn] >= 50, "%d samples in %s of the exited process\n%s" % (
+        counts[burn], burn, info)
+    assert_all_named(samples, info)
+    hot = marker_line("exiting.py", "HOT-EXITING")
+    hot_n = sum(s["values"][0] for s in samples
+                if s["frames"][0]["function"] == burn and s["frames"][0]["line"] == hot)
+    assert hot_n >= 0.5 * counts[burn], info
+    for s in python_samples(samples):
+        assert frame_names(s)[-1] == "<module>", "root frame of %s" % frame_names(s)
+
+
+def test_target_not_stopped_or_slowed(root_prof, pprofcheck, start_profiler, python, tmp_path):
+    """No ptrace, no pausing: TracerPid stays 0, the state never 't'/'T',
+    and the workload's own progress rate holds up while it is profiled."""
+    out = tmp_path / "progress.pb.gz"
+    seconds = 4
+    with Workload(python, "progress.py") as w:
+        time.sleep(1.5)  # baseline progress without the profiler
+        t0 = time.monotonic()
+        p = start_profiler(["--pid", w.pid, "--duration", seconds, "-o", out])
+        status = []
+        while p.proc.poll() is None and time.monotonic() < t0 + seconds + PROFILER_GRACE_S:
+            st = proc_status(w.pid)
+            assert st is not None, "the workload died during profiling"
+            status.append((st.get("TracerPid", "?").strip(), st.get("State", "?").strip()))
+            time.sleep(0.02)
+        t1 = time.monotonic()
+        rc, so, se = p.wait(30)
+        os.kill(w.pid, signal.SIGUSR1)
+        done = w.wait_for_line(r"^done units=(\d+) rate=([0-9.]+)$", 10)
+        ticks = [(float(m.group(1)), int(m.group(2)), float(m.group(3)))
+                 for m in w.matching(r"^tick (\S+) (\d+) (\S+)$")]
+    assert_ran_ok(rc, so, se)
+    assert status, "no /proc samples taken"
+    tracers = {t for t, _ in status}
+    assert tracers == {"0"}, "TracerPid while profiling: %s" % tracers
+    stopped = {s for _, s in status if s[:1] in ("t", "T")}
+    assert not stopped, "workload was stopped while profiling: %s" % stopped
+
+    # Units per wall second and per CPU second of the workload, per tick
+    # interval. Per wall second is what a user sees, but it also drops when
+    # anything else loads the machine; per CPU second isolates what sampling
+    # costs the target itself (the BPF program runs in its context).
+    pairs = [(a, b) for a, b in zip(ticks, ticks[1:]) if b[0] > a[0] and b[2] > a[2]]
+    wall = [(b[0], b[1] / (b[0] - a[0])) for a, b in pairs]
+    cpu = [(b[0], b[1] / (b[2] - a[2])) for a, b in pairs]
+    for name, rates, bound in (("wall", wall, 0.4), ("CPU", cpu, 0.7)):
+        base = [r for t, r in rates if t < t0]
+        during = [r for t, r in rates if t0 <= t <= t1]
+        assert len(base) >= 5 and len(during) >= 10, (name, len(base), len(during))
+        assert statistics.median(during) >= bound * statistics.median(base), (
+            "progress per %s second fell from %.0f to %.0f units while profiled"
+            % (name, statistics.median(base), statistics.median(during)))
+    gaps = [b[0] - a[0] for a, b in zip(ticks, ticks[1:]) if t0 <= b[0] <= t1]
+    assert max(gaps) < 1.0, "the workload made no progress for %.2f s while profiled" % max(gaps)
+    assert int(done.group(1)) > 0 and float(done.group(2)) > 0
+
+    prof = load_profile(out)
+    samples = samples_of(prof, w.pid)
+    assert function_counts(samples)["unit"] >= 50, describe(prof, w.pid)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_signal_ends_run_and_writes_profile(root_prof, pprofcheck, start_profiler, interpreters,
+                                            tmp_path, sig):
+    """Without --duration the run ends on SIGINT/SIGTERM: exit 0 and a valid profile."""
+    if not interpreters:
+        pytest.skip("no interpreters")
+    python = interpreters[0]
+    out = tmp_path / "signal.pb.gz"
+    with Workload(python, "split.py") as w:
+        p = start_profiler(["--pid", w.pid, "-o", out])
+        time.sleep(3.0)
+        assert p.proc.poll() is None, "exited before the signal: rc=%s %s" % (
+            p.wait(5)[0], p.stderr)
+        sent = time.monotonic()
+        p.signal(sig)
+        rc, so, se = p.wait(30)
+        took = time.monotonic() - sent
+    assert_ran_ok(rc, so, se, "pybpf-prof after %s" % signal.Signals(sig).name)
+    assert took < 10, "took %.1f s to stop after the signal" % took
+    prof = load_profile(out)
+    samples = samples_of(prof, w.pid)
+    assert total(samples) >= 1, describe(prof, w.pid)
+    assert {num_label(s, "pid") for s in prof["samples"]} == {w.pid}
+    assert 1e9 <= prof["duration_nanos"] <= 15e9, "duration_nanos %s" % prof["duration_nanos"]
+    assert not [f for f in os.listdir(str(tmp_path)) if f != out.name], (
+        "files left next to the output: %s" % os.listdir(str(tmp_path)))

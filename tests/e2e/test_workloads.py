@@ -1,0 +1,338 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Profiles of workloads with known ground truth, checked frame by frame.
+
+Each test starts a workload, waits for its "ready", profiles it with
+`pybpf-prof --pid PID --duration D` while it keeps running, decodes the
+profile with pprofcheck and compares it with what the workload does by
+construction. Expected line numbers come from marker comments in the
+workload sources, never from numbers written here.
+"""
+import collections
+import re
+import time
+
+from conftest import (
+    Workload, assert_ran_ok, count, def_line, def_span, describe, frame_names, frames_of,
+    function_counts, go_pprof, line_counts, load_profile, marker_line, num_label,
+    parse_folded, samples_of, share, str_label, total, workload_path,
+)
+
+# Split: 199 Hz for 6 s is ~1200 samples of the busy thread, still 600 when
+# other work on the machine halves its CPU time (cpu-clock events only fire
+# while it runs). The binomial standard error of a 75 % share over 300+
+# samples is under 2.5 points, so +-8 points cannot flake while a
+# misattributed method (50/50, 0/100) fails.
+SPLIT_SECONDS = 6
+SPLIT_RATE = 199
+SPLIT_MIN_SAMPLES = 300
+SPLIT_EXPECTED = 0.75
+SPLIT_TOLERANCE = 0.08
+
+SHORT_SECONDS = 4
+
+
+def profile_workload(run_profiler, out, w, seconds, extra=()):
+    """Profile workload w by pid for `seconds`; the workload must outlive the run."""
+    rc, so, se = run_profiler(["--pid", w.pid, "--duration", seconds, "-o", out] + list(extra))
+    assert_ran_ok(rc, so, se)
+    assert w.alive(), "workload exited during the profile:\n%s" % "\n".join(w.err_lines)
+    return rc, so, se
+
+
+def frame_tuple(f):
+    return (f.get("function"), f.get("filename"), f.get("start_line"), f.get("line"))
+
+
+# --------------------------------------------------------------------------
+
+
+def test_split_shares_names_and_hot_lines(root_prof, pprofcheck, run_profiler, python, tmp_path):
+    out = tmp_path / "split.pb.gz"
+    with Workload(python, "split.py") as w:
+        profile_workload(run_profiler, out, w, SPLIT_SECONDS, extra=["--rate", SPLIT_RATE])
+    prof = load_profile(out)
+
+    others = {num_label(s, "pid") for s in prof["samples"]} - {w.pid}
+    assert not others, "--pid %d profile has samples of other pids %s" % (w.pid, others)
+    samples = samples_of(prof, w.pid)
+    info = describe(prof, w.pid)
+
+    heavy, light = python.func_name("Split.heavy"), python.func_name("Split.light")
+    counts = function_counts(samples)
+    p, n = share(counts, heavy, light)
+    assert n >= SPLIT_MIN_SAMPLES, (
+        "only %d samples in %s/%s (need >= %d for a meaningful share)\n%s"
+        % (n, heavy, light, SPLIT_MIN_SAMPLES, info))
+    assert abs(p - SPLIT_EXPECTED) <= SPLIT_TOLERANCE, (
+        "%s share %.3f of %d samples, expected %.2f +- %.2f\n%s"
+        % (heavy, p, n, SPLIT_EXPECTED, SPLIT_TOLERANCE, info))
+
+    path = workload_path("split.py")
+    for fn, method, marker in ((heavy, "heavy", "HOT-HEAVY"), (light, "light", "HOT-LIGHT")):
+        start, end = def_span("split.py", "Split." + method)
+        hot = marker_line("split.py", marker)
+        fr = frames_of(samples, fn)
+        assert fr, "no frame named %r\n%s" % (fn, info)
+        bad = {frame_tuple(f) for f in fr
+               if f.get("filename") != path or f.get("start_line") != start}
+        assert not bad, "%s frames with wrong filename/start_line (want %s, %d): %s" % (
+            fn, path, start, sorted(bad)[:5])
+        lines = line_counts(samples, fn)
+        assert lines, "%s is never the leaf frame\n%s" % (fn, info)
+        top_line, top_n = lines.most_common(1)[0]
+        assert top_line == hot, "%s: hottest line %s, expected the loop body line %d; lines %s" % (
+            fn, top_line, hot, dict(lines))
+        assert top_n >= 0.5 * sum(lines.values()), (
+            "%s: hot line %d has only %d of %d leaf samples; lines %s"
+            % (fn, hot, top_n, sum(lines.values()), dict(lines)))
+        stray = {l for l in lines if not start <= l <= end}
+        assert not stray, "%s: lines %s outside the method, %d..%d" % (fn, stray, start, end)
+
+    # Call stacks: Split.heavy/light <- main <- <module>, nothing more, nothing less.
+    mod_start = python.module_firstlineno("split.py")
+    expect = {
+        heavy: [(heavy, def_line("split.py", "heavy")),
+                ("main", def_line("split.py", "main"), marker_line("split.py", "CALL-HEAVY")),
+                ("<module>", mod_start, marker_line("split.py", "CALL-MAIN"))],
+        light: [(light, def_line("split.py", "light")),
+                ("main", def_line("split.py", "main"), marker_line("split.py", "CALL-LIGHT")),
+                ("<module>", mod_start, marker_line("split.py", "CALL-MAIN"))],
+    }
+
+    def shape(s):
+        fr = s["frames"]
+        if not fr or fr[0].get("function") not in expect:
+            return None
+        return [(fr[0]["function"], fr[0]["start_line"])] + [
+            (f.get("function"), f.get("start_line"), f.get("line")) for f in fr[1:]]
+
+    in_methods = [s for s in samples if shape(s) is not None]
+    good = [s for s in in_methods if shape(s) == expect[s["frames"][0]["function"]]
+            and all(f.get("filename") == path for f in s["frames"])]
+    assert total(good) >= 0.95 * total(in_methods), (
+        "only %d of %d method samples have the stack [method, main:CALL-*, <module>:CALL-MAIN]"
+        "; expected %s\n%s" % (total(good), total(in_methods), expect, info))
+
+
+def test_recursion_deep_stacks(root_prof, pprofcheck, run_profiler, python, tmp_path):
+    out = tmp_path / "recursion.pb.gz"
+    with Workload(python, "recursion.py") as w:
+        profile_workload(run_profiler, out, w, SHORT_SECONDS)
+    prof = load_profile(out)
+    samples = samples_of(prof, w.pid)
+    info = describe(prof, w.pid, limit=3)
+    assert total(samples) >= 100, "too few samples (%d)\n%s" % (total(samples), info)
+
+    src = "recursion.py"
+    path = workload_path(src)
+    depth = int(re.search(r"^DEPTH = (\d+)", (w.script).read_text(), re.M).group(1))
+    assert depth >= 150
+    rec = "recurse"
+    rec_start = def_line(src, rec)
+    leaf_line, call_line = marker_line(src, "HOT-LEAF"), marker_line(src, "RECURSE-CALL")
+    loop_line = marker_line(src, "LOOP-LEAF")
+    main_line, module_line = marker_line(src, "MAIN-CALL"), marker_line(src, "MODULE-CALL")
+    # leaf first; the leaf line is checked separately (loop body or loop header)
+    expected = ([(rec, rec_start, "leaf")] + [(rec, rec_start, call_line)] * depth
+                + [("main", def_line(src, "main"), main_line),
+                   ("<module>", python.module_firstlineno(src), module_line)])
+
+    def shape(s):
+        sh = [(f.get("function"), f.get("start_line"), f.get("line")) for f in s["frames"]]
+        if sh and sh[0][2] in (leaf_line, loop_line):
+            sh[0] = sh[0][:2] + ("leaf",)
+        return sh
+
+    deepest = max(len(s["frames"]) for s in samples)
+    assert deepest >= 150 + 2, "deepest stack has %d frames, want %d\n%s" % (
+        deepest, depth + 3, info)
+
+    exact = [s for s in samples if shape(s) == expected]
+    assert total(exact) >= 0.9 * total(samples), (
+        "only %d of %d samples have the full stack (%d x %s at line %d, leaf line %d/%d, "
+        "main:%d, <module>:%d); deepest has %d frames; first differing stacks:\n%s"
+        % (total(exact), total(samples), depth + 1, rec, call_line, leaf_line, loop_line,
+           main_line, module_line, deepest, _differences(samples, expected, shape)))
+    leaf_lines = line_counts(exact, rec)
+    assert leaf_lines.most_common(1)[0][0] == leaf_line, (
+        "hottest leaf line %s, want %d" % (dict(leaf_lines), leaf_line))
+    for s in exact:
+        assert all(f.get("filename") == path for f in s["frames"]), "wrong filename in a frame"
+    # at least 150 consecutive recursive frames, counted directly
+    run = 0
+    for name in frame_names(exact[0]):
+        if name != rec:
+            break
+        run += 1
+    assert run >= 150
+
+
+def _first_difference(got, want):
+    for i, (g, e) in enumerate(zip(got, want)):
+        if g != e:
+            return "  frame %d (leaf=0): got %s, want %s (stack has %d frames, want %d)" % (
+                i, g, e, len(got), len(want))
+    return "  stack has %d frames, want %d (last: %s)" % (len(got), len(want), got[-3:])
+
+
+def _differences(samples, expected, shape):
+    out = [_first_difference(shape(s), expected) for s in samples if shape(s) != expected]
+    return "\n".join(out[:5])
+
+
+def test_threads_distinct_tids(root_prof, pprofcheck, run_profiler, python, tmp_path):
+    out = tmp_path / "threads.pb.gz"
+    with Workload(python, "threads.py") as w:
+        tids = {m.group(1): int(m.group(2)) for m in w.matching(r"^thread (\S+) (\d+)$")}
+        assert len(tids) == 3, w.lines
+        profile_workload(run_profiler, out, w, SHORT_SECONDS)
+    prof = load_profile(out)
+    samples = samples_of(prof, w.pid)
+    info = describe(prof, w.pid)
+    assert len(samples) == len(prof["samples"]), "samples of other pids in a --pid profile"
+
+    seen_tids = {}
+    for thread, fn, marker in (("w-alpha", "hot_alpha", "HOT-ALPHA"),
+                               ("w-beta", "hot_beta", "HOT-BETA"),
+                               ("w-gamma", "hot_gamma", "HOT-GAMMA")):
+        mine = [s for s in samples if fn in frame_names(s)]
+        assert total(mine) >= 20, "%s: %d samples (want >= 20)\n%s" % (fn, total(mine), info)
+        tid_counts = collections.Counter()
+        for s in mine:
+            tid_counts[num_label(s, "tid")] += count(s)
+        assert set(tid_counts) == {tids[thread]}, (
+            "%s ran on native thread %d, profile says tids %s" % (fn, tids[thread], dict(tid_counts)))
+        names = {str_label(s, "thread_name") for s in mine}
+        assert names == {thread}, "%s: thread_name labels %s, want {%r}" % (fn, names, thread)
+        lines = line_counts(samples, fn)
+        assert lines.most_common(1)[0][0] == marker_line("threads.py", marker), (fn, dict(lines))
+        assert {f["start_line"] for f in frames_of(mine, fn)} == {def_line("threads.py", fn)}
+        seen_tids[fn] = tids[thread]
+    assert len(set(seen_tids.values())) == 3
+    # every sample belongs to a thread of the workload
+    real = set(tids.values()) | {w.pid}
+    stray = {num_label(s, "tid") for s in samples} - real
+    assert not stray, "tids %s are not threads of pid %d (%s)" % (stray, w.pid, real)
+
+
+def test_module_level_loop(root_prof, pprofcheck, run_profiler, python, tmp_path):
+    out = tmp_path / "module.pb.gz"
+    with Workload(python, "module_loop.py") as w:
+        profile_workload(run_profiler, out, w, SHORT_SECONDS)
+    prof = load_profile(out)
+    samples = samples_of(prof, w.pid)
+    info = describe(prof, w.pid)
+    assert total(samples) >= 100, "too few samples\n%s" % info
+
+    hot = marker_line("module_loop.py", "HOT-MODULE")
+    single = [s for s in samples if frame_names(s) == ["<module>"]]
+    assert total(single) >= 0.9 * total(samples), (
+        "want nearly all samples to be the single frame '<module>'\n%s" % info)
+    for s in single:
+        f = s["frames"][0]
+        assert f["filename"] == workload_path("module_loop.py"), f
+        assert f["start_line"] == python.module_firstlineno("module_loop.py"), f
+    lines = line_counts(samples, "<module>")
+    assert lines.most_common(1)[0][0] == hot, "hottest <module> line: %s, want %d" % (
+        dict(lines), hot)
+
+    # An independent reader renders the name too (pprof would show "<unknown>"
+    # for a name it takes for a C++ template, e.g. when system_name == name).
+    top = go_pprof(["-top", "-nodecount=50"], out)
+    assert re.search(r"\s<module>\s*$", top, re.M), "go tool pprof -top lacks <module>:\n" + top
+    assert "<unknown>" not in top, "go tool pprof -top shows <unknown>:\n" + top
+    raw = go_pprof(["-raw"], out)
+    assert "<module>" in raw, raw[:3000]
+
+
+def test_folded_output(root_prof, run_profiler, python, tmp_path):
+    out = tmp_path / "split.folded"
+    with Workload(python, "split.py") as w:
+        profile_workload(run_profiler, out, w, SHORT_SECONDS, extra=["--format", "folded"])
+    lines = parse_folded(out)
+    mine = [l for l in lines if l["pid"] == w.pid]
+    assert len(mine) == len(lines), "lines of other pids in a --pid profile"
+    n = sum(l["count"] for l in mine)
+    assert n >= 100, "only %d samples in %s" % (n, out)
+    assert {l["comm"] for l in mine} == {w.comm}, "process frame comm %s, want %r" % (
+        {l["comm"] for l in mine}, w.comm)
+    assert {l["thread"] for l in mine} <= {w.comm, "tid %d" % w.pid}, (
+        "thread frame of the main thread: %s" % {l["thread"] for l in mine})
+
+    path = workload_path("split.py")
+    heavy, light = python.func_name("Split.heavy"), python.func_name("Split.light")
+    for fn, marker in ((heavy, "HOT-HEAVY"), (light, "HOT-LIGHT")):
+        leaf_lines = collections.Counter()
+        for l in mine:
+            name, file, line = l["frames"][-1]
+            if name == fn:
+                assert file == path, l
+                leaf_lines[line] += l["count"]
+        assert leaf_lines, "%s never the leaf in the folded output" % fn
+        assert leaf_lines.most_common(1)[0][0] == marker_line("split.py", marker), (
+            fn, dict(leaf_lines))
+    # root-first order: <module> outermost, then main
+    for l in mine:
+        names = [f[0] for f in l["frames"]]
+        if names[-1] in (heavy, light):
+            assert names == ["<module>", "main", names[-1]], l
+    # the same stack text never appears twice (writers merge equal lines)
+    keys = collections.Counter(
+        (l["comm"], l["pid"], l["thread"], tuple(l["frames"])) for l in lines)
+    assert max(keys.values()) == 1, [k for k, v in keys.items() if v > 1][:3]
+    heavy_n = sum(l["count"] for l in mine if l["frames"][-1][0] == heavy)
+    light_n = sum(l["count"] for l in mine if l["frames"][-1][0] == light)
+    assert heavy_n > light_n, (heavy_n, light_n)
+
+
+def test_labels_and_metadata(root_prof, pprofcheck, run_profiler, python, tmp_path):
+    """Every sample carries pid/tid numbers and comm; types and period are as documented."""
+    out = tmp_path / "labels.pb.gz"
+    rate = 199
+    seconds = 3
+    with Workload(python, "threads.py") as w:
+        tids = {int(m.group(2)) for m in w.matching(r"^thread (\S+) (\d+)$")} | {w.pid}
+        wall0 = time.time_ns()
+        profile_workload(run_profiler, out, w, seconds, extra=["--rate", rate])
+        wall1 = time.time_ns()
+    prof = load_profile(out)
+
+    assert prof["sample_types"] == [{"type": "samples", "unit": "count"},
+                                    {"type": "cpu", "unit": "nanoseconds"}], prof["sample_types"]
+    assert prof["period_type"] == {"type": "cpu", "unit": "nanoseconds"}, prof["period_type"]
+    period = prof["period"]
+    assert abs(period - 1e9 / rate) <= 1, "period %s for --rate %d" % (period, rate)
+    assert wall0 - 5e9 <= prof["time_nanos"] <= wall1, "time_nanos %s outside the run [%s, %s]" % (
+        prof["time_nanos"], wall0, wall1)
+    assert 0.9 * seconds * 1e9 <= prof["duration_nanos"] <= (seconds + 10) * 1e9, (
+        "duration_nanos %s for --duration %d" % (prof["duration_nanos"], seconds))
+    assert prof["samples"], "empty profile"
+    assert prof["num_functions"] > 0 and prof["num_locations"] > 0
+
+    for s in prof["samples"]:
+        assert len(s["values"]) == 2, s
+        c, ns = s["values"]
+        assert c >= 1, s
+        assert abs(ns - c * period) <= 0.01 * c * period, (
+            "cpu/nanoseconds %d is not count %d x period %d" % (ns, c, period))
+        for key in ("pid", "tid"):
+            vals = (s.get("num_labels") or {}).get(key)
+            assert vals and len(vals) == 1 and isinstance(vals[0], int) and vals[0] > 0, (
+                "sample lacks one numeric %s label: %s" % (key, s.get("num_labels")))
+        for key in ("comm",):
+            vals = (s.get("labels") or {}).get(key)
+            assert vals and len(vals) == 1 and vals[0], "sample lacks a comm label: %s" % (
+                s.get("labels"))
+        tn = (s.get("labels") or {}).get("thread_name")
+        assert tn is None or (len(tn) == 1 and tn[0]), "bad thread_name label %s" % tn
+        assert "pid" not in (s.get("labels") or {}) and "tid" not in (s.get("labels") or {}), (
+            "pid/tid must be numeric labels, not strings")
+        assert s["frames"], "sample without frames"
+
+    mine = samples_of(prof, w.pid)
+    assert len(mine) == len(prof["samples"])
+    assert total(mine) >= 50, describe(prof, w.pid)
+    assert {str_label(s, "comm") for s in mine} == {w.comm}
+    assert {num_label(s, "tid") for s in mine} <= tids
+    # rate: 3 spinning threads share one GIL, so ~1 CPU busy at `rate` Hz
+    assert total(mine) <= 2 * rate * (seconds + 1), "more samples than 2 CPUs x rate x duration"
