@@ -94,13 +94,15 @@ struct {
 	__type(value, struct pywalk);
 } scratch SEC(".maps");
 
+/* Per-CPU, and only the sampling program counts (perf_event programs do not
+ * nest on a CPU): a plain increment is exact. */
 static __always_inline void count(enum pybpf_counter id)
 {
 	__u32 zero = 0;
 	struct counters *c = bpf_map_lookup_elem(&counters, &zero);
 
 	if (c && id < CNT__MAX)
-		__sync_fetch_and_add(&c->c[id], 1);
+		c->c[id]++;
 }
 
 static __always_inline struct pywalk *walk_state(void)
@@ -130,21 +132,21 @@ static __always_inline __u64 find_tstate(struct pywalk *w, __u32 tid)
 	struct pybpf_thread_key key = { .gen = w->proc.gen, .tid = tid };
 	struct pybpf_thread_val val = {};
 	struct pybpf_thread_val *cached;
-	__u64 now = bpf_ktime_get_ns();
-	__u64 thread_id = 0;
+	__u64 thread_id = 0, now;
 
 	cached = bpf_map_lookup_elem(&threads, &key);
+	if (cached && cached->tstate &&
+	    !bpf_probe_read_user(&thread_id, sizeof(thread_id),
+				 (void *)(cached->tstate + w->proc.off.tstate_thread_id)) &&
+	    thread_id == w->want_thread_id)
+		return cached->tstate; /* the common case: cached and still valid */
+	now = bpf_ktime_get_ns();
 	if (cached) {
 		__u32 shift = cached->misses < tstate_retry_max_shift ? cached->misses
 								      : tstate_retry_max_shift;
 
 		if (!cached->tstate && now - cached->checked_ns < (tstate_retry_min_ns << (shift & 31)))
 			return 0;
-		if (cached->tstate &&
-		    !bpf_probe_read_user(&thread_id, sizeof(thread_id),
-					 (void *)(cached->tstate + w->proc.off.tstate_thread_id)) &&
-		    thread_id == w->want_thread_id)
-			return cached->tstate;
 	}
 
 	count(CNT_TSTATE_CACHE_MISS);
@@ -328,8 +330,9 @@ int pybpf_sample(struct bpf_perf_event_data *ctx __attribute__((unused)))
 	w->stack.flags = 0;
 	w->hash = pyhash__mix(0x5eed, w->proc.gen);
 
-	task = (struct task_struct *)bpf_get_current_task();
-	w->want_thread_id = BPF_CORE_READ(task, thread.fsbase);
+	/* pthread_self() of the running thread is its fs base (x86-64, glibc and musl). */
+	task = bpf_get_current_task_btf();
+	w->want_thread_id = task->thread.fsbase;
 	w->tstate = find_tstate(w, tid);
 	if (!w->tstate) {
 		count(CNT_NO_TSTATE);
