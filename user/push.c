@@ -209,10 +209,17 @@ static int by_service(const void *a, const void *b, void *arg)
 	return r ? r : (x > y) - (x < y);
 }
 
-/* Add sample i of prof to part, frames rebuilt from the location ids. 0 or -ENOMEM. */
+/*
+ * Add sample i of prof to part, frames rebuilt from the location ids.
+ * Profiling servers make every string label a series label; thread names
+ * (thread pools name threads by number) would multiply series, so they are
+ * left out of pushes (pid and tid stay: numeric labels are not series).
+ * 0 or -ENOMEM.
+ */
 static int copy_sample(struct profile *part, const struct profile *prof, size_t i,
 		       struct profile_frame **frames, size_t *cap)
 {
+	struct profile_labels labels = *profile__sample_labels(prof, i);
 	size_t n;
 	const size_t *locs = profile__sample_locations(prof, i, &n);
 
@@ -231,8 +238,8 @@ static int copy_sample(struct profile *part, const struct profile *prof, size_t 
 		(*frames)[k] = *fn;
 		(*frames)[k].line = profile__location_line(prof, locs[k]);
 	}
-	return profile__add(part, profile__sample_labels(prof, i), *frames, n,
-			    profile__sample_value(prof, i));
+	labels.thread_name = NULL;
+	return profile__add(part, &labels, *frames, n, profile__sample_value(prof, i));
 }
 
 /* The ingest URL of one part. NULL on ENOMEM. */

@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# Soak test of the always-on mode (not part of CI): run pybpf-prof with
+# --interval for a long time while Python processes come and go, sample the
+# agent's memory and CPU every few seconds into a CSV, and at the end check
+# every profile it wrote with build/pprofcheck.
+#
+# Usage (as root): tools/soak.sh [options]
+#   --duration S    how long to run (default 3600)
+#   --interval S    the agent's --interval (default 60)
+#   --every S       sampling period of RSS / CPU (default 10)
+#   --out DIR       where the CSV, logs and profiles go (default: a new /tmp/pybpf-soak.XXXXXX)
+#   --python PATH   interpreter for the workload (default python3)
+#   --prof PATH     the agent (default build/pybpf-prof)
+#   --churn-only    only the process churn, no agent (to try the workload)
+#   -- ARGS...      extra arguments for the agent (e.g. --push URL)
+#
+# Workload: every second a short-lived process of one of several shapes
+# (busy 200 ms and exit; 5 s of nested calls; 4 threads for 2 s; imports and
+# exit) plus two long-running ones (a CPU loop, a thread pool). Everything
+# started here is stopped on exit, Ctrl-C or SIGTERM.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=3600
+INTERVAL=60
+EVERY=10
+OUT=""
+PY=python3
+PROF=build/pybpf-prof
+CHURN_ONLY=0
+EXTRA=()
+
+die() { echo "soak: $*" >&2; exit 2; }
+posint() { [[ "$2" =~ ^[0-9]+$ ]] && [ "$2" -gt 0 ] || die "$1 wants a positive integer, not '$2'"; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --duration) posint "$1" "${2-}"; DURATION=$2; shift 2 ;;
+    --interval) posint "$1" "${2-}"; INTERVAL=$2; shift 2 ;;
+    --every) posint "$1" "${2-}"; EVERY=$2; shift 2 ;;
+    --out) OUT=${2?}; shift 2 ;;
+    --python) PY=${2?}; shift 2 ;;
+    --prof) PROF=${2?}; shift 2 ;;
+    --churn-only) CHURN_ONLY=1; shift ;;
+    --) shift; EXTRA=("$@"); break ;;
+    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+done
+
+command -v "$PY" >/dev/null || die "no interpreter '$PY'"
+if [ "$CHURN_ONLY" -eq 0 ]; then
+  [ "$(id -u)" -eq 0 ] || die "run as root (the agent needs CAP_BPF and CAP_PERFMON)"
+  [ -x "$PROF" ] || die "no agent at $PROF (build first: tools/setup.sh)"
+  "$PROF" --help 2>&1 | grep -q -- '--output-dir' || die "$PROF has no --interval/--output-dir mode"
+fi
+PPROFCHECK=${PYBPF_PPROFCHECK:-build/pprofcheck}
+
+if [ -z "$OUT" ]; then
+  OUT=$(mktemp -d /tmp/pybpf-soak.XXXXXX)
+else
+  mkdir -p "$OUT"
+fi
+PROFDIR="$OUT/profiles"
+WORK="$OUT/workload"
+CSV="$OUT/agent.csv"
+mkdir -p "$PROFDIR" "$WORK"
+
+# ---- the workload scripts (each its own service name) ----
+cat > "$WORK/quick.py" <<'PY'
+import time
+t = time.perf_counter()
+while time.perf_counter() - t < 0.2:
+    sum(i * i for i in range(1000))
+PY
+cat > "$WORK/medium.py" <<'PY'
+import time
+def leaf(n):
+    return sum(i % 7 for i in range(n))
+def middle(n):
+    return leaf(n) + leaf(n // 2)
+class Job:
+    def run(self, seconds):
+        t = time.perf_counter()
+        while time.perf_counter() - t < seconds:
+            middle(20000)
+Job().run(5)
+PY
+cat > "$WORK/threaded.py" <<'PY'
+import threading, time
+def spin(seconds):
+    t = time.perf_counter()
+    while time.perf_counter() - t < seconds:
+        sum(range(5000))
+threads = [threading.Thread(target=spin, args=(2,), name=f"spin-{i}") for i in range(4)]
+for th in threads:
+    th.start()
+for th in threads:
+    th.join()
+PY
+cat > "$WORK/imports.py" <<'PY'
+import json, email.parser, http.client, decimal, xml.dom.minidom, argparse
+json.dumps({"k": [decimal.Decimal(1) / 7] * 10}, default=str)
+PY
+cat > "$WORK/long_cpu.py" <<'PY'
+import time
+def fib(n):
+    return n if n < 2 else fib(n - 1) + fib(n - 2)
+while True:
+    fib(20)
+    time.sleep(0.05)
+PY
+cat > "$WORK/long_pool.py" <<'PY'
+from concurrent.futures import ThreadPoolExecutor
+import time
+def work(i):
+    return sum(j * j for j in range(20000 + i))
+with ThreadPoolExecutor(max_workers=3) as pool:
+    while True:
+        list(pool.map(work, range(12)))
+        time.sleep(0.1)
+PY
+
+# ---- stopping everything we started ----
+# Job control gives each background job its own process group, so a job and
+# everything it started can be signalled together.
+set -m
+GROUPS_STARTED=()
+AGENT=""
+CLEANED=0
+cleanup() {
+  [ "$CLEANED" -eq 1 ] && return
+  CLEANED=1
+  for g in "${GROUPS_STARTED[@]}"; do
+    kill -TERM -- "-$g" 2>/dev/null || true
+  done
+  if [ -n "$AGENT" ] && kill -0 "$AGENT" 2>/dev/null; then
+    kill -TERM "$AGENT" 2>/dev/null || true
+    for _ in $(seq 1 200); do
+      kill -0 "$AGENT" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "$AGENT" 2>/dev/null || true
+  fi
+  for g in "${GROUPS_STARTED[@]}"; do
+    kill -KILL -- "-$g" 2>/dev/null || true
+  done
+  wait 2>/dev/null || true
+}
+trap cleanup EXIT
+trap 'echo "soak: interrupted" >&2; exit 130' INT TERM
+
+churn() {
+  local shapes=(quick medium threaded quick imports threaded medium quick) i=0
+  while :; do
+    "$PY" "$WORK/${shapes[i % ${#shapes[@]}]}.py" &
+    i=$((i + 1))
+    sleep 1
+  done
+}
+
+# ---- start ----
+CLK_TCK=$(getconf CLK_TCK)
+AGENT_START_TICKS=0
+if [ "$CHURN_ONLY" -eq 0 ]; then
+  "$PROF" --all-pythons --interval "$INTERVAL" --output-dir "$PROFDIR" "${EXTRA[@]}" \
+    2> "$OUT/agent.log" &
+  AGENT=$!
+  GROUPS_STARTED+=("$AGENT")
+fi
+"$PY" "$WORK/long_cpu.py" & GROUPS_STARTED+=($!)
+"$PY" "$WORK/long_pool.py" & GROUPS_STARTED+=($!)
+churn > /dev/null 2>&1 &
+GROUPS_STARTED+=($!)
+set +m # the groups stay; no job notices from here on
+
+echo "soak: ${DURATION}s, agent interval ${INTERVAL}s, output in $OUT" >&2
+echo "elapsed_s,rss_kb,hwm_kb,cpu_s,files,pythons" > "$CSV"
+
+# VmRSS, VmHWM (kB) and utime+stime (s) of the agent; "" when it is gone.
+agent_sample() {
+  local rss hwm stat rest ticks
+  [ -n "$AGENT" ] && [ -r "/proc/$AGENT/status" ] || return 1
+  rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$AGENT/status" 2>/dev/null) || return 1
+  hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$AGENT/status" 2>/dev/null) || return 1
+  stat=$(cat "/proc/$AGENT/stat" 2>/dev/null) || return 1
+  rest=${stat##*) }   # after the command name, which may hold spaces
+  # fields after ')' start at 3 (state): utime is 14, stime 15
+  ticks=$(echo "$rest" | awk '{print $12 + $13}')
+  echo "$rss $hwm $(awk -v t="$ticks" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}')"
+}
+
+START=$(date +%s)
+status=0
+while :; do
+  now=$(date +%s)
+  elapsed=$((now - START))
+  files=$(find "$PROFDIR" -maxdepth 1 -name 'pybpf-*.pb.gz' | wc -l)
+  pythons=$(pgrep -c -f "$WORK/" || true)
+  if [ "$CHURN_ONLY" -eq 0 ]; then
+    if ! s=$(agent_sample); then
+      echo "soak: the agent exited early (see $OUT/agent.log)" >&2
+      status=1
+      break
+    fi
+    read -r rss hwm cpu <<< "$s"
+  else
+    rss="" hwm="" cpu=""
+  fi
+  echo "$elapsed,$rss,$hwm,$cpu,$files,$pythons" >> "$CSV"
+  [ "$elapsed" -ge "$DURATION" ] && break
+  sleep "$EVERY"
+done
+
+# ---- stop: the workload first, then the agent (which writes its last interval) ----
+for g in "${GROUPS_STARTED[@]}"; do
+  [ "$g" = "$AGENT" ] || kill -TERM -- "-$g" 2>/dev/null || true
+done
+agent_rc=""
+if [ -n "$AGENT" ]; then
+  if kill -0 "$AGENT" 2>/dev/null; then
+    kill -TERM "$AGENT" 2>/dev/null || true
+  fi
+  set +e
+  wait "$AGENT"
+  agent_rc=$?
+  set -e
+  AGENT=""
+fi
+cleanup
+
+# ---- summary ----
+echo
+echo "soak summary ($OUT)"
+awk -F, -v dur="$DURATION" '
+  NR == 1 { next }
+  { n++; t[n] = $1; rss[n] = $2; hwm[n] = $3; cpu[n] = $4; files = $5; py[n] = $6
+    if ($2 > maxrss) maxrss = $2; if ($3 > maxhwm) maxhwm = $3 }
+  END {
+    if (!n) { print "  no samples"; exit }
+    mid = int((n + 1) / 2)
+    printf "  samples: %d over %d s; Python processes at a time: %d..%d\n", n, t[n], minp(py, n), maxp(py, n)
+    if (rss[1] != "") {
+      printf "  agent RSS (MiB): start %.1f, mid %.1f, end %.1f, max %.1f (VmHWM %.1f)\n",
+        rss[1] / 1024, rss[mid] / 1024, rss[n] / 1024, maxrss / 1024, maxhwm / 1024
+      if (t[n] > t[1])
+        printf "  agent CPU: %.2f s, %.2f%% of one core\n", cpu[n] - cpu[1], 100 * (cpu[n] - cpu[1]) / (t[n] - t[1])
+    }
+  }
+  function minp(a, n,   i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] < m) m = a[i]; return m }
+  function maxp(a, n,   i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] > m) m = a[i]; return m }
+' "$CSV"
+
+if [ "$CHURN_ONLY" -eq 0 ]; then
+  echo "  agent exit status: ${agent_rc:-?}"
+  nfiles=0 valid=0
+  for f in "$PROFDIR"/pybpf-*.pb.gz; do
+    [ -e "$f" ] || continue
+    nfiles=$((nfiles + 1))
+    if [ -x "$PPROFCHECK" ]; then
+      if "$PPROFCHECK" "$f" > /dev/null 2>> "$OUT/pprofcheck.log"; then
+        valid=$((valid + 1))
+      else
+        echo "  INVALID: $f" >&2
+      fi
+    fi
+  done
+  if [ -x "$PPROFCHECK" ]; then
+    echo "  files: $nfiles, valid (google/pprof): $valid"
+    [ "$nfiles" -gt 0 ] && [ "$valid" -eq "$nfiles" ] || status=1
+  else
+    echo "  files: $nfiles (not checked: no $PPROFCHECK)"
+  fi
+  [ "${agent_rc:-1}" -eq 0 ] || status=1
+  echo "  last lines of the agent's log:"
+  tail -n 3 "$OUT/agent.log" | sed 's/^/    /'
+fi
+echo "  CSV: $CSV"
+exit "$status"
