@@ -182,13 +182,21 @@ int session__add_pid(struct session *s, pid_t pid, struct pyinfo *info)
 
 int session__start(struct session *s)
 {
-	int err = sampler__attach(s->sampler);
+	int err;
 
+	/* Find the processes running now before the clock starts: on a busy
+	 * node the first scan is the longest one. */
+	if (s->opts.all_pythons) {
+		err = registry__tick(s->registry);
+		if (err)
+			return err;
+	}
+	err = sampler__attach(s->sampler);
 	if (err)
 		return err;
 	clock_gettime(CLOCK_REALTIME, &s->start_wall);
 	s->start_ns = mono_ns();
-	s->next_tick_ns = s->start_ns; /* scan right away */
+	s->next_tick_ns = s->start_ns + TICK_NS;
 	return 0;
 }
 

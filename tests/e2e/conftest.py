@@ -7,8 +7,10 @@ construction, and decodes every profile it writes with an independent reader
 (env PYBPF_PPROFCHECK: google's profile.Parse + CheckValid, printing JSON).
 
 Interpreters: env PYBPF_TEST_PYTHONS (space-separated paths) if set and not
-empty, else those of DEFAULT_PYTHONS that exist. Every test that takes the
-`python` fixture runs once per interpreter.
+empty, else every interpreter on the machine: the files matching
+DEFAULT_PYTHON_GLOBS that run and say they are CPython 3.8 or newer, one per
+real path. Every test that takes the `python` fixture runs once per
+interpreter.
 """
 import ast
 import collections
@@ -30,10 +32,17 @@ WORKLOADS = HERE / "workloads"
 REPO = HERE.parent.parent
 CONFIG_H = REPO / "user" / "config.h"
 
-DEFAULT_PYTHONS = (
-    "/usr/bin/python3.11",  # Debian: static libpython, non-PIE
-    "/root/.pyenv/versions/3.11.7/bin/python3.11",  # pyenv: PIE + libpython3.11.so
+# Where interpreters are looked for when PYBPF_TEST_PYTHONS is not set: the
+# distribution's (Debian: static libpython, non-PIE), pyenv's (PIE + shared
+# libpython) and local builds under /opt/pythons (static PIE, shared,
+# free-threaded). Globs that match nothing are fine; so is a machine with
+# only some of them.
+DEFAULT_PYTHON_GLOBS = (
+    "/usr/bin/python3.[0-9]*",
+    "/root/.pyenv/versions/3.*/bin/python3",
+    "/opt/pythons/*/bin/python3",
 )
+MIN_VERSION = (3, 8)  # the oldest version the profiler supports
 DEBIAN_GO = "/usr/lib/go/bin/go"
 
 # How long a profiler run may take beyond its --duration before the test
@@ -103,6 +112,20 @@ class Interpreter:
         return qualname if self.has_qualname else qualname.rsplit(".", 1)[-1]
 
     @property
+    def packaging(self):
+        """How this interpreter is built: static/shared libpython, PIE or not, free-threaded."""
+        return "%s-%s%s" % ("shared" if self.shared else "static", "pie" if self.pie else "nopie",
+                            "-freethreaded" if self.free_threaded else "")
+
+    @property
+    def version_str(self):
+        return "%d.%d.%d%s" % (self.version + ("t" if self.free_threaded else "",))
+
+    @property
+    def real_path(self):
+        return os.path.realpath(self.path)
+
+    @property
     def id(self):
         return "py%d.%d.%d%s-%s-%s" % (self.version + ("t" if self.free_threaded else "",
                                                        "shared" if self.shared else "static",
@@ -112,11 +135,54 @@ class Interpreter:
         return "Interpreter(%s, %s)" % (self.path, ".".join(map(str, self.version)))
 
 
+_PY_NAME = re.compile(r"^python3(\.[0-9]+[a-z]*)?$")  # not python3.11-config, python3.11-gdb.py
+
+
+def _version_key(path):
+    return [int(x) if x.isdigit() else x for x in re.split(r"([0-9]+)", path)]
+
+
+def _probe_version(path):
+    """sys.version_info[:2] of a CPython executable, or None if it is not one that runs."""
+    try:
+        r = subprocess.run([path, "-c", "import sys, platform; "
+                            "print(platform.python_implementation(), *sys.version_info[:2])"],
+                           capture_output=True, text=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    out = r.stdout.split()
+    if r.returncode != 0 or len(out) != 3 or out[0] != "CPython":
+        return None
+    return int(out[1]), int(out[2])
+
+
+def discover_interpreters(globs=DEFAULT_PYTHON_GLOBS, min_version=MIN_VERSION):
+    """Every CPython >= min_version matching `globs`, in glob order (within a glob by
+    version), one path per real path (pyenv's python3 -> python3.12 is listed once)."""
+    import glob
+    found, seen = [], set()
+    for pattern in globs:
+        for path in sorted(glob.glob(pattern), key=_version_key):
+            if not _PY_NAME.match(os.path.basename(path)) or not os.path.isfile(path) \
+                    or not os.access(path, os.X_OK):
+                continue
+            real = os.path.realpath(path)
+            if real in seen:
+                continue
+            version = _probe_version(path)
+            if version is None or version < min_version:
+                continue
+            seen.add(real)
+            found.append(path)
+    return found
+
+
 def _interpreter_paths():
     env = os.environ.get("PYBPF_TEST_PYTHONS", "").split()
     if env:
         return env
-    return [p for p in DEFAULT_PYTHONS if os.path.exists(p)]
+    return discover_interpreters()
 
 
 _INTERPRETERS = None
@@ -139,13 +205,27 @@ def pytest_generate_tests(metafunc):
             metafunc.parametrize("python", interps, ids=ids)
         else:
             metafunc.parametrize("python", [pytest.param(None, marks=pytest.mark.skip(
-                reason="no CPython interpreter: set PYBPF_TEST_PYTHONS or install one of "
-                + ", ".join(DEFAULT_PYTHONS)))], ids=["no-python"])
+                reason="no CPython >= %d.%d interpreter: set PYBPF_TEST_PYTHONS or install one "
+                "matching %s" % (MIN_VERSION + (", ".join(DEFAULT_PYTHON_GLOBS),))))],
+                ids=["no-python"])
 
 
 @pytest.fixture(scope="session")
 def interpreters():
     return interpreter_list()
+
+
+def selected_interpreters(request, fixturename):
+    """The interpreters of the collected tests that use `fixturename` (so that a
+    session fixture that runs every interpreter at once in one profile runs only
+    those a -k selection kept), in interpreter_list() order."""
+    wanted = set()
+    for item in request.session.items:
+        if fixturename in getattr(item, "fixturenames", ()) and hasattr(item, "callspec"):
+            py = item.callspec.params.get("python")
+            if py is not None:
+                wanted.add(py.path)
+    return [py for py in interpreter_list() if py.path in wanted] or interpreter_list()
 
 
 # --------------------------------------------------------------------------
@@ -318,10 +398,17 @@ class Workload:
     reaped. All output lines are collected by reader threads.
     """
 
-    def __init__(self, python, script, *args, ready_timeout=60.0, wait_ready=True):
+    def __init__(self, python, script, *args, ready_timeout=60.0, wait_ready=True, argv=None,
+                 env=None, cwd=None, ready=r"^ready\b"):
+        """`argv` replaces [python.path, script, *args] (a stripped copy, a venv, an
+        embedding program, a container...); `env` replaces the environment."""
         self.python = python
         self.script = (WORKLOADS / script).resolve()
         self.args = [str(a) for a in args]
+        self.argv = [str(a) for a in argv] if argv is not None else None
+        self.env = env
+        self.cwd = str(cwd) if cwd is not None else str(WORKLOADS)
+        self.ready = ready
         self.ready_timeout = ready_timeout
         self.wait_ready = wait_ready
         self.proc = None
@@ -344,16 +431,17 @@ class Workload:
             self._cond.notify_all()
 
     def start(self):
+        argv = self.argv if self.argv is not None else [self.python.path, str(self.script)] + self.args
         self.proc = subprocess.Popen(
-            [self.python.path, str(self.script)] + self.args,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-            text=True, bufsize=1, start_new_session=True, cwd=str(WORKLOADS))
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            text=True, bufsize=1, start_new_session=True, cwd=self.cwd, env=self.env,
+            errors="replace")
         for stream, sink in ((self.proc.stdout, self.lines), (self.proc.stderr, self.err_lines)):
             t = threading.Thread(target=self._reader, args=(stream, sink), daemon=True)
             t.start()
             self._readers.append(t)
         if self.wait_ready:
-            self.wait_for_line(r"^ready\b", self.ready_timeout)
+            self.wait_for_line(self.ready, self.ready_timeout)
         try:
             self.comm = Path("/proc/%d/comm" % self.pid).read_text().rstrip("\n")
         except OSError:
@@ -654,3 +742,175 @@ def world_writable_dir():
 
 def which(name):
     return shutil.which(name)
+
+
+# --------------------------------------------------------------------------
+# Checks shared by several test files
+
+UNNAMED = re.compile(r"^$|^\?$|unknown", re.I)
+PSEUDO = re.compile(r"^\[.*\]$")  # e.g. "[no Python frames]": a sample outside Python code
+
+
+def assert_all_named(samples, info, max_pseudo=0.05):
+    """Every Python frame has a real name and a file; pseudo-frames are rare and alone."""
+    bad, pseudo = [], 0
+    for s in samples:
+        fr = s["frames"]
+        if len(fr) == 1 and PSEUDO.match(fr[0].get("function", "")) \
+                and not UNNAMED.search(fr[0]["function"]):
+            pseudo += s["values"][0]
+            continue
+        bad += [f for f in fr if UNNAMED.search(f.get("function", ""))
+                or PSEUDO.match(f.get("function", "")) or not f.get("filename")]
+    assert not bad, "%d unnamed frames, e.g. %s\n%s" % (len(bad), bad[:3], info)
+    assert pseudo <= max_pseudo * max(total(samples), 1), (
+        "%d of %d samples have no Python frames\n%s" % (pseudo, total(samples), info))
+
+
+def python_samples(samples):
+    """Samples with Python frames (not a lone pseudo-frame)."""
+    return [s for s in samples if not (len(s["frames"]) == 1
+                                       and PSEUDO.match(s["frames"][0].get("function", "")))]
+
+
+def share_tolerance(n, p, floor=0.08, z=4.5):
+    """How far a measured share of n samples may be from the true share p.
+
+    Samples land on the two methods like draws of a binomial (the cpu-clock
+    tick is not phase-locked to the workload's loop), so the standard error is
+    sqrt(p(1-p)/n). 4.5 standard errors are exceeded with probability < 1e-5
+    per check: the check cannot flake. The floor keeps large samples from
+    failing on small systematic effects (the loop header and call lines are
+    part of the method's time). A misattribution (50/50 instead of 75/25, or
+    one method missing) is >= 25 points off, more than the bound for any
+    n >= 60.
+    """
+    import math
+    return max(floor, z * math.sqrt(p * (1 - p) / max(n, 1)))
+
+
+_MEASUREMENTS = os.environ.get("PYBPF_E2E_MEASUREMENTS")
+_measure_lock = threading.Lock()
+
+
+def record_measurement(kind, python, variant, **values):
+    """Report a measured number for the release notes' version table.
+
+    Printed (pytest -rP shows it; a failing test shows it with its output) and,
+    when env PYBPF_E2E_MEASUREMENTS names a file, appended to it as one JSON
+    line: kind (e.g. "split-share"), the interpreter, the variant (how it was
+    packaged/started: "plain", "stripped", "venv", "embedded", "container"...).
+    """
+    rec = {"kind": kind, "variant": variant}
+    if python is not None:
+        rec.update(python=python.path, version=python.version_str, packaging=python.packaging)
+    rec.update(values)
+    line = json.dumps(rec, sort_keys=True)
+    print("MEASURED " + line)
+    if _MEASUREMENTS:
+        with _measure_lock, open(_MEASUREMENTS, "a") as f:
+            f.write(line + "\n")
+
+
+SPLIT_EXPECTED = 0.75  # Split.heavy does 3x the work of Split.light
+
+
+def check_split(python, samples, info, path=None, min_samples=100, tolerance=None,
+                variant="plain", shape_share=0.95):
+    """Compare the samples of one split.py process with its ground truth.
+
+    Checks: enough samples in Split.heavy + Split.light; heavy's share within
+    `tolerance` of 75 % (default: share_tolerance); both methods named with
+    `path` (default: the workload's path on this host) and their first line;
+    the hot line of each is its loop body and no line lies outside it; and at
+    least `shape_share` of the method samples have exactly the stack
+    [method, main:CALL-*, <module>:CALL-MAIN]. Records the share (see
+    record_measurement) before asserting anything. Returns (share, n).
+    """
+    path = path or workload_path("split.py")
+    heavy, light = python.func_name("Split.heavy"), python.func_name("Split.light")
+    counts = function_counts(samples)
+    p, n = share(counts, heavy, light)
+    tol = tolerance if tolerance is not None else share_tolerance(n, SPLIT_EXPECTED)
+    record_measurement("split-share", python, variant, share=round(p, 4), n=n,
+                       error=round(p - SPLIT_EXPECTED, 4), tolerance=round(tol, 4))
+    assert n >= min_samples, (
+        "only %d samples in %s/%s (need >= %d for a meaningful share)\n%s"
+        % (n, heavy, light, min_samples, info))
+    assert abs(p - SPLIT_EXPECTED) <= tol, (
+        "%s share %.3f of %d samples, expected %.2f +- %.3f\n%s"
+        % (heavy, p, n, SPLIT_EXPECTED, tol, info))
+
+    for fn, method, marker in ((heavy, "heavy", "HOT-HEAVY"), (light, "light", "HOT-LIGHT")):
+        start, end = def_span("split.py", "Split." + method)
+        hot = marker_line("split.py", marker)
+        fr = frames_of(samples, fn)
+        assert fr, "no frame named %r\n%s" % (fn, info)
+        bad = {(f.get("function"), f.get("filename"), f.get("start_line"), f.get("line"))
+               for f in fr if f.get("filename") != path or f.get("start_line") != start}
+        assert not bad, "%s frames with wrong filename/start_line (want %s, %d): %s" % (
+            fn, path, start, sorted(bad)[:5])
+        lines = line_counts(samples, fn)
+        assert lines, "%s is never the leaf frame\n%s" % (fn, info)
+        top_line, top_n = lines.most_common(1)[0]
+        assert top_line == hot, "%s: hottest line %s, expected the loop body line %d; lines %s" % (
+            fn, top_line, hot, dict(lines))
+        assert top_n >= 0.5 * sum(lines.values()), (
+            "%s: hot line %d has only %d of %d leaf samples; lines %s"
+            % (fn, hot, top_n, sum(lines.values()), dict(lines)))
+        stray = {l for l in lines if not start <= l <= end}
+        assert not stray, "%s: lines %s outside the method, %d..%d" % (fn, stray, start, end)
+
+    # Call stacks: Split.heavy/light <- main <- <module>, nothing more, nothing less.
+    mod_start = python.module_firstlineno("split.py")
+    expect = {
+        heavy: [(heavy, def_line("split.py", "heavy")),
+                ("main", def_line("split.py", "main"), marker_line("split.py", "CALL-HEAVY")),
+                ("<module>", mod_start, marker_line("split.py", "CALL-MAIN"))],
+        light: [(light, def_line("split.py", "light")),
+                ("main", def_line("split.py", "main"), marker_line("split.py", "CALL-LIGHT")),
+                ("<module>", mod_start, marker_line("split.py", "CALL-MAIN"))],
+    }
+
+    def shape(s):
+        fr = s["frames"]
+        if not fr or fr[0].get("function") not in expect:
+            return None
+        return [(fr[0]["function"], fr[0]["start_line"])] + [
+            (f.get("function"), f.get("start_line"), f.get("line")) for f in fr[1:]]
+
+    in_methods = [s for s in samples if shape(s) is not None]
+    good = [s for s in in_methods if shape(s) == expect[s["frames"][0]["function"]]
+            and all(f.get("filename") == path for f in s["frames"])]
+    assert total(good) >= shape_share * total(in_methods), (
+        "only %d of %d method samples have the stack [method, main:CALL-*, <module>:CALL-MAIN]"
+        " in %s; expected %s\n%s" % (total(good), total(in_methods), path, expect, info))
+    return p, n
+
+
+def profile_all_pythons(prof_bin, out, seconds, rate, extra=()):
+    """One `--all-pythons` run of `seconds` at `rate` Hz; returns the decoded profile."""
+    args = ["--all-pythons", "--duration", seconds, "--rate", rate, "-o", out] + list(extra)
+    with Profiler(prof_bin, args) as p:
+        rc, so, se = p.wait(seconds + PROFILER_GRACE_S)
+    assert_ran_ok(rc, so, se)
+    return load_profile(out)
+
+
+def kill_tree(pid, sig=signal.SIGKILL):
+    """Signal pid and every descendant (read from /proc/*/task/*/children)."""
+    todo, seen = [pid], []
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        try:
+            for t in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/children" % (p, t)) as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    for p in seen:
+        try:
+            os.kill(p, sig)
+        except OSError:
+            pass

@@ -2,7 +2,6 @@
 """Processes that come and go, targets that must not be disturbed, signals."""
 import contextlib
 import os
-import re
 import signal
 import statistics
 import time
@@ -10,35 +9,10 @@ import time
 import pytest
 
 from conftest import (
-    PROFILER_GRACE_S, Workload, assert_ran_ok, describe, frame_names, function_counts,
-    load_profile, marker_line, num_label, proc_status, samples_of, str_label, total,
-    workload_path,
+    PROFILER_GRACE_S, Workload, assert_all_named, assert_ran_ok, describe, frame_names,
+    function_counts, load_profile, marker_line, num_label, proc_status, python_samples,
+    samples_of, str_label, total, workload_path,
 )
-
-UNNAMED = re.compile(r"^$|^\?$|unknown", re.I)
-PSEUDO = re.compile(r"^\[.*\]$")  # e.g. "[no Python frames]": a sample outside Python code
-
-
-def assert_all_named(samples, info, max_pseudo=0.05):
-    """Every Python frame has a real name and a file; pseudo-frames are rare and alone."""
-    bad, pseudo = [], 0
-    for s in samples:
-        fr = s["frames"]
-        if len(fr) == 1 and PSEUDO.match(fr[0].get("function", "")) \
-                and not UNNAMED.search(fr[0]["function"]):
-            pseudo += s["values"][0]
-            continue
-        bad += [f for f in fr if UNNAMED.search(f.get("function", ""))
-                or PSEUDO.match(f.get("function", "")) or not f.get("filename")]
-    assert not bad, "%d unnamed frames, e.g. %s\n%s" % (len(bad), bad[:3], info)
-    assert pseudo <= max_pseudo * max(total(samples), 1), (
-        "%d of %d samples have no Python frames\n%s" % (pseudo, total(samples), info))
-
-
-def python_samples(samples):
-    return [s for s in samples if not (len(s["frames"]) == 1
-                                       and PSEUDO.match(s["frames"][0].get("function", "")))]
-
 
 def test_all_pythons_picks_up_new_process(root_prof, pprofcheck, start_profiler, python, tmp_path):
     """A Python process started after the profiler is profiled too."""

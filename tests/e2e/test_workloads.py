@@ -12,9 +12,9 @@ import re
 import time
 
 from conftest import (
-    Workload, assert_ran_ok, count, def_line, def_span, describe, frame_names, frames_of,
-    function_counts, go_pprof, line_counts, load_profile, marker_line, num_label,
-    parse_folded, samples_of, share, str_label, total, workload_path,
+    Workload, assert_ran_ok, check_split, count, def_line, describe, frame_names,
+    frames_of, go_pprof, line_counts, load_profile, marker_line, num_label, parse_folded,
+    samples_of, str_label, total, workload_path,
 )
 
 # Split: 199 Hz for 6 s is ~1200 samples of the busy thread, still 600 when
@@ -25,7 +25,6 @@ from conftest import (
 SPLIT_SECONDS = 6
 SPLIT_RATE = 199
 SPLIT_MIN_SAMPLES = 300
-SPLIT_EXPECTED = 0.75
 SPLIT_TOLERANCE = 0.08
 
 SHORT_SECONDS = 4
@@ -37,10 +36,6 @@ def profile_workload(run_profiler, out, w, seconds, extra=()):
     assert_ran_ok(rc, so, se)
     assert w.alive(), "workload exited during the profile:\n%s" % "\n".join(w.err_lines)
     return rc, so, se
-
-
-def frame_tuple(f):
-    return (f.get("function"), f.get("filename"), f.get("start_line"), f.get("line"))
 
 
 # --------------------------------------------------------------------------
@@ -57,61 +52,7 @@ def test_split_shares_names_and_hot_lines(root_prof, pprofcheck, run_profiler, p
     samples = samples_of(prof, w.pid)
     info = describe(prof, w.pid)
 
-    heavy, light = python.func_name("Split.heavy"), python.func_name("Split.light")
-    counts = function_counts(samples)
-    p, n = share(counts, heavy, light)
-    assert n >= SPLIT_MIN_SAMPLES, (
-        "only %d samples in %s/%s (need >= %d for a meaningful share)\n%s"
-        % (n, heavy, light, SPLIT_MIN_SAMPLES, info))
-    assert abs(p - SPLIT_EXPECTED) <= SPLIT_TOLERANCE, (
-        "%s share %.3f of %d samples, expected %.2f +- %.2f\n%s"
-        % (heavy, p, n, SPLIT_EXPECTED, SPLIT_TOLERANCE, info))
-
-    path = workload_path("split.py")
-    for fn, method, marker in ((heavy, "heavy", "HOT-HEAVY"), (light, "light", "HOT-LIGHT")):
-        start, end = def_span("split.py", "Split." + method)
-        hot = marker_line("split.py", marker)
-        fr = frames_of(samples, fn)
-        assert fr, "no frame named %r\n%s" % (fn, info)
-        bad = {frame_tuple(f) for f in fr
-               if f.get("filename") != path or f.get("start_line") != start}
-        assert not bad, "%s frames with wrong filename/start_line (want %s, %d): %s" % (
-            fn, path, start, sorted(bad)[:5])
-        lines = line_counts(samples, fn)
-        assert lines, "%s is never the leaf frame\n%s" % (fn, info)
-        top_line, top_n = lines.most_common(1)[0]
-        assert top_line == hot, "%s: hottest line %s, expected the loop body line %d; lines %s" % (
-            fn, top_line, hot, dict(lines))
-        assert top_n >= 0.5 * sum(lines.values()), (
-            "%s: hot line %d has only %d of %d leaf samples; lines %s"
-            % (fn, hot, top_n, sum(lines.values()), dict(lines)))
-        stray = {l for l in lines if not start <= l <= end}
-        assert not stray, "%s: lines %s outside the method, %d..%d" % (fn, stray, start, end)
-
-    # Call stacks: Split.heavy/light <- main <- <module>, nothing more, nothing less.
-    mod_start = python.module_firstlineno("split.py")
-    expect = {
-        heavy: [(heavy, def_line("split.py", "heavy")),
-                ("main", def_line("split.py", "main"), marker_line("split.py", "CALL-HEAVY")),
-                ("<module>", mod_start, marker_line("split.py", "CALL-MAIN"))],
-        light: [(light, def_line("split.py", "light")),
-                ("main", def_line("split.py", "main"), marker_line("split.py", "CALL-LIGHT")),
-                ("<module>", mod_start, marker_line("split.py", "CALL-MAIN"))],
-    }
-
-    def shape(s):
-        fr = s["frames"]
-        if not fr or fr[0].get("function") not in expect:
-            return None
-        return [(fr[0]["function"], fr[0]["start_line"])] + [
-            (f.get("function"), f.get("start_line"), f.get("line")) for f in fr[1:]]
-
-    in_methods = [s for s in samples if shape(s) is not None]
-    good = [s for s in in_methods if shape(s) == expect[s["frames"][0]["function"]]
-            and all(f.get("filename") == path for f in s["frames"])]
-    assert total(good) >= 0.95 * total(in_methods), (
-        "only %d of %d method samples have the stack [method, main:CALL-*, <module>:CALL-MAIN]"
-        "; expected %s\n%s" % (total(good), total(in_methods), expect, info))
+    check_split(python, samples, info, min_samples=SPLIT_MIN_SAMPLES, tolerance=SPLIT_TOLERANCE)
 
 
 def test_recursion_deep_stacks(root_prof, pprofcheck, run_profiler, python, tmp_path):
