@@ -24,6 +24,8 @@
  */
 #include "pyinfo.h"
 
+#include "hashmap.h"
+
 #include <ctype.h>
 #include <elf.h>
 #include <errno.h>
@@ -616,7 +618,73 @@ static int pyinfo__read_exe(const char *proc, pid_t pid, char *buf, size_t len)
 	return 0;
 }
 
+/* ---- verdict cache ------------------------------------------------------- */
+
+/* A file is identified by where it is and what it is: device, inode, size
+ * and modification time. Replacing a binary changes at least one. */
+struct pyinfo_file_key {
+	uint64_t dev, ino, size;
+	int64_t mtime_ns;
+};
+
+#define PYINFO_CACHE_MAX 65536
+
+struct pyinfo_cache {
+	struct hashmap *not_python; /* pyinfo_file_key -> marker */
+};
+
+struct pyinfo_cache *pyinfo_cache__new(void)
+{
+	struct pyinfo_cache *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	c->not_python = hashmap__new(sizeof(struct pyinfo_file_key));
+	if (!c->not_python) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+void pyinfo_cache__free(struct pyinfo_cache *c)
+{
+	if (!c)
+		return;
+	hashmap__free(c->not_python);
+	free(c);
+}
+
+size_t pyinfo_cache__size(const struct pyinfo_cache *c)
+{
+	return hashmap__size(c->not_python);
+}
+
+static bool pyinfo__file_key(const char *proc, pid_t pid, const char *path,
+			     struct pyinfo_file_key *key)
+{
+	char root_path[PATH_MAX];
+	struct stat st;
+	int n = snprintf(root_path, sizeof(root_path), "%s/%d/root%s", proc, (int)pid, path);
+
+	if (pyinfo__is_deleted(path) || n <= 0 || (size_t)n >= sizeof(root_path) ||
+	    stat(root_path, &st) || !S_ISREG(st.st_mode))
+		return false;
+	memset(key, 0, sizeof(*key));
+	key->dev = st.st_dev;
+	key->ino = st.st_ino;
+	key->size = (uint64_t)st.st_size;
+	key->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
+	return true;
+}
+
 int pyinfo__inspect(const char *proc, pid_t pid, struct pyinfo *info)
+{
+	return pyinfo__inspect_cached(proc, pid, NULL, info);
+}
+
+int pyinfo__inspect_cached(const char *proc, pid_t pid, struct pyinfo_cache *cache,
+			   struct pyinfo *info)
 {
 	struct pyinfo_scan scan = {0};
 	char *exe;
@@ -655,8 +723,23 @@ int pyinfo__inspect(const char *proc, pid_t pid, struct pyinfo *info)
 
 			if (pass == 0 ? !f->is_exe : (f->is_exe || !f->exec))
 				continue;
+			struct pyinfo_file_key key;
+			bool keyed = cache && pyinfo__file_key(proc, pid, f->path, &key);
+
+			/* A file already found not to hold a runtime is not read again:
+			 * big non-Python binaries (node, JVMs) cost a symbol search. */
+			if (keyed && hashmap__get(cache->not_python, &key))
+				continue;
 			/* An unreadable or odd file only rules that file out. */
 			r = pyinfo__try_file(proc, pid, &scan, i, info);
+			if (keyed && r == -ENOENT) {
+				if (hashmap__size(cache->not_python) >= PYINFO_CACHE_MAX) {
+					hashmap__free(cache->not_python);
+					cache->not_python = hashmap__new(sizeof(key));
+				}
+				if (cache->not_python)
+					hashmap__set(cache->not_python, &key, cache);
+			}
 			if (r == 0 || r == -ENOMEM || r == -ENOTSUP) {
 				err = r;
 				break;

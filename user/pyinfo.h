@@ -35,4 +35,18 @@ struct pyinfo {
  */
 int pyinfo__inspect(const char *proc, pid_t pid, struct pyinfo *info);
 
+/*
+ * Files found not to hold a CPython runtime, by device, inode, size and
+ * mtime, so that every new process of a large non-Python program does not
+ * cost a symbol search again. Bounded (cleared when full).
+ */
+struct pyinfo_cache;
+struct pyinfo_cache *pyinfo_cache__new(void);
+void pyinfo_cache__free(struct pyinfo_cache *c);
+size_t pyinfo_cache__size(const struct pyinfo_cache *c);
+
+/* pyinfo__inspect, skipping files the cache knows (cache may be NULL). */
+int pyinfo__inspect_cached(const char *proc, pid_t pid, struct pyinfo_cache *cache,
+			   struct pyinfo *info);
+
 #endif

@@ -55,6 +55,7 @@ struct registry {
 	struct hashmap *by_pid;	 /* pid -> registry_proc (alive only) */
 	struct hashmap *seen;	 /* pid -> struct seen (not registered) */
 	struct hashmap *threads; /* thread_key -> char * */
+	struct pyinfo_cache *elf_verdicts; /* files known not to hold a runtime */
 	struct pending pending[PENDING_MAX];
 	size_t npending;
 	uint64_t epoch; /* scans done */
@@ -107,7 +108,8 @@ struct registry *registry__new(const char *proc_root, const struct registry_ops 
 	r->by_gen = hashmap__new(sizeof(__u32));
 	r->seen = hashmap__new(sizeof(pid_t));
 	r->threads = hashmap__new(sizeof(struct thread_key));
-	if (!r->by_pid || !r->by_gen || !r->seen || !r->threads) {
+	r->elf_verdicts = pyinfo_cache__new();
+	if (!r->by_pid || !r->by_gen || !r->seen || !r->threads || !r->elf_verdicts) {
 		registry__free(r);
 		errno = ENOMEM;
 		return NULL;
@@ -129,6 +131,7 @@ void registry__free(struct registry *r)
 	if (r->threads)
 		hashmap__each(r->threads, free_value, NULL);
 	hashmap__free(r->threads);
+	pyinfo_cache__free(r->elf_verdicts);
 	free(r);
 }
 
@@ -199,7 +202,7 @@ static int inspect(struct registry *r, pid_t pid, uint64_t start_time, struct py
 
 	if (!p)
 		return -ENOMEM;
-	err = pyinfo__inspect(r->proc, pid, &p->info);
+	err = pyinfo__inspect_cached(r->proc, pid, r->elf_verdicts, &p->info);
 	if (info_out)
 		*info_out = p->info;
 	if (err)

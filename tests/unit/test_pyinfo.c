@@ -702,6 +702,37 @@ static void cleanup(void)
 		CHECK_EQ_INT(rmdir(tmpdir), 0);
 }
 
+/* The verdict cache skips files known not to be Python, and still finds Python. */
+static void verdict_cache(void)
+{
+	const char *python = "/root/.pyenv/versions/3.11.7/bin/python3.11";
+	struct pyinfo_cache *cache = pyinfo_cache__new();
+	struct pyinfo info;
+	struct child c;
+	size_t known;
+
+	CHECK(cache != NULL);
+	if (!cache)
+		return;
+	CHECK_EQ_INT(pyinfo__inspect_cached("/proc", getpid(), cache, &info), -ENOEXEC);
+	known = pyinfo_cache__size(cache);
+	CHECK(known >= 1); /* this test binary, libc... */
+	CHECK_EQ_INT(pyinfo__inspect_cached("/proc", getpid(), cache, &info), -ENOEXEC);
+	CHECK_EQ_INT(pyinfo_cache__size(cache), known);
+	if (access(python, X_OK) == 0 && child_start(python, report_script, &c) == 0) {
+		/* Its executable has no runtime (cached as such), its libpython has. */
+		for (int round = 0; round < 2; round++) {
+			CHECK_EQ_INT(pyinfo__inspect_cached("/proc", c.pid, cache, &info), 0);
+			CHECK_EQ_INT(info.runtime_addr, c.runtime);
+		}
+		child_stop(&c);
+	} else {
+		fprintf(stderr, "  skip: %s\n", python);
+	}
+	pyinfo_cache__free(cache);
+	pyinfo_cache__free(NULL);
+}
+
 TEST_MAIN(TEST(interpreters), TEST(self_is_not_python), TEST(dead_process), TEST(permission_denied),
 	  TEST(stripped_copy), TEST(no_symbols), TEST(deleted_executable), TEST(version_fallbacks),
-	  TEST(fixture_candidates), TEST(cleanup))
+	  TEST(fixture_candidates), TEST(verdict_cache), TEST(cleanup))
