@@ -328,6 +328,76 @@ class Profiler:
         return False
 
 
+class LiveProfiler(Profiler):
+    """A Profiler whose stderr is read while it runs, so a test can wait for a
+    line (with -v: "pybpf-prof: sampling at N Hz" once it samples)."""
+
+    def start(self):
+        super().start()
+        self._cond = threading.Condition()
+        self._err, self._out = [], []
+        self._readers = []
+        for stream, sink in ((self.proc.stderr, self._err), (self.proc.stdout, self._out)):
+            t = threading.Thread(target=self._read, args=(stream, sink), daemon=True)
+            t.start()
+            self._readers.append(t)
+        return self
+
+    def _read(self, stream, sink):
+        for raw in stream:
+            with self._cond:
+                sink.append(_decode(raw))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_for_stderr(self, pattern, timeout):
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                for line in self._err:
+                    if rx.search(line):
+                        return line
+                if self.proc.poll() is not None and not any(t.is_alive() for t in self._readers):
+                    pytest.fail("pybpf-prof exited (rc=%s) before printing /%s/:\n%s"
+                                % (self.proc.returncode, pattern, "".join(self._err)))
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    pytest.fail("pybpf-prof printed no /%s/ within %.0f s:\n%s"
+                                % (pattern, timeout, "".join(self._err)))
+                self._cond.wait(min(left, 0.2))
+
+    def _collect(self):
+        for t in self._readers:
+            t.join(timeout=10)
+        with self._cond:
+            self.stdout, self.stderr = "".join(self._out), "".join(self._err)
+
+    def wait(self, timeout):
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            pytest.fail("pybpf-prof did not exit within %.0f s: %s\nstderr:\n%s"
+                        % (timeout, " ".join(self.argv), self.stderr))
+        self._collect()
+        return self.proc.returncode, self.stdout, self.stderr
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        if self.proc:
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                pass
+            self._collect()
+
+
 def _timeout_for(args, default=PROFILER_GRACE_S):
     args = [str(a) for a in args]
     for i, a in enumerate(args):
@@ -529,7 +599,7 @@ def marker_line(script, marker):
 def def_line(script, funcname):
     """co_firstlineno of `def funcname(` in a workload (no decorators used there)."""
     hits = [n for n, line in enumerate((WORKLOADS / script).read_text().splitlines(), 1)
-            if re.match(r"\s*def\s+%s\s*\(" % re.escape(funcname), line)]
+            if re.match(r"\s*(async\s+)?def\s+%s\s*\(" % re.escape(funcname), line)]
     assert len(hits) == 1, "%s: def %s found on lines %s" % (script, funcname, hits)
     return hits[0]
 
@@ -539,8 +609,8 @@ def def_span(script, qualname):
     tree = ast.parse((WORKLOADS / script).read_text())
     body, node = tree.body, None
     for part in qualname.split("."):
-        node = next((n for n in body if isinstance(n, (ast.FunctionDef, ast.ClassDef))
-                     and n.name == part), None)
+        node = next((n for n in body if isinstance(
+            n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) and n.name == part), None)
         assert node is not None, "%s: no %s" % (script, qualname)
         body = node.body
     return node.lineno, node.end_lineno

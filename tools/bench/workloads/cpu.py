@@ -1,0 +1,83 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""CPU-bound fixed work, in T threads at a chosen Python stack depth.
+
+    cpu.py --units U [--threads T] [--depth D] [--unit N] [--chunk C]
+    cpu.py --seconds S ...            (run for a time instead of fixed work)
+
+The work is U units of `spin(N)` in total, split evenly over T threads. Each
+thread recurses until its stack is D Python frames deep (counting the
+interpreter's own thread bootstrap frames) and does C units there, returns
+all the way up, and descends again, so every sample sees a stack D deep.
+
+Output: one JSON line: wall (s) and process CPU (s) of the measured part,
+units done, the depth reached.
+"""
+import argparse
+import sys
+import threading
+
+from common import handshake, now, proc_cpu, report, spin
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--units", type=int, default=0)
+ap.add_argument("--seconds", type=float, default=0.0)
+ap.add_argument("--threads", type=int, default=1)
+ap.add_argument("--depth", type=int, default=5)
+ap.add_argument("--unit", type=int, default=10000)
+ap.add_argument("--chunk", type=int, default=10)
+ap.add_argument("--no-wait", action="store_true")
+args = ap.parse_args()
+sys.setrecursionlimit(max(1000, args.depth + 100))
+
+depth_seen = []
+units_done = [0] * args.threads
+
+
+def frames_here():
+    f, n = sys._getframe(1), 0
+    while f is not None:
+        n += 1
+        f = f.f_back
+    return n
+
+
+def descend(k, chunk):
+    if k > 0:
+        return descend(k - 1, chunk)
+    if not depth_seen:
+        depth_seen.append(frames_here() + 1)  # + spin()
+    for _ in range(chunk):
+        spin(args.unit)
+    return chunk
+
+
+def worker(idx, units, deadline):
+    base = frames_here()  # this frame and its callers
+    k = max(0, args.depth - base - 2)  # descend(0) and spin() are two more
+    done = 0
+    while (units and done < units) or (deadline and now() < deadline):
+        c = args.chunk if not units else min(args.chunk, units - done)
+        done += descend(k, c)
+    units_done[idx] = done
+
+
+def main():
+    handshake(wait=not args.no_wait)
+    per = args.units // args.threads if args.units else 0
+    c0, t0 = proc_cpu(), now()
+    deadline = t0 + args.seconds if args.seconds else 0
+    if args.threads == 1:
+        worker(0, per, deadline)
+    else:
+        ts = [threading.Thread(target=worker, args=(i, per, deadline), name="worker-%d" % i)
+              for i in range(args.threads)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+    t1, c1 = now(), proc_cpu()
+    report(wall=t1 - t0, cpu=c1 - c0, units=sum(units_done), threads=args.threads,
+           depth=depth_seen[0] if depth_seen else 0)
+
+
+main()

@@ -1,0 +1,34 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""One member of a fleet of mostly idle Python processes (the scale test).
+
+    fleet.py --busy-ms B --sleep-ms S --seconds T
+
+Loops: about B ms of Python work at a few frames of depth, then S ms asleep,
+until T seconds have passed (or stdin closes, when --stdin is given).
+"""
+import argparse
+import time
+
+from common import spin
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--busy-ms", type=float, default=1.0)
+ap.add_argument("--sleep-ms", type=float, default=50.0)
+ap.add_argument("--seconds", type=float, default=60.0)
+args = ap.parse_args()
+
+ITER_PER_MS = 9000  # spin() iterations per ms, roughly
+
+
+def handle_request():
+    return spin(int(args.busy_ms * ITER_PER_MS))
+
+
+def serve():
+    end = time.monotonic() + args.seconds
+    while time.monotonic() < end:
+        handle_request()
+        time.sleep(args.sleep_ms / 1000.0)
+
+
+serve()
