@@ -212,6 +212,7 @@ enum pybpf_counter {
 	CNT_CODE_RINGBUF_FULL,  /* code event lost: ring buffer full */
 	CNT_CODE_READ_FAIL,     /* code event sent with a field unreadable */
 	CNT_SCRATCH,            /* per-CPU scratch unavailable (should never happen) */
+	CNT_BAD_FRAME,          /* frame chain left mid-change: not a code object, or a loop */
 	CNT__MAX,
 };
 

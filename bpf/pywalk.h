@@ -45,6 +45,9 @@ struct pywalk {
 	__u64 interp;             /* interpreter being searched */
 	__u64 want_thread_id;     /* pthread_self() of the sampled thread */
 	__u32 err;                /* counter id of the first fault, 0 if none */
+	__u32 cycle_steps;        /* Brent's cycle detection on the frame chain: */
+	__u64 cycle_mark;         /* a frame seen earlier, compared with each next one */
+	__u32 cycle_power;
 	__u32 pad;
 	struct pybpf_stack stack; /* result, innermost frame first */
 	__u8 buf[PYWALK_BUF_SIZE];
@@ -112,6 +115,9 @@ static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
 		}
 	}
 	w->frame = p;
+	w->cycle_mark = 0;
+	w->cycle_steps = 0;
+	w->cycle_power = 1;
 	return 0;
 }
 
@@ -193,6 +199,17 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 	}
 	w->frame = prev;
 
+	/* A frame chain read while frames are being torn down can loop. */
+	if (prev && prev == w->cycle_mark) {
+		pywalk__fail(w, CNT_BAD_FRAME);
+		w->stack.flags |= STACK_F_READ_ERROR;
+		w->frame = 0;
+	} else if (++w->cycle_steps == w->cycle_power) {
+		w->cycle_mark = prev;
+		w->cycle_power <<= 1;
+		w->cycle_steps = 0;
+	}
+
 	if (o->frame_owner != PYBPF_OFF_NONE &&
 	    w->buf[o->frame_owner & PYWALK_WIN_MASK] >= o->frame_owner_skip_min)
 		return PYWALK_CONTINUE; /* shim frame owned by the C stack */
@@ -200,12 +217,14 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 		return PYWALK_CONTINUE;
 
 	rc = pywalk__code_ident(w, code, &ident);
-	if (rc > 0)
-		return PYWALK_CONTINUE;
-	if (rc < 0) {
-		/* Keep the frame: userspace may still name it from a later read. */
-		pywalk__fail(w, CNT_READ_CODE);
-		ident = 0;
+	if (rc != 0) {
+		/* Not a code object (C-stack shims were skipped above), or not
+		 * readable: a frame being torn down. What lies beyond it cannot be
+		 * trusted; keep the frames so far. */
+		pywalk__fail(w, rc > 0 ? CNT_BAD_FRAME : CNT_READ_CODE);
+		w->stack.flags |= STACK_F_READ_ERROR;
+		w->frame = 0;
+		return PYWALK_DONE;
 	}
 
 	w->stack.frames[depth & (PYBPF_MAX_FRAMES - 1)].code = code;

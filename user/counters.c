@@ -24,6 +24,7 @@ static const struct {
     [CNT_CODE_RINGBUF_FULL] = {"code_event_lost", 1},
     [CNT_CODE_READ_FAIL] = {"code_read_fault", 1},
     [CNT_SCRATCH] = {"no_scratch", 1},
+    [CNT_BAD_FRAME] = {"torn_frame_chain", 1},
 };
 
 _Static_assert(sizeof(counters) / sizeof(counters[0]) == CNT__MAX, "a name per counter");

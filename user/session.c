@@ -65,8 +65,8 @@ static int on_add(void *ctx, const struct registry_proc *p)
 	struct pybpf_proc bp = {
 	    .gen = p->gen,
 	    .runtime_addr = p->info.runtime_addr,
-	    /* 3.13+ frames may hold a non-code f_executable (None for shims). */
-	    .code_type_addr = p->info.minor >= 13 ? p->info.code_type_addr : 0,
+	    /* Every frame's code must be a code object: a chain read mid-change stops there. */
+	    .code_type_addr = p->info.code_type_addr,
 	    .off = p->off,
 	};
 	int err = sampler__add_proc(s->sampler, p->pid, &bp);

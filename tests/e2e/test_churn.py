@@ -288,7 +288,12 @@ def exec_run(root_prof, pprofcheck, tmp_path_factory, request):
                     str(go), "--", py.path, workload_path("split.py"), "30"]
             shells[py.path] = Workload(py, "split.py", argv=argv, wait_ready=False).start()
         for w in shells.values():
-            assert comm_of(w.pid) == "sh", "not a shell yet: %s" % comm_of(w.pid)
+            # Popen returns once the child's exec has begun; the new comm
+            # is set a moment later
+            deadline = time.monotonic() + 10
+            while comm_of(w.pid) != "sh" and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert comm_of(w.pid) == "sh", "pid %d is not a shell: %s" % (w.pid, comm_of(w.pid))
         p = start_live_profiler(root_prof, out)
         try:
             go.touch()

@@ -204,6 +204,12 @@ class Container:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+        # Every process of the container is gone (its cgroup is empty), so is
+        # its mount namespace; the bind mounts were never visible here
+        # (private propagation). Still, never delete through a mount point.
+        if self.dir.exists() and not any(os.path.ismount(os.path.join(r, d))
+                                         for r, ds, _ in os.walk(str(self.dir)) for d in ds):
+            shutil.rmtree(str(self.dir), ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -162,9 +162,10 @@ def stripped_run(root_prof, pprofcheck, tmp_path_factory, request):
     if not shutil.which("strip"):
         pytest.skip("strip (binutils) not installed")
     d = tmp_path_factory.mktemp("stripped")
+    work = d / "work"  # the copies: removed after the run, the profile stays
     variants = []
     for k, py in enumerate(selected_interpreters(request, "stripped_run")):
-        vd = d / ("py%d" % k)
+        vd = work / ("py%d" % k)
         (vd / "lib").mkdir(parents=True)
         exe = vd / os.path.basename(py.real_path)
         subprocess.run(["strip", "-o", str(exe), py.real_path], check=True)
@@ -179,7 +180,10 @@ def stripped_run(root_prof, pprofcheck, tmp_path_factory, request):
         assert not elf_has_symtab(runtime), "strip left a .symtab in %s" % runtime
         variants.append(Variant(py, "stripped", [str(exe), workload_path("split.py")], env,
                                 runtime_file=runtime))
-    return run_variants(root_prof, d / "stripped.pb.gz", variants)
+    try:
+        return run_variants(root_prof, d / "stripped.pb.gz", variants)
+    finally:
+        shutil.rmtree(str(work), ignore_errors=True)
 
 
 def test_stripped_copy(stripped_run, python):
@@ -196,10 +200,11 @@ def test_stripped_copy(stripped_run, python):
 @pytest.fixture(scope="session")
 def venv_run(root_prof, pprofcheck, tmp_path_factory, request):
     d = tmp_path_factory.mktemp("venv")
+    work = d / "work"  # the venvs: removed after the run, the profile stays
     variants, problems = [], {}
     for k, py in enumerate(selected_interpreters(request, "venv_run")):
         for name, flags in (("venv", []), ("venv-copies", ["--copies"])):
-            vd = d / ("%s-%d" % (name, k))
+            vd = work / ("%s-%d" % (name, k))
             r = subprocess.run([py.path, "-m", "venv", "--without-pip"] + flags + [str(vd)],
                                capture_output=True, text=True, timeout=120)
             if r.returncode != 0:
@@ -218,7 +223,10 @@ def venv_run(root_prof, pprofcheck, tmp_path_factory, request):
             variants.append(Variant(py, name, [str(exe), workload_path("split.py")], env,
                                     runtime_file=str(exe) if name == "venv-copies"
                                     and not py.shared else None))
-    results, start_problems = run_variants(root_prof, d / "venv.pb.gz", variants)
+    try:
+        results, start_problems = run_variants(root_prof, d / "venv.pb.gz", variants)
+    finally:
+        shutil.rmtree(str(work), ignore_errors=True)
     problems.update(start_problems)
     return results, problems
 
@@ -262,14 +270,15 @@ def compile_embedder(python, out, pie=True):
 def embedded_run(root_prof, pprofcheck, tmp_path_factory, request):
     from concurrent.futures import ThreadPoolExecutor
     d = tmp_path_factory.mktemp("embed")
+    work = d / "work"  # the programs: removed after the run, the profile stays
     jobs = []
     for k, py in enumerate(selected_interpreters(request, "embedded_run")):
-        jobs.append((py, "embedded", d / ("e%d" % k) / EMBED_NAME, True))
+        jobs.append((py, "embedded", work / ("e%d" % k) / EMBED_NAME, True))
         if not build_info(py)["enable_shared"]:
             # a static libpython can also go into a non-PIE executable
-            jobs.append((py, "embedded-nopie", d / ("n%d" % k) / EMBED_NAME, False))
+            jobs.append((py, "embedded-nopie", work / ("n%d" % k) / EMBED_NAME, False))
     for _, _, exe, _ in jobs:
-        exe.parent.mkdir()
+        exe.parent.mkdir(parents=True)
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
         errors = list(pool.map(lambda j: compile_embedder(j[0], j[2], pie=j[3]), jobs))
     variants, problems = [], {}
@@ -281,7 +290,10 @@ def embedded_run(root_prof, pprofcheck, tmp_path_factory, request):
         runtime = str(exe) if not build_info(py)["enable_shared"] else None
         variants.append(Variant(py, name, [str(exe), workload_path("split.py")],
                                 python_home_env(py), runtime_file=runtime, comm=EMBED_NAME))
-    results, start_problems = run_variants(root_prof, d / "embed.pb.gz", variants)
+    try:
+        results, start_problems = run_variants(root_prof, d / "embed.pb.gz", variants)
+    finally:
+        shutil.rmtree(str(work), ignore_errors=True)
     problems.update(start_problems)
     return results, problems
 

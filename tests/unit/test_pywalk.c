@@ -99,7 +99,7 @@ static void walk_one(const char *python, const char *script)
 	memset(&w, 0, sizeof(w));
 	w.proc.gen = 1;
 	w.proc.runtime_addr = info.runtime_addr;
-	w.proc.code_type_addr = info.minor >= 13 ? info.code_type_addr : 0;
+	w.proc.code_type_addr = info.code_type_addr;
 	CHECK_EQ_INT(pyoffsets__get(&info, &w.proc.off), 0);
 	w.want_thread_id = ident;
 

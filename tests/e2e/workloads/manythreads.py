@@ -6,7 +6,9 @@ threads, each spinning in its own function hot_0 .. hot_3; the hot ones are
 started at spread-out positions among the idle ones (first, middle, last),
 so they sit at different depths of the interpreter's thread list. Each hot
 thread names itself (threading name and kernel comm "m-hot-K"), prints
-"thread m-hot-K NATIVE_ID"; then the main thread prints "ready" and sleeps.
+"thread m-hot-K NATIVE_ID" and waits until all threads run (starting 200
+threads is slow enough without four of them spinning); then the hot ones
+spin and the main thread prints "ready" and sleeps.
 
 usage: manythreads.py [IDLE]   (default 200 - HOT idle threads)
 """
@@ -20,6 +22,7 @@ HOT = 4
 out_lock = threading.Lock()
 started = threading.Semaphore(0)
 never = threading.Event()
+go = threading.Event()  # set once every thread runs: hot ones spin from then on
 
 
 def say(text):
@@ -73,6 +76,7 @@ def hot_worker(fn):
     set_kernel_thread_name(name)
     say("thread %s %d" % (name, threading.get_native_id()))
     started.release()
+    go.wait()
     fn()
 
 
@@ -98,6 +102,7 @@ def main(idle):
             threads[-1].start()
     for _ in threads:
         started.acquire()
+    go.set()
     say("ready %d" % (threading.active_count()))
     never.wait()
 
