@@ -791,7 +791,7 @@ def cost_run(env, label, depth, threads, seconds, rate, idle=False, prof_path=No
     finally:
         for w in ws:
             w.proc.stop(signal.SIGKILL, 10)
-    d = {k: b["counters"][k] - a["counters"][k] for k in b.get("counters", {})}
+    d = {k: b["counters"][k] - a.get("counters", {}).get(k, 0) for k in b.get("counters", {})}
     rec = {"label": label, "depth": depth, "threads": threads, "rate": rate, "idle": idle,
            "copies": len(ws),
            "window_s": b["t"] - a["t"], "run_ns": b["run_time_ns"] - a["run_time_ns"],
@@ -1108,7 +1108,7 @@ def scale_pybpf(env, pids, rate, tag):
         b.proc.stop(signal.SIGKILL, 10)
         raise
     window = b_snap["t"] - a_snap["t"]
-    d = {k: b_snap["counters"][k] - a_snap["counters"][k] for k in b_snap.get("counters", {})}
+    d = {k: b_snap["counters"][k] - a_snap.get("counters", {}).get(k, 0) for k in b_snap.get("counters", {})}
     missing = [p for p in pids if p not in reg]
     fleet_cpu = (b_fleet - a_fleet) / 1e9
     # the fleet's samples in the profile, against its CPU time from each
