@@ -32,6 +32,24 @@
 #define PYWALK_WIN_MASK 255u
 #define PYWALK_BUF_SIZE (PYWALK_WIN_MASK + 1 + 8)
 
+/*
+ * Frame window. From 3.11 on, a thread's frames lie one after another in its
+ * data-stack chunk, each caller below its callee. Reading the rest of the
+ * innermost frame's page with it brings in the callers that share the page,
+ * so one read serves many frames instead of one read per frame (each read
+ * has a fixed cost far above its per-byte cost). The window never starts
+ * below the page of the frame being read, so it touches no page the frame
+ * itself does not.
+ */
+#define PYWALK_PAGE_SIZE 4096ull
+
+/* Code objects already checked in this walk (recursion and wrappers repeat
+ * them), direct-mapped by address. Only within one walk: the frames that
+ * reference them keep them alive while it runs. */
+#define PYWALK_RECENT 8u
+#define PYWALK_FWIN_MASK 4095u
+#define PYWALK_FWIN_SIZE (PYWALK_FWIN_MASK + 1 + PYWALK_WIN_MASK + 1 + 8)
+
 enum pywalk_result {
 	PYWALK_CONTINUE = 0,
 	PYWALK_DONE = 1,
@@ -48,9 +66,15 @@ struct pywalk {
 	__u32 cycle_steps;        /* Brent's cycle detection on the frame chain: */
 	__u64 cycle_mark;         /* a frame seen earlier, compared with each next one */
 	__u32 cycle_power;
+	__u32 fwin_len;           /* bytes valid in fwin, 0 when empty */
+	__u64 fwin_base;          /* target address of fwin[0] */
+	__u32 fwin_at;            /* offset in fwin of the frame being visited */
 	__u32 pad;
+	__u64 recent_code[PYWALK_RECENT];
+	__u32 recent_ident[PYWALK_RECENT];
 	struct pybpf_stack stack; /* result, innermost frame first */
 	__u8 buf[PYWALK_BUF_SIZE];
+	__u8 fwin[PYWALK_FWIN_SIZE];
 };
 
 static PYWALK_INLINE __u64 pywalk__u64(const struct pywalk *w, __u32 off)
@@ -67,6 +91,30 @@ static PYWALK_INLINE __u32 pywalk__u32(const struct pywalk *w, __u32 off)
 
 	__builtin_memcpy(&v, w->buf + (off & PYWALK_WIN_MASK), sizeof(v));
 	return v;
+}
+
+/* Field at `off` of the frame being visited (see pywalk__frame_fill). */
+static PYWALK_INLINE __u64 pywalk__frame_u64(const struct pywalk *w, __u32 off)
+{
+	__u64 v;
+
+	__builtin_memcpy(&v, w->fwin + (w->fwin_at & PYWALK_FWIN_MASK) + (off & PYWALK_WIN_MASK),
+			 sizeof(v));
+	return v;
+}
+
+static PYWALK_INLINE __u32 pywalk__frame_u32(const struct pywalk *w, __u32 off)
+{
+	__u32 v;
+
+	__builtin_memcpy(&v, w->fwin + (w->fwin_at & PYWALK_FWIN_MASK) + (off & PYWALK_WIN_MASK),
+			 sizeof(v));
+	return v;
+}
+
+static PYWALK_INLINE __u8 pywalk__frame_u8(const struct pywalk *w, __u32 off)
+{
+	return w->fwin[(w->fwin_at & PYWALK_FWIN_MASK) + (off & PYWALK_WIN_MASK)];
 }
 
 static PYWALK_INLINE __u32 pywalk__max(__u32 a, __u32 b)
@@ -86,6 +134,41 @@ static PYWALK_INLINE int pywalk__fill(struct pywalk *w, __u64 addr, __u32 len)
 		return -1;
 	PYWALK_OPAQUE(len);
 	return PYWALK_READ(w->buf, len & PYWALK_WIN_MASK, addr);
+}
+
+/*
+ * Make the `size` (< PYWALK_WIN_MASK) bytes of the frame at `addr` readable
+ * with pywalk__frame_u*: from the window if it holds them, else by one read,
+ * which on the data-stack frame model also takes in the frame's page below
+ * it (its callers).
+ */
+static PYWALK_INLINE int pywalk__frame_fill(struct pywalk *w, __u64 addr, __u32 size)
+{
+	__u64 start = addr;
+	__u32 len = size;
+
+	if (size > PYWALK_WIN_MASK)
+		return -1;
+	if (w->fwin_len && addr >= w->fwin_base && addr - w->fwin_base < PYWALK_FWIN_MASK &&
+	    addr - w->fwin_base + size <= w->fwin_len) {
+		w->fwin_at = (__u32)(addr - w->fwin_base);
+		return 0;
+	}
+	if (w->proc.off.frame_model == FRAME_MODEL_INTERP) {
+		__u64 below = addr & (PYWALK_PAGE_SIZE - 1);
+
+		len = (__u32)(below + size > PYWALK_FWIN_MASK ? PYWALK_FWIN_MASK : below + size);
+		start = addr + size - len;
+	}
+	w->fwin_len = 0;
+	PYWALK_OPAQUE(len);
+	len &= PYWALK_FWIN_MASK;
+	if (len < size || PYWALK_READ(w->fwin, len, start))
+		return -1;
+	w->fwin_base = start;
+	w->fwin_len = len;
+	w->fwin_at = (__u32)(addr - start);
+	return 0;
 }
 
 static PYWALK_INLINE void pywalk__fail(struct pywalk *w, __u32 counter)
@@ -115,6 +198,9 @@ static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
 		}
 	}
 	w->frame = p;
+	w->fwin_len = 0;
+	for (__u32 i = 0; i < PYWALK_RECENT; i++)
+		w->recent_code[i] = 0;
 	w->cycle_mark = 0;
 	w->cycle_steps = 0;
 	w->cycle_power = 1;
@@ -154,7 +240,7 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 {
 	const struct pybpf_offsets *o = &w->proc.off;
 	__u32 depth = w->stack.depth;
-	__u32 size, ident = 0;
+	__u32 size, slot, ident = 0;
 	__u64 code, prev;
 	__s32 instr;
 	int rc;
@@ -171,20 +257,20 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 		size = pywalk__max(size, o->frame_owner + 1);
 	if (o->frame_tlbc_index != PYBPF_OFF_NONE)
 		size = pywalk__max(size, o->frame_tlbc_index + 4);
-	if (pywalk__fill(w, w->frame, size)) {
+	if (pywalk__frame_fill(w, w->frame, size)) {
 		pywalk__fail(w, CNT_READ_FRAME);
 		w->stack.flags |= STACK_F_READ_ERROR;
 		return PYWALK_DONE;
 	}
-	prev = pywalk__u64(w, o->frame_previous);
-	code = pywalk__u64(w, o->frame_code) & w->proc.off.executable_mask;
+	prev = pywalk__frame_u64(w, o->frame_previous);
+	code = pywalk__frame_u64(w, o->frame_code) & w->proc.off.executable_mask;
 	if (o->frame_model == FRAME_MODEL_INTERP) {
 		__u64 base = code + o->code_adaptive;
 
 		/* 3.14 free-threaded: the thread may run a private copy of the
 		 * bytecode, co_tlbc->entries[frame->tlbc_index]. */
 		if (o->frame_tlbc_index != PYBPF_OFF_NONE && code) {
-			__s32 idx = (__s32)pywalk__u32(w, o->frame_tlbc_index);
+			__s32 idx = (__s32)pywalk__frame_u32(w, o->frame_tlbc_index);
 			__u64 tlbc = 0, entry = 0;
 
 			if (idx > 0 &&
@@ -193,9 +279,9 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 			    entry)
 				base = entry;
 		}
-		instr = (__s32)(pywalk__u64(w, o->frame_instr) - base);
+		instr = (__s32)(pywalk__frame_u64(w, o->frame_instr) - base);
 	} else {
-		instr = (__s32)pywalk__u32(w, o->frame_instr);
+		instr = (__s32)pywalk__frame_u32(w, o->frame_instr);
 	}
 	w->frame = prev;
 
@@ -211,12 +297,22 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 	}
 
 	if (o->frame_owner != PYBPF_OFF_NONE &&
-	    w->buf[o->frame_owner & PYWALK_WIN_MASK] >= o->frame_owner_skip_min)
+	    pywalk__frame_u8(w, o->frame_owner) >= o->frame_owner_skip_min)
 		return PYWALK_CONTINUE; /* shim frame owned by the C stack */
 	if (!code)
 		return PYWALK_CONTINUE;
 
-	rc = pywalk__code_ident(w, code, &ident);
+	slot = (__u32)(code >> 4) & (PYWALK_RECENT - 1);
+	if (w->recent_code[slot] == code) {
+		ident = w->recent_ident[slot];
+		rc = 0;
+	} else {
+		rc = pywalk__code_ident(w, code, &ident);
+		if (rc == 0) {
+			w->recent_code[slot] = code;
+			w->recent_ident[slot] = ident;
+		}
+	}
 	if (rc != 0) {
 		/* Not a code object (C-stack shims were skipped above), or not
 		 * readable: a frame being torn down. What lies beyond it cannot be

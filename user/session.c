@@ -241,7 +241,11 @@ static void on_sample(const struct pybpf_count_key *key, __u64 count,
 					    : "[no Python frames]");
 	} else {
 		for (__u32 i = 0; i < stack->depth && i < PYBPF_MAX_FRAMES; i++)
-			symbolizer__frame(s->symbolizer, &sp, &stack->frames[i], &s->frames[n++]);
+			if (symbolizer__frame(s->symbolizer, &sp, &stack->frames[i],
+					      &s->frames[n]) != SYMBOLIZER_INTERNAL)
+				n++;
+		if (!n)
+			pseudo(&s->frames[n++], "[no Python frames]");
 		if (stack->flags & STACK_F_TRUNCATED)
 			pseudo(&s->frames[n++], "[truncated]");
 	}

@@ -29,7 +29,7 @@ struct code_info {
 	char *filename;
 	__s32 firstlineno;
 	bool linetable_cut;    /* the event carried only a prefix of the table */
-		bool linetable_reread;  /* a full read from memory was already tried */
+	bool linetable_reread; /* a full read from memory was already tried */
 	uint32_t used_epoch;    /* last symbolizer__prune period it named a frame in */
 	__u8 *linetable;
 	size_t linetable_len;
@@ -258,6 +258,18 @@ static void reread_linetable(const struct symbolizer_proc *p, const struct pybpf
 	ci->linetable_cut = false;
 }
 
+/*
+ * 3.13+ run a specialised class call's __init__ above a frame of a static
+ * code object, _Py_InitCleanup (Python/specialize.c), that checks __init__
+ * returned None. It is the interpreter's, not the program's: its name and
+ * file are both "__init__", which no code object compiled from a file has.
+ */
+static bool is_interpreter_internal(const struct symbolizer_proc *p, const struct code_info *ci)
+{
+	return (p->major > 3 || (p->major == 3 && p->minor >= 13)) &&
+	       !strcmp(ci->qualname, "__init__") && !strcmp(ci->filename, "__init__");
+}
+
 int symbolizer__frame(struct symbolizer *s, const struct symbolizer_proc *p,
 		      const struct pybpf_frame *f, struct profile_frame *out)
 {
@@ -284,18 +296,30 @@ int symbolizer__frame(struct symbolizer *s, const struct symbolizer_proc *p,
 		return -ENOENT;
 	}
 
+	ci->used_epoch = s->epoch;
+	if (is_interpreter_internal(p, ci))
+		return SYMBOLIZER_INTERNAL;
+
+	/* A frame that has not run its first instruction yet (a generator or
+	 * coroutine just created) is on its first line, as CPython's
+	 * PyCode_Addr2Line says for a negative offset. */
 	offset = pyoffsets__byte_offset(p->major, p->minor, f->instr);
 	if (offset < 0)
-		offset = 0;
-	line = linetable__line(fmt, ci->linetable, ci->linetable_len, ci->firstlineno, offset);
+		line = ci->firstlineno;
+	else
+		line = linetable__line(fmt, ci->linetable, ci->linetable_len, ci->firstlineno,
+				       offset);
 	if (!line && ci->linetable_cut && !ci->linetable_reread) {
 		reread_linetable(p, f, ci);
 		line =
 		    linetable__line(fmt, ci->linetable, ci->linetable_len, ci->firstlineno, offset);
 	}
+	/* Instructions the compiler gave no line (3.10's GEN_START, a
+	 * coroutine's prologue) belong to the function's first line. */
+	if (!line && !ci->linetable_cut)
+		line = ci->firstlineno;
 	if (!line)
 		s->stats.no_line++;
-	ci->used_epoch = s->epoch;
 	out->name = ci->qualname;
 	out->file = ci->filename;
 	out->line = line;

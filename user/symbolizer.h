@@ -44,9 +44,14 @@ void symbolizer__free(struct symbolizer *s);
 /* Learn a code object from a BPF code event. 0 or -ENOMEM. */
 int symbolizer__add_event(struct symbolizer *s, const struct pybpf_code_event *ev);
 
+/* symbolizer__frame: the frame is the interpreter's own, not the program's. */
+#define SYMBOLIZER_INTERNAL 1
+
 /*
  * Name one frame. Strings in *out stay valid until symbolizer__free.
- * Returns 0, or -ENOENT when the code object is unknown (out is then a
+ * Returns 0; SYMBOLIZER_INTERNAL when the frame belongs to the interpreter
+ * (3.13+'s init-cleanup frame) and is left out of the stack (*out is not
+ * set); or -ENOENT when the code object is unknown (out is then a
  * placeholder frame "[unknown]" so the sample is still counted).
  */
 int symbolizer__frame(struct symbolizer *s, const struct symbolizer_proc *p,

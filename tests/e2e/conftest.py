@@ -444,6 +444,59 @@ def start_profiler(prof_bin):
         p.kill()
 
 
+# How much longer than its CPU budget a run_for_cpu may take in wall time
+# (the targets share the machine) before it ends with what it has.
+CPU_BUDGET_WALL_FACTOR = 8.0
+
+
+def task_cpu_s(task):
+    """CPU seconds used so far by a task: a pid (the whole process) or a
+    (pid, tid) pair (one thread); None once it is gone."""
+    if isinstance(task, tuple):
+        return proc_cpu_s(task[1], "/proc/%d/task/%d/stat" % task)
+    return proc_cpu_s(task)
+
+
+def run_for_cpu(prof_bin, args, tasks, cpu_seconds, env=None, prefix=(), cwd=None):
+    """Run pybpf-prof (`args`, no --duration) until every task in `tasks`
+    (see task_cpu_s) has used `cpu_seconds` of CPU since it began sampling,
+    then stop it with SIGINT, which writes the profile. Returns (rc, stdout,
+    stderr, used): used maps each task to the CPU seconds it had in the window.
+
+    Sample counts then follow the CPU the targets received, not how busy the
+    rest of the machine is (cpu-clock events fire only while a target runs),
+    so a test's minimum can be a fixed fraction of cpu_seconds * rate. A task
+    that is gone counts as done; the run ends anyway after
+    CPU_BUDGET_WALL_FACTOR * cpu_seconds + 30 s of wall time.
+    """
+    args = [str(a) for a in args]
+    assert "--duration" not in args, "run_for_cpu sets the length itself"
+    if "-v" not in args:
+        args.append("-v")
+    used = {t: 0.0 for t in tasks}
+    p = LiveProfiler(prof_bin, args, env=env, prefix=prefix, cwd=cwd).start()
+    try:
+        p.wait_for_stderr(r"sampling at", PROFILER_GRACE_S)
+        base = {t: task_cpu_s(t) for t in tasks}
+        deadline = time.monotonic() + CPU_BUDGET_WALL_FACTOR * cpu_seconds + 30
+        while time.monotonic() < deadline and p.proc.poll() is None:
+            done = True
+            for t in tasks:
+                now = task_cpu_s(t)
+                if now is not None and base[t] is not None:
+                    used[t] = now - base[t]
+                    done = done and used[t] >= cpu_seconds
+            if done:
+                break
+            time.sleep(0.05)
+        if p.proc.poll() is None:
+            p.signal(signal.SIGINT)
+        rc, out, err = p.wait(PROFILER_GRACE_S)
+    finally:
+        p.kill()
+    return rc, out, err, used
+
+
 def assert_ran_ok(rc, out, err, what="pybpf-prof"):
     assert rc == 0, "%s exited %s\nstdout:\n%s\nstderr:\n%s" % (what, rc, out, err)
 
@@ -789,6 +842,21 @@ def proc_status(pid):
     except OSError:
         return None
     return dict(l.split(":\t", 1) for l in text.splitlines() if ":\t" in l)
+
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pid, stat=None):
+    """CPU time (user + system, every thread) a live process has used, in
+    seconds, from /proc/PID/stat (or the `stat` file given); None once it is
+    gone."""
+    try:
+        text = Path(stat or "/proc/%d/stat" % pid).read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
 def dead_pid():

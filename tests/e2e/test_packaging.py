@@ -288,8 +288,11 @@ def embedded_run(root_prof, pprofcheck, tmp_path_factory, request):
             continue
         # the runtime is in the program itself when it links a static libpython
         runtime = str(exe) if not build_info(py)["enable_shared"] else None
-        variants.append(Variant(py, name, [str(exe), workload_path("split.py")],
-                                python_home_env(py), runtime_file=runtime, comm=EMBED_NAME))
+        v = Variant(py, name, [str(exe), workload_path("split.py")],
+                    python_home_env(py), runtime_file=runtime, comm=EMBED_NAME)
+        with open(str(exe), "rb") as f:
+            v.elf_type = f.read(18)[16]  # e_type: 2 executable, 3 PIE; read before rmtree
+        variants.append(v)
     try:
         results, start_problems = run_variants(root_prof, d / "embed.pb.gz", variants)
     finally:
@@ -305,9 +308,7 @@ def test_embedded_interpreter(embedded_run, python, kind):
     if kind == "embedded-nopie" and build_info(python)["enable_shared"]:
         pytest.skip("the non-PIE embedder is built where only a static libpython exists")
     v, samples = check_variant(embedded_run, python, kind)
-    with open(v.argv[0], "rb") as f:
-        hdr = f.read(18)
-    assert (hdr[16] == 3) == (kind == "embedded"), "%s: e_type %d" % (v.argv[0], hdr[16])
+    assert (v.elf_type == 3) == (kind == "embedded"), "%s: e_type %d" % (v.argv[0], v.elf_type)
 
 
 # --------------------------------------------------------------------------

@@ -31,17 +31,17 @@ import pytest
 from conftest import (
     PROFILER_GRACE_S, PSEUDO, UNNAMED, Profiler, Workload, assert_ran_ok, count, def_line,
     def_span, describe, frame_names, line_counts, load_profile, marker_line, num_label,
-    python_samples, record_measurement, samples_of, str_label, total, workload_path,
+    python_samples, record_measurement, run_for_cpu, samples_of, str_label, total,
+    workload_path,
 )
 
-# native.py: 999 Hz for 5 s. The zlib and hashlib threads each want a whole
-# CPU and the two Python threads share one GIL, so on 2 CPUs each C thread
-# gets about 2/3 of a CPU: ~3300 samples; the main thread's four cases ~400
-# each. On this 2-CPU VM shared with other jobs (load average 45 at times)
-# a fifth of that was measured: ~350 per C thread, ~80 per case. The
-# minimums below (100 per C thread, 30 per re-entry case and for the
-# coroutine) stay under that.
-NATIVE_SECONDS = 5
+# native.py at 999 Hz until the main thread and both C threads have each used
+# NATIVE_CPU_S of CPU (run_for_cpu), however busy the machine or however the
+# GIL is shared out: ~1500 samples per C thread and ~375 per re-entry case
+# of the main thread (its CPU is split over four of them). The minimums
+# below (100 per C thread, 30 per re-entry case and for the coroutine, whose
+# thread shares the GIL with the main one) are far under that.
+NATIVE_CPU_S = 1.5
 NATIVE_RATE = 999
 C_THREAD_MIN_SAMPLES = 100
 # The C threads' only Python work is a loop around a ~0.1 s C call, well
@@ -90,9 +90,9 @@ def native(root_prof, pprofcheck, python, tmp_path_factory):
             tids = {m.group(1): int(m.group(2)) for m in w.matching(r"^thread (\S+) (\d+)$")}
             assert set(tids) == {"n-zlib", "n-sha", "n-async"}, w.lines
             tids["main"] = w.pid
-            with Profiler(root_prof, ["--pid", w.pid, "--duration", NATIVE_SECONDS,
-                                      "--rate", NATIVE_RATE, "-o", out]) as p:
-                rc, so, se = p.wait(NATIVE_SECONDS + PROFILER_GRACE_S)
+            tasks = [(w.pid, tids[t]) for t in ("main", "n-zlib", "n-sha")]
+            rc, so, se, _ = run_for_cpu(root_prof, ["--pid", w.pid, "--rate", NATIVE_RATE,
+                                                    "-o", out], tasks, NATIVE_CPU_S)
             assert_ran_ok(rc, so, se)
             assert w.alive(), "native.py died:\n%s" % "\n".join(w.err_lines)
         return NativeRun(w.pid, tids, load_profile(out), w.comm)
@@ -378,16 +378,6 @@ def _garbage_or_internal(f):
                 or not os.path.isfile(file) or not 1 <= f.get("start_line", 0) <= 100000)
 
 
-# Known gaps (next session). Garbage frame chains are fixed (the walker stops
-# at a non-code frame and detects loops), but 3.13+ still shows the internal
-# init-cleanup frame below a specialised __init__, and on 3.10/3.12 a frame
-# caught before its first instruction can get a line outside its function.
-# Non-strict: these pass on the other versions.
-FRAME_CHURN_BUG = pytest.mark.xfail(
-    strict=False, reason="3.13+ init-cleanup shim frame; pre-first-instruction lines on 3.10/3.12")
-
-
-@FRAME_CHURN_BUG
 def test_frame_churn_lines_inside_functions(framechurn, python):
     """Frames caught while being created or torn down (an unstarted generator,
     a coroutine created by asyncio.sleep, a class call's __init__) have a line
@@ -421,7 +411,6 @@ def test_frame_churn_lines_inside_functions(framechurn, python):
         "%s\ne.g. %s" % (bad.most_common(5), list(example.values())[:3])
 
 
-@FRAME_CHURN_BUG
 def test_frame_churn_no_garbage_or_internal_frames(framechurn, python):
     """Under heavy frame churn every frame is a function of a real .py file with a
     plausible first line: no "[unknown]" frames, no names read from memory that

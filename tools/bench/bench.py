@@ -768,13 +768,16 @@ def short(rec):
 # 2. Cost per sample
 
 
-def cost_run(env, label, depth, threads, seconds, rate, idle=False, prof_path=None):
+def cost_run(env, label, depth, threads, seconds, rate, idle=False, prof_path=None,
+             distinct=False):
     """One copy of cpu.py pinned to each CPU, pybpf-prof --pid on all of them,
     BPF statistics on. With every CPU busy with a target, nearly every tick is
     a Python sample, so the correction for not-Python ticks stays small even
     on a loaded machine. Returns windowed (steady-state) numbers from bpftool
     snapshots plus the whole-run summary."""
     args = ["--seconds", seconds + 30, "--threads", threads, "--depth", depth]
+    if distinct:
+        args.append("--distinct")
     ws = [Workload(env, "cpu.py", args, cpus=str(c)) for c in range(os.cpu_count() or 1)]
     pids = [w.pid for w in ws]
     prof = PyBpf(env, rate, env.tmp("cost-%s.pb.gz" % label), pids=pids, prof=prof_path)
@@ -793,7 +796,7 @@ def cost_run(env, label, depth, threads, seconds, rate, idle=False, prof_path=No
             w.proc.stop(signal.SIGKILL, 10)
     d = {k: b["counters"][k] - a.get("counters", {}).get(k, 0) for k in b.get("counters", {})}
     rec = {"label": label, "depth": depth, "threads": threads, "rate": rate, "idle": idle,
-           "copies": len(ws),
+           "distinct": distinct, "copies": len(ws),
            "window_s": b["t"] - a["t"], "run_ns": b["run_time_ns"] - a["run_time_ns"],
            "run_cnt": b["run_cnt"] - a["run_cnt"], "counters": d, "map_bytes": b["map_bytes"],
            "target_cpu_s": (cb - ca) / 1e9,
@@ -807,14 +810,19 @@ def section_cost(env, R):
     sysctl_set("kernel.bpf_stats_enabled", 1)
     out = R.setdefault("cost", [])
     secs = env.cost_s
-    plan = [("idle", 10, 1, True)] + [("depth %d" % d, d, 1, False) for d in (10, 50, 150)] + \
-           [("%d threads" % t, 10, t, False) for t in (8, 32)] + [("8 threads, depth 150", 150, 8, False)]
+    # "distinct": every frame a different function, so no code object
+    # repeats within a stack (the recursion rows repeat one).
+    plan = [("idle", 10, 1, True, False)] + \
+           [("depth %d" % d, d, 1, False, False) for d in (10, 50, 150)] + \
+           [("depth %d distinct" % d, d, 1, False, True) for d in (50, 150)] + \
+           [("%d threads" % t, 10, t, False, False) for t in (8, 32)] + \
+           [("8 threads, depth 150", 150, 8, False, False)]
     try:
         for rate in env.cost_rates:
-            for label, depth, threads, idle in plan:
+            for label, depth, threads, idle, distinct in plan:
                 try:
                     rec = cost_run(env, "%s-%d" % (label.replace(" ", ""), rate), depth, threads,
-                                   secs, rate, idle)
+                                   secs, rate, idle, distinct=distinct)
                     rec["label"] = label
                 except Exception as e:
                     log("cost %s failed: %s" % (label, e))

@@ -165,6 +165,13 @@ def by_gen():
 
 
 def main():
+    # Warm up first, alone (lets 3.11+ specialise the loops): once the other
+    # threads run, an older GIL can starve this one for tens of seconds.
+    for _ in range(20):
+        by_sorted()
+        by_map()
+        by_gen()
+        by_init()
     threads = [threading.Thread(target=fn, name=name, daemon=True)
                for name, fn in (("n-zlib", zlib_thread), ("n-sha", sha_thread),
                                 ("n-async", async_thread))]
@@ -172,11 +179,6 @@ def main():
         t.start()
     for _ in threads:
         started.acquire()
-    for _ in range(20):  # warm up (lets 3.11+ specialise the loops)
-        by_sorted()
-        by_map()
-        by_gen()
-        by_init()
     say("ready")
     while True:
         by_sorted()  # MAIN-SORTED

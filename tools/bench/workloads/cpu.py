@@ -3,11 +3,14 @@
 
     cpu.py --units U [--threads T] [--depth D] [--unit N] [--chunk C]
     cpu.py --seconds S ...            (run for a time instead of fixed work)
+    cpu.py --distinct ...             (every level a different function)
 
 The work is U units of `spin(N)` in total, split evenly over T threads. Each
 thread recurses until its stack is D Python frames deep (counting the
 interpreter's own thread bootstrap frames) and does C units there, returns
 all the way up, and descends again, so every sample sees a stack D deep.
+By default one function recurses; with --distinct each level is its own
+function (its own code object), as in a stack of framework layers.
 
 Output: one JSON line: wall (s) and process CPU (s) of the measured part,
 units done, the depth reached.
@@ -26,6 +29,7 @@ ap.add_argument("--depth", type=int, default=5)
 ap.add_argument("--unit", type=int, default=10000)
 ap.add_argument("--chunk", type=int, default=10)
 ap.add_argument("--no-wait", action="store_true")
+ap.add_argument("--distinct", action="store_true")
 args = ap.parse_args()
 sys.setrecursionlimit(max(1000, args.depth + 100))
 
@@ -51,13 +55,28 @@ def descend(k, chunk):
     return chunk
 
 
+def distinct_chain(n):
+    """level_0 .. level_{n-1}, each calling the next, the last calling descend(0)."""
+    ns = {"descend": descend}
+    src = ["def level_%d(chunk):\n    return %s(chunk)\n"
+           % (i, "level_%d" % (i + 1) if i + 1 < n else "descend_leaf") for i in range(n)]
+    src.append("def descend_leaf(chunk):\n    return descend(0, chunk)\n")
+    exec("".join(src), ns)
+    return ns["level_0"] if n else (lambda chunk: descend(0, chunk))
+
+
 def worker(idx, units, deadline):
     base = frames_here()  # this frame and its callers
     k = max(0, args.depth - base - 2)  # descend(0) and spin() are two more
+    if args.distinct:
+        chain = distinct_chain(max(0, k - 1))  # descend_leaf is one more
+        go = chain
+    else:
+        go = lambda c: descend(k, c)  # noqa: E731
     done = 0
     while (units and done < units) or (deadline and now() < deadline):
         c = args.chunk if not units else min(args.chunk, units - done)
-        done += descend(k, c)
+        done += go(c)
     units_done[idx] = done
 
 
