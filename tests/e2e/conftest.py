@@ -467,7 +467,8 @@ def run_for_cpu(prof_bin, args, tasks, cpu_seconds, env=None, prefix=(), cwd=Non
     rest of the machine is (cpu-clock events fire only while a target runs),
     so a test's minimum can be a fixed fraction of cpu_seconds * rate. A task
     that is gone counts as done; the run ends anyway after
-    CPU_BUDGET_WALL_FACTOR * cpu_seconds + 30 s of wall time.
+    CPU_BUDGET_WALL_FACTOR * cpu_seconds * max(1, tasks per CPU) + 30 s of
+    wall time.
     """
     args = [str(a) for a in args]
     assert "--duration" not in args, "run_for_cpu sets the length itself"
@@ -478,7 +479,8 @@ def run_for_cpu(prof_bin, args, tasks, cpu_seconds, env=None, prefix=(), cwd=Non
     try:
         p.wait_for_stderr(r"sampling at", PROFILER_GRACE_S)
         base = {t: task_cpu_s(t) for t in tasks}
-        deadline = time.monotonic() + CPU_BUDGET_WALL_FACTOR * cpu_seconds + 30
+        share = max(1.0, len(tasks) / (os.cpu_count() or 1))  # tasks per CPU
+        deadline = time.monotonic() + CPU_BUDGET_WALL_FACTOR * cpu_seconds * share + 30
         while time.monotonic() < deadline and p.proc.poll() is None:
             done = True
             for t in tasks:
@@ -1024,15 +1026,6 @@ def check_split(python, samples, info, path=None, min_samples=100, tolerance=Non
         "only %d of %d method samples have the stack [method, main:CALL-*, <module>:CALL-MAIN]"
         " in %s; expected %s\n%s" % (total(good), total(in_methods), path, expect, info))
     return p, n
-
-
-def profile_all_pythons(prof_bin, out, seconds, rate, extra=()):
-    """One `--all-pythons` run of `seconds` at `rate` Hz; returns the decoded profile."""
-    args = ["--all-pythons", "--duration", seconds, "--rate", rate, "-o", out] + list(extra)
-    with Profiler(prof_bin, args) as p:
-        rc, so, se = p.wait(seconds + PROFILER_GRACE_S)
-    assert_ran_ok(rc, so, se)
-    return load_profile(out)
 
 
 def kill_tree(pid, sig=signal.SIGKILL):

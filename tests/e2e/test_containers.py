@@ -29,16 +29,18 @@ import time
 import pytest
 
 from conftest import (
-    WORKLOADS, Workload, assert_all_named, check_split, count, describe, frame_names,
-    interpreter_list, kill_tree, line_counts, marker_line, num_label, profile_all_pythons,
-    samples_of, selected_interpreters, str_label, total,
+    WORKLOADS, Workload, assert_all_named, assert_ran_ok, check_split, count, describe,
+    frame_names, interpreter_list, kill_tree, line_counts, load_profile, marker_line, num_label,
+    run_for_cpu, samples_of, selected_interpreters, str_label, total,
 )
 
 RATE = 999
-# 2 processes per container (threads.py wants 3 CPUs on free-threaded builds)
-# plus one host process: ~25 processes on 2 CPUs for ~9 s at 999 Hz is ~700
-# samples per process, ~250 with the machine busy elsewhere. The split
-# share's tolerance follows its sample count (conftest.share_tolerance).
+# 2 processes per container plus one host process, profiled in one
+# --all-pythons run until each has used CPU_S of CPU (run_for_cpu): ~400
+# samples per process at 999 Hz however busy the machine is; threads.py
+# splits its share over its threads. The split share's tolerance follows its
+# sample count (conftest.share_tolerance).
+CPU_S = 0.4
 MIN_SPLIT_SAMPLES = 100
 MIN_THREAD_SAMPLES = 20
 READY_TIMEOUT = 180.0  # all containers start at once; a busy 2-CPU machine is slow
@@ -271,8 +273,11 @@ def container_run(root_prof, pprofcheck, tmp_path_factory, request):
                         "pid %d does not map libpython from %s:\n%s" % (pid, c.prefix_inner,
                                                                         maps))
         host = stack.enter_context(Workload(interpreter_list()[0], "split.py"))
-        prof = profile_all_pythons(root_prof, out, min(12, 0.35 * (2 * len(containers) + 1)),
-                                   RATE)
+        pids = [host.pid] + [pid for c in containers for pid in c.pids.values()]
+        rc, so, se, _ = run_for_cpu(root_prof, ["--all-pythons", "--rate", RATE, "-o", out],
+                                    pids, CPU_S)
+        assert_ran_ok(rc, so, se)
+        prof = load_profile(out)
         tids = {c.python.path: c.ns_tid_to_host(c.pids["threads.py"]) for c in containers}
         for c in containers:
             for pid in c.pids.values():

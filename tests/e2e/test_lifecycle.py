@@ -11,7 +11,7 @@ import pytest
 from conftest import (
     PROFILER_GRACE_S, Workload, assert_all_named, assert_ran_ok, describe, frame_names,
     function_counts, load_profile, marker_line, num_label, proc_status, python_samples,
-    samples_of, str_label, total, workload_path,
+    run_for_cpu, samples_of, str_label, total, workload_path,
 )
 
 def test_all_pythons_picks_up_new_process(root_prof, pprofcheck, start_profiler, python, tmp_path):
@@ -77,15 +77,16 @@ def test_new_processes_named_from_their_start(root_prof, pprofcheck, start_profi
             % (pid, placeholders, n, info))
 
 
-def test_all_pythons_sees_every_interpreter(root_prof, pprofcheck, run_profiler, interpreters,
-                                            tmp_path):
+def test_all_pythons_sees_every_interpreter(root_prof, pprofcheck, interpreters, tmp_path):
     """One --all-pythons run profiles a process of each interpreter at once."""
     if not interpreters:
         pytest.skip("no interpreters")
     out = tmp_path / "all.pb.gz"
     with contextlib.ExitStack() as stack:
         ws = [stack.enter_context(Workload(py, "split.py")) for py in interpreters]
-        rc, so, se = run_profiler(["--all-pythons", "--duration", 4, "-o", out])
+        # until each has used 1 s of CPU: ~75 samples of Split.heavy at 99 Hz
+        rc, so, se, _ = run_for_cpu(root_prof, ["--all-pythons", "-o", out],
+                                    [w.pid for w in ws], 1.0)
         assert all(w.alive() for w in ws)
     assert_ran_ok(rc, so, se)
     prof = load_profile(out)
@@ -101,22 +102,20 @@ def test_all_pythons_sees_every_interpreter(root_prof, pprofcheck, run_profiler,
 def test_exited_process_keeps_names(root_prof, pprofcheck, start_profiler, python, tmp_path, mode):
     """A process that exits during the run keeps its samples, with names."""
     out = tmp_path / "exited.pb.gz"
-    seconds = 6
     with Workload(python, "exiting.py") as w:
         target = ["--all-pythons"] if mode == "all-pythons" else ["--pid", w.pid]
-        p = start_profiler(target + ["--duration", seconds, "-o", out])
+        p = start_profiler(target + ["-o", out])
         time.sleep(2.0)  # let the profiler attach and sample for a while
         assert p.proc.poll() is None, "profiler exited early: rc=%s %s" % (p.wait(5)[0], p.stderr)
-        os.kill(w.pid, signal.SIGUSR1)  # exits LINGER (1.5) s from now
-        assert w.wait(30) == 0, "\n".join(w.err_lines)
-        exited = time.monotonic()
+        os.kill(w.pid, signal.SIGUSR1)  # exits after LINGER (1.5) s more of its CPU time
+        assert w.wait(60) == 0, "\n".join(w.err_lines)
+        time.sleep(1.5)
         still_running = p.proc.poll() is None
-        rc, so, se = p.wait(seconds + PROFILER_GRACE_S)
-        ended = time.monotonic()
+        p.signal(signal.SIGINT)
+        rc, so, se = p.wait(PROFILER_GRACE_S)
     assert_ran_ok(rc, so, se)
     if mode == "all-pythons":
-        assert still_running and ended - exited >= 1.0, (
-            "--all-pythons must keep running after a target exits")
+        assert still_running, "--all-pythons must keep running after a target exits"
     prof = load_profile(out)
     samples = samples_of(prof, w.pid)
     info = describe(prof, w.pid)
@@ -161,20 +160,18 @@ def test_target_not_stopped_or_slowed(root_prof, pprofcheck, start_profiler, pyt
     stopped = {s for _, s in status if s[:1] in ("t", "T")}
     assert not stopped, "workload was stopped while profiling: %s" % stopped
 
-    # Units per wall second and per CPU second of the workload, per tick
-    # interval. Per wall second is what a user sees, but it also drops when
-    # anything else loads the machine; per CPU second isolates what sampling
-    # costs the target itself (the BPF program runs in its context).
+    # Units per CPU second of the workload, per tick interval: what sampling
+    # costs the target itself (the BPF program runs in its context). Units
+    # per wall second would also drop whenever anything else loads the
+    # machine; a pause shows in the gaps below and in the state above.
     pairs = [(a, b) for a, b in zip(ticks, ticks[1:]) if b[0] > a[0] and b[2] > a[2]]
-    wall = [(b[0], b[1] / (b[0] - a[0])) for a, b in pairs]
     cpu = [(b[0], b[1] / (b[2] - a[2])) for a, b in pairs]
-    for name, rates, bound in (("wall", wall, 0.4), ("CPU", cpu, 0.7)):
-        base = [r for t, r in rates if t < t0]
-        during = [r for t, r in rates if t0 <= t <= t1]
-        assert len(base) >= 5 and len(during) >= 10, (name, len(base), len(during))
-        assert statistics.median(during) >= bound * statistics.median(base), (
-            "progress per %s second fell from %.0f to %.0f units while profiled"
-            % (name, statistics.median(base), statistics.median(during)))
+    base = [r for t, r in cpu if t < t0]
+    during = [r for t, r in cpu if t0 <= t <= t1]
+    assert len(base) >= 5 and len(during) >= 10, (len(base), len(during))
+    assert statistics.median(during) >= 0.7 * statistics.median(base), (
+        "progress per CPU second fell from %.0f to %.0f units while profiled"
+        % (statistics.median(base), statistics.median(during)))
     gaps = [b[0] - a[0] for a, b in zip(ticks, ticks[1:]) if t0 <= b[0] <= t1]
     assert max(gaps) < 1.0, "the workload made no progress for %.2f s while profiled" % max(gaps)
     assert int(done.group(1)) > 0 and float(done.group(2)) > 0

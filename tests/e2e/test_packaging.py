@@ -22,24 +22,22 @@ import subprocess
 import pytest
 
 from conftest import (
-    WORKLOADS, Workload, assert_all_named, check_split, describe, interpreter_list,
-    line_counts, num_label, profile_all_pythons, samples_of, selected_interpreters, str_label,
-    workload_path,
+    WORKLOADS, Workload, assert_all_named, assert_ran_ok, check_split, describe,
+    interpreter_list, line_counts, load_profile, num_label, run_for_cpu, samples_of,
+    selected_interpreters, str_label, workload_path,
 )
 
 RATE = 999
-# Samples per process ~ 2 CPUs x RATE x seconds / processes: with 24
-# processes and 8 s that is ~650, ~200 when other work on the machine takes
-# most of the CPUs. MIN_SAMPLES is below that; the tolerance of the share
-# widens with fewer samples (4.5 standard errors), which still tells a
-# misattribution (>= 25 points off) from noise at n >= 100.
+# One --all-pythons run until every variant's process has used CPU_S of CPU
+# (run_for_cpu): ~400 samples each at 999 Hz however many run at once and
+# however busy the machine is. MIN_SAMPLES is well below that; the tolerance
+# of the share widens with fewer samples (4.5 standard errors), which still
+# tells a misattribution (>= 25 points off) from noise at n >= 100.
+CPU_S = 0.4
 MIN_SAMPLES = 100
 KEEP_RUNNING = "600"  # split.py's SECONDS: it never ends by itself during a test
 READY_TIMEOUT = 120.0  # all warm-ups at once on a busy 2-CPU machine
 
-
-def seconds_for(nprocs):
-    return min(12, max(6, 0.35 * nprocs))
 
 
 def query(python, code):
@@ -127,7 +125,10 @@ def run_variants(prof_bin, out, variants):
                 problems[v.key()] = "%s is not mapped by pid %d: the variant is not what it " \
                     "claims to be; maps: %s" % (v.runtime_file, v.workload.pid,
                                                 sorted(mapped_files(v.workload.pid)))
-        prof = profile_all_pythons(prof_bin, out, seconds_for(len(started)), RATE)
+        rc, so, se, _ = run_for_cpu(prof_bin, ["--all-pythons", "--rate", RATE, "-o", out],
+                                    [v.workload.pid for v in started], CPU_S)
+        assert_ran_ok(rc, so, se)
+        prof = load_profile(out)
         for v in started:
             assert v.workload.alive(), "%s died: %s" % (v.argv, v.workload.err_lines)
             samples = samples_of(prof, v.workload.pid)

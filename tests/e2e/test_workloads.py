@@ -2,7 +2,8 @@
 """Profiles of workloads with known ground truth, checked frame by frame.
 
 Each test starts a workload, waits for its "ready", profiles it with
-`pybpf-prof --pid PID --duration D` while it keeps running, decodes the
+`pybpf-prof --pid PID` while it keeps running (until it has used a set
+amount of CPU, see conftest.run_for_cpu), decodes the
 profile with pprofcheck and compares it with what the workload does by
 construction. Expected line numbers come from marker comments in the
 workload sources, never from numbers written here.
@@ -14,25 +15,30 @@ import time
 from conftest import (
     Workload, assert_ran_ok, check_split, count, def_line, describe, frame_names,
     frames_of, go_pprof, line_counts, load_profile, marker_line, num_label, parse_folded,
-    samples_of, str_label, total, workload_path,
+    run_for_cpu, samples_of, str_label, total, workload_path,
 )
 
-# Split: 199 Hz for 6 s is ~1200 samples of the busy thread, still 600 when
-# other work on the machine halves its CPU time (cpu-clock events only fire
-# while it runs). The binomial standard error of a 75 % share over 300+
-# samples is under 2.5 points, so +-8 points cannot flake while a
-# misattributed method (50/50, 0/100) fails.
-SPLIT_SECONDS = 6
+# Each profile runs until the workload has used a fixed amount of CPU
+# (conftest.run_for_cpu): cpu-clock samples follow the target's CPU, so the
+# counts below do not depend on how busy the machine is.
+# Split: 4 CPU-seconds at 199 Hz is ~800 samples of the busy thread. The
+# binomial standard error of a 75 % share over 300+ samples is under 2.5
+# points, so +-8 points cannot flake while a misattributed method (50/50,
+# 0/100) fails.
+SPLIT_CPU_S = 4
 SPLIT_RATE = 199
 SPLIT_MIN_SAMPLES = 300
 SPLIT_TOLERANCE = 0.08
 
-SHORT_SECONDS = 4
+# The other workloads: 3 CPU-seconds at the default 99 Hz, ~300 samples,
+# against minimums of 100 per process and 20 per thread.
+SHORT_CPU_S = 3
 
 
-def profile_workload(run_profiler, out, w, seconds, extra=()):
-    """Profile workload w by pid for `seconds`; the workload must outlive the run."""
-    rc, so, se = run_profiler(["--pid", w.pid, "--duration", seconds, "-o", out] + list(extra))
+def profile_workload(prof_bin, out, w, cpu_s, extra=()):
+    """Profile workload w by pid until it has used `cpu_s` of CPU; it must outlive the run."""
+    rc, so, se, _ = run_for_cpu(prof_bin, ["--pid", w.pid, "-o", out] + list(extra), [w.pid],
+                                cpu_s)
     assert_ran_ok(rc, so, se)
     assert w.alive(), "workload exited during the profile:\n%s" % "\n".join(w.err_lines)
     return rc, so, se
@@ -41,10 +47,10 @@ def profile_workload(run_profiler, out, w, seconds, extra=()):
 # --------------------------------------------------------------------------
 
 
-def test_split_shares_names_and_hot_lines(root_prof, pprofcheck, run_profiler, python, tmp_path):
+def test_split_shares_names_and_hot_lines(root_prof, pprofcheck, python, tmp_path):
     out = tmp_path / "split.pb.gz"
     with Workload(python, "split.py") as w:
-        profile_workload(run_profiler, out, w, SPLIT_SECONDS, extra=["--rate", SPLIT_RATE])
+        profile_workload(root_prof, out, w, SPLIT_CPU_S, extra=["--rate", SPLIT_RATE])
     prof = load_profile(out)
 
     others = {num_label(s, "pid") for s in prof["samples"]} - {w.pid}
@@ -55,10 +61,10 @@ def test_split_shares_names_and_hot_lines(root_prof, pprofcheck, run_profiler, p
     check_split(python, samples, info, min_samples=SPLIT_MIN_SAMPLES, tolerance=SPLIT_TOLERANCE)
 
 
-def test_recursion_deep_stacks(root_prof, pprofcheck, run_profiler, python, tmp_path):
+def test_recursion_deep_stacks(root_prof, pprofcheck, python, tmp_path):
     out = tmp_path / "recursion.pb.gz"
     with Workload(python, "recursion.py") as w:
-        profile_workload(run_profiler, out, w, SHORT_SECONDS)
+        profile_workload(root_prof, out, w, SHORT_CPU_S)
     prof = load_profile(out)
     samples = samples_of(prof, w.pid)
     info = describe(prof, w.pid, limit=3)
@@ -121,12 +127,12 @@ def _differences(samples, expected, shape):
     return "\n".join(out[:5])
 
 
-def test_threads_distinct_tids(root_prof, pprofcheck, run_profiler, python, tmp_path):
+def test_threads_distinct_tids(root_prof, pprofcheck, python, tmp_path):
     out = tmp_path / "threads.pb.gz"
     with Workload(python, "threads.py") as w:
         tids = {m.group(1): int(m.group(2)) for m in w.matching(r"^thread (\S+) (\d+)$")}
         assert len(tids) == 3, w.lines
-        profile_workload(run_profiler, out, w, SHORT_SECONDS)
+        profile_workload(root_prof, out, w, SHORT_CPU_S)
     prof = load_profile(out)
     samples = samples_of(prof, w.pid)
     info = describe(prof, w.pid)
@@ -156,10 +162,10 @@ def test_threads_distinct_tids(root_prof, pprofcheck, run_profiler, python, tmp_
     assert not stray, "tids %s are not threads of pid %d (%s)" % (stray, w.pid, real)
 
 
-def test_module_level_loop(root_prof, pprofcheck, run_profiler, python, tmp_path):
+def test_module_level_loop(root_prof, pprofcheck, python, tmp_path):
     out = tmp_path / "module.pb.gz"
     with Workload(python, "module_loop.py") as w:
-        profile_workload(run_profiler, out, w, SHORT_SECONDS)
+        profile_workload(root_prof, out, w, SHORT_CPU_S)
     prof = load_profile(out)
     samples = samples_of(prof, w.pid)
     info = describe(prof, w.pid)
@@ -186,10 +192,10 @@ def test_module_level_loop(root_prof, pprofcheck, run_profiler, python, tmp_path
     assert "<module>" in raw, raw[:3000]
 
 
-def test_folded_output(root_prof, run_profiler, python, tmp_path):
+def test_folded_output(root_prof, python, tmp_path):
     out = tmp_path / "split.folded"
     with Workload(python, "split.py") as w:
-        profile_workload(run_profiler, out, w, SHORT_SECONDS, extra=["--format", "folded"])
+        profile_workload(root_prof, out, w, SHORT_CPU_S, extra=["--format", "folded"])
     lines = parse_folded(out)
     mine = [l for l in lines if l["pid"] == w.pid]
     assert len(mine) == len(lines), "lines of other pids in a --pid profile"
@@ -234,7 +240,9 @@ def test_labels_and_metadata(root_prof, pprofcheck, run_profiler, python, tmp_pa
     with Workload(python, "threads.py") as w:
         tids = {int(m.group(2)) for m in w.matching(r"^thread (\S+) (\d+)$")} | {w.pid}
         wall0 = time.time_ns()
-        profile_workload(run_profiler, out, w, seconds, extra=["--rate", rate])
+        rc, so, se = run_profiler(["--pid", w.pid, "--duration", seconds, "--rate", rate,
+                                   "-o", out])
+        assert_ran_ok(rc, so, se)
         wall1 = time.time_ns()
     prof = load_profile(out)
 

@@ -2,7 +2,8 @@
 """A short-lived process: it exits while the profiler still runs.
 
 Spins in Ephemeral.burn until it gets SIGUSR1 (or SECONDS pass), then keeps
-spinning for LINGER seconds more, prints "exiting" and exits 0. The profiler
+spinning for LINGER seconds more of its own CPU time (the same work however
+busy the machine), prints "exiting" and exits 0. The profiler
 must still name its frames after it is gone.
 
 usage: exiting.py [SECONDS]   prints "ready", then waits for SIGUSR1 at most
@@ -18,7 +19,7 @@ deadline = None
 
 def on_usr1(signum, frame):
     global deadline
-    deadline = time.monotonic() + LINGER
+    deadline = time.process_time() + LINGER
 
 
 class Ephemeral:
@@ -35,9 +36,9 @@ def main(seconds):
     e = Ephemeral()
     for _ in range(20):  # warm up
         e.burn()
-    deadline = time.monotonic() + seconds
+    deadline = time.process_time() + seconds
     print("ready", flush=True)
-    while time.monotonic() < deadline:
+    while time.process_time() < deadline:
         e.burn()
     print("exiting", flush=True)
 

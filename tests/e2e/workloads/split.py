@@ -7,8 +7,10 @@ and main calls them alternately. So of the samples that land in either
 method, 75 % are in heavy and 25 % in light, and the hot line of each is its
 loop body.
 
-usage: split.py [SECONDS]   prints "ready" once warmed up, then runs SECONDS
-                            (default 60) and prints "done rounds=N".
+usage: split.py [SECONDS]   prints "ready" once warmed up, then runs for SECONDS
+                            of its own CPU time (default 60), so it does the same
+                            work however busy the machine, and prints
+                            "done rounds=N".
 """
 import sys
 import time
@@ -37,9 +39,9 @@ def main():
         s.heavy(UNIT)
         s.light(UNIT)
     print("ready", flush=True)
-    deadline = time.monotonic() + seconds
+    deadline = time.process_time() + seconds
     rounds = 0
-    while time.monotonic() < deadline:
+    while time.process_time() < deadline:
         s.heavy(UNIT)  # CALL-HEAVY
         s.light(UNIT)  # CALL-LIGHT
         rounds += 1
