@@ -42,13 +42,13 @@
  * itself does not.
  */
 #define PYWALK_PAGE_SIZE 4096ull
+#define PYWALK_FWIN_MASK 4095u
+#define PYWALK_FWIN_SIZE (PYWALK_FWIN_MASK + 1 + PYWALK_WIN_MASK + 1 + 8)
 
 /* Code objects already checked in this walk (recursion and wrappers repeat
  * them), direct-mapped by address. Only within one walk: the frames that
  * reference them keep them alive while it runs. */
 #define PYWALK_RECENT 8u
-#define PYWALK_FWIN_MASK 4095u
-#define PYWALK_FWIN_SIZE (PYWALK_FWIN_MASK + 1 + PYWALK_WIN_MASK + 1 + 8)
 
 enum pywalk_result {
 	PYWALK_CONTINUE = 0,
