@@ -30,6 +30,7 @@ struct code_info {
 	__s32 firstlineno;
 	bool linetable_cut;    /* the event carried only a prefix of the table */
 	bool linetable_reread; /* a full read from memory was already tried */
+	bool init_cleanup;     /* named like 3.13+'s _Py_InitCleanup (see below) */
 	uint32_t used_epoch;    /* last symbolizer__prune period it named a frame in */
 	__u8 *linetable;
 	size_t linetable_len;
@@ -108,7 +109,11 @@ static char *utf8_dup(unsigned int kind, const __u8 *data, size_t nbytes, size_t
 static int insert(struct symbolizer *s, const struct code_key *key, struct code_info *ci)
 {
 	struct code_info *old = hashmap__get(s->codes, key);
-	int err = hashmap__set(s->codes, key, ci);
+	int err;
+
+	ci->init_cleanup = ci->qualname && ci->filename && !strcmp(ci->qualname, "__init__") &&
+			   !strcmp(ci->filename, "__init__");
+	err = hashmap__set(s->codes, key, ci);
 
 	if (err)
 		return err;
@@ -266,8 +271,7 @@ static void reread_linetable(const struct symbolizer_proc *p, const struct pybpf
  */
 static bool is_interpreter_internal(const struct symbolizer_proc *p, const struct code_info *ci)
 {
-	return (p->major > 3 || (p->major == 3 && p->minor >= 13)) &&
-	       !strcmp(ci->qualname, "__init__") && !strcmp(ci->filename, "__init__");
+	return ci->init_cleanup && (p->major > 3 || (p->major == 3 && p->minor >= 13));
 }
 
 int symbolizer__frame(struct symbolizer *s, const struct symbolizer_proc *p,

@@ -271,6 +271,15 @@ def _decode(b):
     return b.decode("utf-8", "replace") if isinstance(b, bytes) else b
 
 
+def _kill_group(proc):
+    """SIGKILL the session of a Popen started with start_new_session, if it still runs."""
+    if proc and proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 class Profiler:
     """pybpf-prof running in the background; killed and reaped on exit."""
 
@@ -308,11 +317,7 @@ class Profiler:
         return self.proc.returncode, self.stdout, self.stderr
 
     def kill(self):
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill_group(self.proc)
         if self.proc:
             try:
                 out, err = self.proc.communicate(timeout=30)
@@ -385,11 +390,7 @@ class LiveProfiler(Profiler):
         return self.proc.returncode, self.stdout, self.stderr
 
     def kill(self):
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill_group(self.proc)
         if self.proc:
             try:
                 self.proc.wait(timeout=30)
@@ -611,11 +612,7 @@ class Workload:
         return rc
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill_group(self.proc)
         if self.proc:
             try:
                 self.proc.wait(timeout=30)
