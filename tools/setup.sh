@@ -13,6 +13,8 @@ PKGS=(
   # tests: the independent pprof reader (google/pprof's profile package + Go),
   # pytest for the end-to-end suite, the interpreter the suite profiles
   golang-go golang-github-google-pprof-dev python3 python3-pytest python3.11
+  # tests of `pybpf-prof top` (driven in a tmux pane)
+  tmux
 )
 missing=()
 for p in "${PKGS[@]}"; do

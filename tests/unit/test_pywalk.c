@@ -7,12 +7,9 @@
  * runtime, record every frame, and the symbolizer must name them.
  */
 #include <errno.h>
-#include <glob.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "memread.h"
@@ -20,50 +17,13 @@
 #include "pyinfo.h"
 #include "pyoffsets.h"
 #include "symbolizer.h"
+#include "pychild.h"
 #include "test.h"
 
 static pid_t walk_pid;
 #define PYWALK_INLINE inline
 #define PYWALK_READ(dst, size, addr) memread(walk_pid, (addr), (dst), (size))
 #include "pywalk.h"
-
-struct child {
-	pid_t pid;
-	FILE *out;
-	int stdin_fd;
-};
-
-static int spawn(const char *python, const char *script, struct child *c)
-{
-	int in[2], out[2];
-
-	if (pipe(in) || pipe(out))
-		return -errno;
-	c->pid = fork();
-	if (c->pid < 0)
-		return -errno;
-	if (c->pid == 0) {
-		dup2(in[0], 0);
-		dup2(out[1], 1);
-		close(in[1]);
-		close(out[0]);
-		execl(python, python, script, (char *)NULL);
-		_exit(127);
-	}
-	close(in[0]);
-	close(out[1]);
-	c->stdin_fd = in[1];
-	c->out = fdopen(out[0], "r");
-	return c->out ? 0 : -errno;
-}
-
-static void reap(struct child *c)
-{
-	close(c->stdin_fd);
-	kill(c->pid, SIGKILL);
-	waitpid(c->pid, NULL, 0);
-	fclose(c->out);
-}
 
 static void walk_one(const char *python, const char *script)
 {
@@ -150,36 +110,9 @@ static void walk_one(const char *python, const char *script)
 	reap(&c);
 }
 
-/* Interpreters on this machine: Debian's, pyenv's and local builds in /opt/pythons. */
-static const char *const default_globs[] = {
-	"/usr/bin/python3.[0-9]*[0-9]",
-	"/root/.pyenv/versions/3.*/bin/python3",
-	"/opt/pythons/*/bin/python3",
-};
-
 static void test_walk_live_interpreters(void)
 {
-	const char *src = getenv("PYBPF_SOURCE_DIR");
-	const char *list = getenv("PYBPF_TEST_PYTHONS");
-	char script[4096], *copy, *tok, *save = NULL;
-
-	snprintf(script, sizeof(script), "%s/tests/unit/data/parked.py", src ? src : ".");
-	if (list && *list) {
-		copy = strdup(list);
-		for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
-			walk_one(tok, script);
-		free(copy);
-		return;
-	}
-	for (size_t i = 0; i < sizeof(default_globs) / sizeof(default_globs[0]); i++) {
-		glob_t g;
-
-		if (glob(default_globs[i], 0, NULL, &g))
-			continue;
-		for (size_t j = 0; j < g.gl_pathc; j++)
-			walk_one(g.gl_pathv[j], script);
-		globfree(&g);
-	}
+	for_each_python(walk_one, "parked.py");
 }
 
 TEST_MAIN(TEST(test_walk_live_interpreters))

@@ -1,0 +1,144 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * threadsnap over live interpreters: a process with threads parked in
+ * known functions (sleeping, waiting on a lock, spinning, reading stdin).
+ * Every OS thread must be listed, tied to its Python thread state (by
+ * native_thread_id on 3.11+, by the calibrated pthread TID offset before),
+ * with the right innermost function and line.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "profile.h"
+#include "pyinfo.h"
+#include "symbolizer.h"
+#include "threadsnap.h"
+#include "pychild.h"
+#include "test.h"
+
+struct expect {
+	char name[32];
+	int tid;
+	int line;
+};
+
+static void snap_one(const char *python, const char *script)
+{
+	struct expect exp[8];
+	struct threadsnap_thread *th = NULL;
+	struct symbolizer *sym;
+	struct symbolizer_proc sp;
+	struct threadsnap *ts;
+	struct pyinfo info;
+	struct child c;
+	size_t n = 0, nexp = 0;
+	char word[32];
+
+	if (access(python, X_OK)) {
+		fprintf(stderr, "skip: %s not installed\n", python);
+		return;
+	}
+	CHECK_EQ_INT(spawn(python, script, &c), 0);
+	while (nexp < 8 && fscanf(c.out, "%31s", word) == 1 && strcmp(word, "end") != 0) {
+		if (!strcmp(word, "unsupported"))
+			break;
+		snprintf(exp[nexp].name, sizeof(exp[nexp].name), "%s", word);
+		if (fscanf(c.out, "%d %d", &exp[nexp].tid, &exp[nexp].line) != 2)
+			break;
+		nexp++;
+	}
+	if (nexp != 4) {
+		fprintf(stderr, "skip: %s: not an interpreter pybpf-prof reads\n", python);
+		reap(&c);
+		return;
+	}
+	ts = threadsnap__new("/proc", c.pid, &info);
+	if (!ts && errno == ENOTSUP) {
+		fprintf(stderr, "skip: %s: Python %u.%u not supported\n", python, info.major,
+			info.minor);
+		reap(&c);
+		return;
+	}
+	CHECK(ts != NULL);
+	if (!ts) {
+		reap(&c);
+		return;
+	}
+	CHECK_EQ_INT(threadsnap__take(ts, &th, &n), 0);
+	CHECK_EQ_INT(n, 4);
+	sym = symbolizer__new();
+	sp = (struct symbolizer_proc){.gen = 1,
+				      .pid = c.pid,
+				      .alive = true,
+				      .major = info.major,
+				      .minor = info.minor,
+				      .off = &threadsnap__proc(ts)->off};
+	for (size_t e = 0; e < nexp; e++) {
+		const struct threadsnap_thread *t = NULL;
+		struct profile_frame f;
+
+		for (size_t i = 0; i < n; i++)
+			if (th[i].tid == exp[e].tid)
+				t = &th[i];
+		CHECK(t != NULL);
+		if (!t)
+			continue;
+		CHECK_EQ_INT(t->ns_tid, exp[e].tid);
+		CHECK(t->tstate != 0);
+		CHECK(t->stack.depth >= 1);
+		if (strcmp(exp[e].name, "spinner") != 0) {
+			/* Parked threads never change: read first time. */
+			CHECK_EQ_INT(t->status, THREADSNAP_OK);
+			CHECK_EQ_INT(t->attempts, 1);
+		}
+		if (!t->stack.depth)
+			continue;
+		CHECK(t->frame_addr[0] != 0);
+		CHECK_EQ_INT(symbolizer__frame(sym, &sp, &t->stack.frames[0], &f), 0);
+		if (!strcmp(exp[e].name, "main")) {
+			CHECK_EQ_STR(f.name, "<module>");
+		} else {
+			CHECK_EQ_STR(f.name, exp[e].name);
+		}
+		if (exp[e].line)
+			CHECK_EQ_INT(f.line, exp[e].line);
+	}
+	fprintf(stderr, "%s: Python %u.%u.%u, %zu threads read\n", python, info.major, info.minor,
+		info.micro, n);
+	free(th);
+
+	/* One thread by TID. */
+	{
+		static struct threadsnap_thread one;
+
+		CHECK_EQ_INT(threadsnap__thread(ts, exp[0].tid, &one), 0);
+		CHECK_EQ_INT(one.tid, exp[0].tid);
+		CHECK(one.stack.depth >= 1);
+		CHECK_EQ_INT(threadsnap__thread(ts, 999999999, &one), -ESRCH);
+	}
+	symbolizer__free(sym);
+	threadsnap__free(ts);
+	reap(&c);
+
+	/* A dead process. */
+	errno = 0;
+	CHECK(threadsnap__new("/proc", c.pid, NULL) == NULL);
+	CHECK_EQ_INT(errno, ESRCH);
+}
+
+static void test_threads_of_live_interpreters(void)
+{
+	for_each_python(snap_one, "threads.py");
+}
+
+static void test_not_python(void)
+{
+	errno = 0;
+	CHECK(threadsnap__new("/proc", getpid(), NULL) == NULL);
+	CHECK_EQ_INT(errno, ENOEXEC);
+}
+
+TEST_MAIN(TEST(test_threads_of_live_interpreters), TEST(test_not_python))
