@@ -25,6 +25,7 @@
 #include "outfile.h"
 #include "pprof.h"
 #include "profile.h"
+#include "pyoffsets.h"
 #include "push.h"
 #include "session.h"
 
@@ -156,6 +157,32 @@ static double elapsed_s(const struct timespec *t0)
 	return (double)(t.tv_sec - t0->tv_sec) + (double)(t.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
+/* One line on the Python processes that were found but not profiled. */
+static void skipped_summary(const struct session_stats *st)
+{
+	static const char *const why[SESSION_SKIP__MAX] = {
+	    [SESSION_SKIP_VERSION] = "unsupported CPython version",
+	    [SESSION_SKIP_LAYOUT] = "interpreter structs not matching their version",
+	    [SESSION_SKIP_OTHER] = "not readable",
+	};
+	size_t total = 0;
+	bool first = true;
+
+	for (int i = 0; i < SESSION_SKIP__MAX; i++)
+		total += st->skipped[i];
+	if (!total)
+		return;
+	fprintf(stderr, "pybpf-prof: %zu Python process%s not profiled: ", total,
+		total == 1 ? "" : "es");
+	for (int i = 0; i < SESSION_SKIP__MAX; i++) {
+		if (!st->skipped[i])
+			continue;
+		fprintf(stderr, "%s%zu %s", first ? "" : ", ", st->skipped[i], why[i]);
+		first = false;
+	}
+	fputs(" (-v names them).\n", stderr);
+}
+
 static void summary(const struct config *cfg, struct session *s, double secs)
 {
 	struct session_stats st;
@@ -192,6 +219,7 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 		any = true;
 	}
 	fputs(any ? ".\n" : "No samples dropped.\n", stderr);
+	skipped_summary(&st);
 	if (verbosity) {
 		fputs("pybpf-prof: counters:", stderr);
 		for (unsigned int i = 0; i < CNT__MAX; i++)
@@ -384,9 +412,19 @@ static int add_pids(const struct config *cfg, struct session *s)
 			die_msg("pid %d is not a CPython process", (int)cfg->pids[i]);
 			return EXIT_NOT_PYTHON;
 		case -ENOTSUP:
-			die_msg("pid %d runs Python %u.%u.%u%s, which is not supported",
+			die_msg("pid %d runs Python %u.%u.%u%s, which is not supported: this "
+				"pybpf-prof reads CPython 3.8 to 3.%u",
 				(int)cfg->pids[i], info.major, info.minor, info.micro,
-				info.free_threaded ? " (free-threaded)" : "");
+				info.free_threaded ? " (free-threaded)" : "",
+				pyoffsets__newest_minor());
+			return EXIT_UNSUPPORTED_PYTHON;
+		case -EPROTO:
+			die_msg("pid %d runs Python %u.%u.%u%s, whose interpreter structs do not "
+				"match the layout this pybpf-prof knows%s; not profiled",
+				(int)cfg->pids[i], info.major, info.minor, info.micro,
+				info.free_threaded ? " (free-threaded)" : "",
+				info.minor > pyoffsets__newest_minor() ? " (newer than this build)"
+								       : "");
 			return EXIT_UNSUPPORTED_PYTHON;
 		default:
 			die_msg("pid %d: cannot inspect: %s", (int)cfg->pids[i], strerror(-err));

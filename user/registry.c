@@ -210,6 +210,9 @@ static int inspect(struct registry *r, pid_t pid, uint64_t start_time, struct py
 	err = pyoffsets__get(&p->info, &p->off);
 	if (err)
 		goto out_free;
+	err = pyoffsets__check_live(&p->info, pid);
+	if (err)
+		goto out_free;
 	p->gen = r->last_gen + 1;
 	p->pid = pid;
 	p->start_time = start_time;
@@ -256,7 +259,8 @@ int registry__add_pid(struct registry *r, pid_t pid, struct pyinfo *info)
 	err = procfs__start_time(r->proc, pid, &start_time);
 	if (err)
 		return err == -ENOENT ? -ESRCH : err;
-	return inspect(r, pid, start_time, info);
+	err = inspect(r, pid, start_time, info);
+	return err == -EAGAIN ? -EPROTO : err;
 }
 
 /* Look at one pid during a scan. */
@@ -283,7 +287,8 @@ static int scan_pid(pid_t pid, void *arg)
 	if (s && s->start_time == start_time && boottime_ns() >= s->recheck_until_ns)
 		return 0;
 	err = inspect(r, pid, start_time, &info);
-	if (err == -ENOEXEC || err == -ESRCH) {
+	/* -EAGAIN: a runtime too new to trust before it is initialised; look again. */
+	if (err == -ENOEXEC || err == -ESRCH || err == -EAGAIN) {
 		note_seen(r, pid, start_time,
 			  s && s->start_time == start_time ? s->recheck_until_ns
 							   : young_until(start_time));

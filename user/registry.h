@@ -35,7 +35,8 @@ struct registry_ops {
 	int (*on_add)(void *ctx, const struct registry_proc *p);
 	/* A registered process exited or exec'd: unregister it. */
 	void (*on_remove)(void *ctx, const struct registry_proc *p);
-	/* A process was skipped (err: -ENOTSUP unsupported version, -EACCES, ...).
+	/* A process was skipped (err: -ENOTSUP unsupported version, -EPROTO its
+	 * debug offsets do not match its version's layout, -EACCES, ...).
 	 * Called once per process instance. */
 	void (*on_skip)(void *ctx, pid_t pid, int err, const struct pyinfo *info);
 };
@@ -45,7 +46,8 @@ void registry__free(struct registry *r);
 
 /*
  * Register one process by PID (--pid). 0; -ESRCH no such process; -ENOEXEC
- * not CPython; -ENOTSUP a CPython we cannot read (*info says which);
+ * not CPython; -ENOTSUP a CPython version we have no layout for (*info
+ * says which); -EPROTO a CPython whose structs do not match the layout;
  * -EACCES; or an error from on_add.
  */
 int registry__add_pid(struct registry *r, pid_t pid, struct pyinfo *info);

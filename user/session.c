@@ -9,6 +9,7 @@
 
 #include "hashmap.h"
 #include "profile.h"
+#include "pyoffsets.h"
 #include "registry.h"
 #include "sampler.h"
 #include "symbolizer.h"
@@ -37,6 +38,10 @@ struct session {
 	uint64_t lost_stacks;
 	uint64_t rotated_samples; /* samples handed over by session__rotate */
 	bool had_targets;
+	size_t skipped[SESSION_SKIP__MAX];
+	/* Binaries already reported as unreadable: one warning each, not one per process. */
+	char *warned[SESSION_WARNED_MAX];
+	size_t nwarned;
 	struct profile_frame frames[PYBPF_MAX_FRAMES + 1];
 };
 
@@ -87,16 +92,47 @@ static void on_remove(void *ctx, const struct registry_proc *p)
 	say(s, SESSION_INFO, "pid %d (%s) exited or exec'd\n", (int)p->pid, p->comm);
 }
 
+/* First time this binary is reported? Remembers it (bounded: past the
+ * limit every process is reported). */
+static bool first_warning(struct session *s, const char *binary)
+{
+	for (size_t i = 0; i < s->nwarned; i++)
+		if (strcmp(s->warned[i], binary) == 0)
+			return false;
+	if (s->nwarned < SESSION_WARNED_MAX) {
+		s->warned[s->nwarned] = strdup(binary);
+		if (s->warned[s->nwarned])
+			s->nwarned++;
+	}
+	return true;
+}
+
 static void on_skip(void *ctx, pid_t pid, int err, const struct pyinfo *info)
 {
 	struct session *s = ctx;
+	const char *ft = info->free_threaded ? " (free-threaded)" : "";
 
-	if (err == -ENOTSUP)
-		say(s, SESSION_WARN, "skipping pid %d: Python %u.%u.%u%s is not supported\n",
-		    (int)pid, info->major, info->minor, info->micro,
-		    info->free_threaded ? " (free-threaded)" : "");
-	else
+	if (err == -ENOTSUP) {
+		s->skipped[SESSION_SKIP_VERSION]++;
+		if (first_warning(s, info->binary))
+			say(s, SESSION_WARN,
+			    "not profiling Python %u.%u.%u%s (%s, first seen in pid %d): this "
+			    "pybpf-prof reads CPython 3.8 to 3.%u\n",
+			    info->major, info->minor, info->micro, ft, info->binary, (int)pid,
+			    pyoffsets__newest_minor());
+	} else if (err == -EPROTO) {
+		s->skipped[SESSION_SKIP_LAYOUT]++;
+		if (first_warning(s, info->binary))
+			say(s, SESSION_WARN,
+			    "not profiling Python %u.%u.%u%s (%s, first seen in pid %d): its "
+			    "interpreter structs do not match the layout pybpf-prof knows%s\n",
+			    info->major, info->minor, info->micro, ft, info->binary, (int)pid,
+			    info->minor > pyoffsets__newest_minor() ? " (it is newer than this build)"
+								    : "");
+	} else {
+		s->skipped[SESSION_SKIP_OTHER]++;
 		say(s, SESSION_DEBUG, "skipping pid %d: %s\n", (int)pid, strerror(-err));
+	}
 }
 
 static int on_event(void *ctx, void *data, size_t size)
@@ -131,6 +167,8 @@ void session__free(struct session *s)
 	registry__free(s->registry);
 	symbolizer__free(s->symbolizer);
 	profile__free(s->profile);
+	for (size_t i = 0; i < s->nwarned; i++)
+		free(s->warned[i]);
 	free(s);
 }
 
@@ -358,6 +396,7 @@ void session__stats(struct session *s, struct session_stats *st)
 	st->frames_without_line = sy.no_line;
 	st->code_objects = sy.codes;
 	st->processes = registry__total(s->registry);
+	memcpy(st->skipped, s->skipped, sizeof(st->skipped));
 	st->threads = profile__thread_count(s->profile);
 	st->cpus = sampler__cpus(s->sampler);
 	sampler__prog_stats(s->sampler, &st->bpf_run_ns, &st->bpf_run_cnt);

@@ -33,6 +33,15 @@ struct session_opts {
 	void *log_ctx;
 };
 
+/* Why a Python process was not profiled. */
+enum session_skip {
+	SESSION_SKIP_VERSION, /* a CPython version with no layout in this build */
+	SESSION_SKIP_LAYOUT,  /* its structs do not match its version's layout */
+	SESSION_SKIP_OTHER,   /* could not be read (permissions, gone mid-inspection...) */
+	SESSION_SKIP__MAX,
+};
+#define SESSION_WARNED_MAX 64
+
 struct session_stats {
 	__u64 counters[CNT__MAX];   /* BPF counters */
 	uint64_t samples;            /* samples collected since the start */
@@ -41,6 +50,7 @@ struct session_stats {
 	uint64_t frames_without_line;
 	uint64_t code_objects;
 	size_t processes;            /* profiled during the run */
+	size_t skipped[SESSION_SKIP__MAX]; /* Python processes not profiled, by reason */
 	size_t threads;              /* distinct (pid, tid) in the current profile */
 	unsigned int cpus;
 	__u64 bpf_run_ns, bpf_run_cnt; /* 0 unless kernel.bpf_stats_enabled */
