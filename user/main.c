@@ -180,7 +180,7 @@ static void skipped_summary(const struct session_stats *st)
 		fprintf(stderr, "%s%zu %s", first ? "" : ", ", st->skipped[i], why[i]);
 		first = false;
 	}
-	fputs(" (-v names them).\n", stderr);
+	fputs(".\n", stderr);
 }
 
 static void summary(const struct config *cfg, struct session *s, double secs)
