@@ -34,8 +34,11 @@ enum linetable_format linetable__format_for(unsigned int major, unsigned int min
 		fmt = LINETABLE_LNOTAB;
 	else if (minor == 10)
 		fmt = LINETABLE_310;
-	else if (minor >= 11 && minor <= 14)
-		fmt = LINETABLE_LOCATIONS; /* unchanged from 3.11 through 3.14 */
+	else if (minor >= 11)
+		/* Unchanged from 3.11 through 3.15 (Objects/locations.md); a newer
+		 * version is profiled only if its layout validates (pyoffsets.c),
+		 * and is assumed to keep this format. */
+		fmt = LINETABLE_LOCATIONS;
 out:
 	return fmt;
 }

@@ -37,7 +37,8 @@ static void test_format_for(void)
 	CHECK_EQ_INT(linetable__format_for(3, 13), LINETABLE_LOCATIONS);
 	CHECK_EQ_INT(linetable__format_for(3, 14), LINETABLE_LOCATIONS);
 	CHECK_EQ_INT(linetable__format_for(3, 7), 0);
-	CHECK_EQ_INT(linetable__format_for(3, 15), 0);
+	CHECK_EQ_INT(linetable__format_for(3, 15), LINETABLE_LOCATIONS);
+	CHECK_EQ_INT(linetable__format_for(3, 16), LINETABLE_LOCATIONS);
 	CHECK_EQ_INT(linetable__format_for(2, 7), 0);
 	CHECK_EQ_INT(linetable__format_for(4, 0), 0);
 }
