@@ -400,6 +400,7 @@ static int add_pids(const struct config *cfg, struct session *s)
 {
 	for (size_t i = 0; i < cfg->npids; i++) {
 		struct pyinfo info;
+		char v[32];
 		int err = session__add_pid(s, cfg->pids[i], &info);
 
 		switch (err) {
@@ -412,17 +413,15 @@ static int add_pids(const struct config *cfg, struct session *s)
 			die_msg("pid %d is not a CPython process", (int)cfg->pids[i]);
 			return EXIT_NOT_PYTHON;
 		case -ENOTSUP:
-			die_msg("pid %d runs Python %u.%u.%u%s, which is not supported: this "
-				"pybpf-prof reads CPython 3.8 to 3.%u",
-				(int)cfg->pids[i], info.major, info.minor, info.micro,
-				info.free_threaded ? " (free-threaded)" : "",
+			die_msg("pid %d runs Python %s, which is not supported: this pybpf-prof "
+				"reads CPython 3.8 to 3.%u",
+				(int)cfg->pids[i], pyinfo__version_str(&info, v, sizeof(v)),
 				pyoffsets__newest_minor());
 			return EXIT_UNSUPPORTED_PYTHON;
 		case -EPROTO:
-			die_msg("pid %d runs Python %u.%u.%u%s, whose interpreter structs do not "
-				"match the layout this pybpf-prof knows%s; not profiled",
-				(int)cfg->pids[i], info.major, info.minor, info.micro,
-				info.free_threaded ? " (free-threaded)" : "",
+			die_msg("pid %d runs Python %s, whose interpreter structs do not match the "
+				"layout this pybpf-prof knows%s; not profiled",
+				(int)cfg->pids[i], pyinfo__version_str(&info, v, sizeof(v)),
 				info.minor > pyoffsets__newest_minor() ? " (newer than this build)"
 								       : "");
 			return EXIT_UNSUPPORTED_PYTHON;

@@ -301,6 +301,19 @@ static void pyinfo__set_hex(struct pyinfo *info, uint32_t hex)
 	info->micro = (hex >> 8) & 0xff;
 }
 
+const char *pyinfo__version_str(const struct pyinfo *info, char *buf, size_t size)
+{
+	static const char *const level[16] = {[0xa] = "a", [0xb] = "b", [0xc] = "rc"};
+	unsigned int lv = (info->hexversion >> 4) & 0xf, serial = info->hexversion & 0xf;
+	char rel[8] = "";
+
+	if (info->hexversion && level[lv])
+		snprintf(rel, sizeof(rel), "%s%u", level[lv], serial);
+	snprintf(buf, size, "%u.%u.%u%s%s", info->major, info->minor, info->micro, rel,
+		 info->free_threaded ? "t" : "");
+	return buf;
+}
+
 static bool pyinfo__plausible_hex(uint64_t hex)
 {
 	return hex <= UINT32_MAX && (hex >> 24) == 3 && ((hex >> 16) & 0xff) >= PYINFO_MIN_MINOR;

@@ -28,6 +28,10 @@ struct pyinfo {
 	uint8_t debug[PYINFO_DEBUG_MAX];
 };
 
+/* "3.15.0rc1", "3.16.0a0", "3.13.5t": the version as people write it
+ * (release level from hexversion when known, "t" for free-threaded). */
+const char *pyinfo__version_str(const struct pyinfo *info, char *buf, size_t size);
+
 /*
  * Inspect one process. `proc` is the proc root ("/proc").
  * 0 on success; -ESRCH process gone; -ENOEXEC not Python; -EACCES no

@@ -75,11 +75,11 @@ static int on_add(void *ctx, const struct registry_proc *p)
 	    .off = p->off,
 	};
 	int err = sampler__add_proc(s->sampler, p->pid, &bp);
+	char v[32];
 
 	if (!err)
-		say(s, SESSION_INFO, "profiling pid %d (%s): Python %u.%u.%u%s, %s%s%s\n",
-		    (int)p->pid, p->comm, p->info.major, p->info.minor, p->info.micro,
-		    p->info.free_threaded ? "t" : "", p->info.binary,
+		say(s, SESSION_INFO, "profiling pid %d (%s): Python %s, %s%s%s\n", (int)p->pid,
+		    p->comm, pyinfo__version_str(&p->info, v, sizeof(v)), p->info.binary,
 		    p->container[0] ? ", container " : "", p->container);
 	return err;
 }
@@ -110,23 +110,23 @@ static bool first_warning(struct session *s, const char *binary)
 static void on_skip(void *ctx, pid_t pid, int err, const struct pyinfo *info)
 {
 	struct session *s = ctx;
-	const char *ft = info->free_threaded ? " (free-threaded)" : "";
+	char v[32];
 
 	if (err == -ENOTSUP) {
 		s->skipped[SESSION_SKIP_VERSION]++;
 		if (first_warning(s, info->binary))
 			say(s, SESSION_WARN,
-			    "not profiling Python %u.%u.%u%s (%s, first seen in pid %d): this "
-			    "pybpf-prof reads CPython 3.8 to 3.%u\n",
-			    info->major, info->minor, info->micro, ft, info->binary, (int)pid,
+			    "not profiling Python %s (%s, first seen in pid %d): this pybpf-prof "
+			    "reads CPython 3.8 to 3.%u\n",
+			    pyinfo__version_str(info, v, sizeof(v)), info->binary, (int)pid,
 			    pyoffsets__newest_minor());
 	} else if (err == -EPROTO) {
 		s->skipped[SESSION_SKIP_LAYOUT]++;
 		if (first_warning(s, info->binary))
 			say(s, SESSION_WARN,
-			    "not profiling Python %u.%u.%u%s (%s, first seen in pid %d): its "
-			    "interpreter structs do not match the layout pybpf-prof knows%s\n",
-			    info->major, info->minor, info->micro, ft, info->binary, (int)pid,
+			    "not profiling Python %s (%s, first seen in pid %d): its interpreter "
+			    "structs do not match the layout pybpf-prof knows%s\n",
+			    pyinfo__version_str(info, v, sizeof(v)), info->binary, (int)pid,
 			    info->minor > pyoffsets__newest_minor() ? " (it is newer than this build)"
 								    : "");
 	} else {

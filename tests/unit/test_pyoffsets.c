@@ -209,4 +209,20 @@ static void unknown_versions(void)
 	CHECK(!pyoffsets__supported(3, pyoffsets__newest_minor() + 1, false));
 }
 
-TEST_MAIN(TEST(every_interpreter), TEST(unknown_versions))
+static void version_strings(void)
+{
+	struct pyinfo info = {.major = 3, .minor = 15, .micro = 0, .hexversion = 0x030f00c1};
+	char buf[32];
+
+	CHECK_EQ_STR(pyinfo__version_str(&info, buf, sizeof(buf)), "3.15.0rc1");
+	info.free_threaded = true;
+	CHECK_EQ_STR(pyinfo__version_str(&info, buf, sizeof(buf)), "3.15.0rc1t");
+	info = (struct pyinfo){.major = 3, .minor = 16, .hexversion = 0x031000a0};
+	CHECK_EQ_STR(pyinfo__version_str(&info, buf, sizeof(buf)), "3.16.0a0");
+	info = (struct pyinfo){.major = 3, .minor = 11, .micro = 2, .hexversion = 0x030b02f0};
+	CHECK_EQ_STR(pyinfo__version_str(&info, buf, sizeof(buf)), "3.11.2");
+	info.hexversion = 0; /* version from a string only */
+	CHECK_EQ_STR(pyinfo__version_str(&info, buf, sizeof(buf)), "3.11.2");
+}
+
+TEST_MAIN(TEST(every_interpreter), TEST(unknown_versions), TEST(version_strings))
