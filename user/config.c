@@ -21,8 +21,7 @@
 #define MAX_PID 4194304L		   /* PID_MAX_LIMIT on 64-bit kernels */
 #define MAX_VERBOSE 16
 
-#define DEFAULT_OUTPUT_PPROF "profile.pb.gz"
-#define DEFAULT_OUTPUT_FOLDED "profile.folded"
+#define MAX_LIMIT 1000000000L
 
 /* Values of long-only options: above any char, so they never clash with short options. */
 enum {
@@ -38,6 +37,9 @@ enum {
 	OPT_MAX_BYTES,
 	OPT_PUSH,
 	OPT_PUSH_HEADER,
+	OPT_SORT,
+	OPT_LIMIT,
+	OPT_PER_PROCESS,
 };
 
 /* Leading ':' makes getopt report a missing argument as ':' instead of '?'. */
@@ -57,6 +59,9 @@ static const struct option long_opts[] = {
     {"max-bytes", required_argument, NULL, OPT_MAX_BYTES},
     {"push", required_argument, NULL, OPT_PUSH},
     {"push-header", required_argument, NULL, OPT_PUSH_HEADER},
+    {"sort", required_argument, NULL, OPT_SORT},
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"per-process", no_argument, NULL, OPT_PER_PROCESS},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -65,6 +70,7 @@ static const struct option long_opts[] = {
 
 static const char usage_text[] =
     "Usage: pybpf-prof (--all-pythons | --pid PID...) [options]\n"
+    "       pybpf-prof convert IN.pb.gz [-o OUT] [--format FORMAT] [text options]\n"
     "\n"
     "Sample the Python stacks of running CPython processes with BPF on CPU-clock\n"
     "perf events (no ptrace, the targets are never paused) and write a profile.\n"
@@ -78,15 +84,27 @@ static const char usage_text[] =
     "      --duration SECONDS stop after SECONDS (decimals allowed, at most one\n"
     "                         year); default: until SIGINT (Ctrl-C) or SIGTERM\n"
     "      --rate HZ          samples per second per CPU, 1..10000 (default 99)\n"
-    "  -o, --output FILE      output file (default profile.pb.gz, or\n"
-    "                         profile.folded with --format folded)\n"
+    "  -o, --output FILE      output file (default profile.pb.gz, or with\n"
+    "                         --format: profile.folded, profile.svg,\n"
+    "                         profile.speedscope.json, profile.txt)\n"
     "      --force            overwrite FILE if it exists\n"
-    "      --format FORMAT    pprof (gzipped protobuf, default) or folded\n"
-    "                         (collapsed stacks for flamegraph.pl / speedscope)\n"
+    "      --format FORMAT    pprof (gzipped protobuf, default), folded\n"
+    "                         (collapsed stacks for flamegraph.pl), svg (an\n"
+    "                         interactive flame graph for any browser),\n"
+    "                         speedscope (JSON for speedscope.app) or text\n"
+    "                         (a table of functions like pstats)\n"
+    "      --sort own|total   text: order rows by own or total samples (total)\n"
+    "      --limit N          text: at most N rows per table (default all)\n"
+    "      --per-process      text: one table per process\n"
+    "\n"
+    "convert IN: read a pprof profile (gzipped or not; ours or any other with\n"
+    "function names, e.g. Go's) and write it with --format to -o OUT (default\n"
+    "standard output). A file that is not a readable pprof exits with 2.\n"
     "\n"
     "Always-on mode (one profile per interval, until SIGTERM/SIGINT):\n"
     "      --interval SECONDS write or push a profile every SECONDS (at least 1)\n"
     "      --output-dir DIR   write each as DIR/pybpf-<host>-<UTC time>-<n>.pb.gz\n"
+    "                         (or the --format's suffix)\n"
     "      --max-files N      keep at most N such files (oldest deleted first)\n"
     "      --max-bytes SIZE   keep at most SIZE bytes of them (K, M, G suffixes)\n"
     "      --push URL         send each to a Pyroscope-compatible server\n"
@@ -251,6 +269,52 @@ static void add_pid(struct config *cfg, pid_t pid, char *err, size_t errlen, boo
 	cfg->pids[cfg->npids++] = pid;
 }
 
+/* What a profiling run needs besides well-formed options. */
+static void check_record(struct config *cfg, int argc, char **argv, char *err, size_t errlen,
+			 bool *have_err)
+{
+	if (!*have_err && optind < argc)
+		set_err(err, errlen, have_err, "unexpected argument '%s'", argv[optind]);
+	if (!*have_err && cfg->all_pythons && cfg->npids > 0)
+		set_err(err, errlen, have_err, "--all-pythons and --pid are exclusive");
+	if (!*have_err && !cfg->all_pythons && cfg->npids == 0)
+		set_err(err, errlen, have_err,
+			"nothing to profile: give --all-pythons or --pid PID");
+	if (!*have_err && cfg->interval_s > 0 && !cfg->output_dir && !cfg->push_url)
+		set_err(err, errlen, have_err, "--interval needs --output-dir DIR or --push URL");
+	if (!*have_err && cfg->interval_s == 0 &&
+	    (cfg->output_dir || cfg->push_url || cfg->max_files || cfg->max_bytes ||
+	     cfg->npush_headers))
+		set_err(err, errlen, have_err,
+			"--output-dir, --push, --max-files, --max-bytes and --push-header need "
+			"--interval SECONDS");
+	if (!*have_err && cfg->interval_s > 0 && cfg->output)
+		set_err(err, errlen, have_err,
+			"-o/--output writes one profile: with --interval use --output-dir");
+	if (!*have_err && cfg->push_url && !cfg->output_dir && cfg->format != FORMAT_PPROF)
+		set_err(err, errlen, have_err,
+			"--push sends pprof: --format applies to --output-dir");
+}
+
+/* convert takes one input file and no profiling options. */
+static void check_convert(struct config *cfg, int argc, char **argv, char *err, size_t errlen,
+			  bool *have_err)
+{
+	if (!*have_err && optind >= argc)
+		set_err(err, errlen, have_err, "convert: give the pprof file to read");
+	if (!*have_err && optind + 1 < argc)
+		set_err(err, errlen, have_err, "unexpected argument '%s'", argv[optind + 1]);
+	if (!*have_err &&
+	    (cfg->all_pythons || cfg->npids || cfg->duration_s > 0 ||
+	     cfg->rate_hz != DEFAULT_RATE_HZ || cfg->interval_s > 0 || cfg->output_dir ||
+	     cfg->push_url || cfg->max_files || cfg->max_bytes || cfg->npush_headers))
+		set_err(
+		    err, errlen, have_err,
+		    "convert takes -o, --format, --force, --sort, --limit and --per-process only");
+	if (!*have_err)
+		cfg->input = argv[optind];
+}
+
 int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	bool have_err = false;
@@ -264,6 +328,12 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 	cfg->format = FORMAT_PPROF;
 	if (err && errlen)
 		err[0] = '\0';
+	if (argc > 1 && strcmp(argv[1], "convert") == 0) {
+		/* The subcommand word is skipped; getopt then sees only its options. */
+		cfg->convert = true;
+		argc--;
+		argv++;
+	}
 
 	optind = 0; /* glibc: full re-initialisation, so repeated calls work */
 	opterr = 0; /* library code never prints */
@@ -308,13 +378,32 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 			cfg->force = true;
 			break;
 		case OPT_FORMAT:
-			if (strcmp(optarg, "pprof") == 0)
-				cfg->format = FORMAT_PPROF;
-			else if (strcmp(optarg, "folded") == 0)
-				cfg->format = FORMAT_FOLDED;
+			if (writer__parse_format(optarg, &cfg->format))
+				set_err(
+				    err, errlen, &have_err,
+				    "--format: '%s' is not one of pprof, folded, svg, speedscope, "
+				    "text",
+				    optarg);
+			break;
+		case OPT_SORT:
+			if (strcmp(optarg, "own") == 0)
+				cfg->write.sort = SORT_OWN;
+			else if (strcmp(optarg, "total") == 0)
+				cfg->write.sort = SORT_TOTAL;
 			else
+				set_err(err, errlen, &have_err, "--sort: '%s' is not own or total",
+					optarg);
+			break;
+		case OPT_LIMIT:
+			if (parse_long(optarg, 1, MAX_LIMIT, &lval) < 0)
 				set_err(err, errlen, &have_err,
-					"--format: '%s' is not one of pprof, folded", optarg);
+					"--limit: '%s' is not a number of rows in 1..%ld", optarg,
+					MAX_LIMIT);
+			else
+				cfg->write.limit = (size_t)lval;
+			break;
+		case OPT_PER_PROCESS:
+			cfg->write.per_process = true;
 			break;
 		case OPT_INTERVAL:
 			if (parse_seconds(optarg, MAX_DURATION_S, &dval) < 0 || dval < 1.0)
@@ -413,31 +502,22 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 		return 0;
 	}
 
-	if (!have_err && optind < argc)
-		set_err(err, errlen, &have_err, "unexpected argument '%s'", argv[optind]);
-	if (!have_err && cfg->all_pythons && cfg->npids > 0)
-		set_err(err, errlen, &have_err, "--all-pythons and --pid are exclusive");
-	if (!have_err && !cfg->all_pythons && cfg->npids == 0)
+	if (cfg->convert)
+		check_convert(cfg, argc, argv, err, errlen, &have_err);
+	else
+		check_record(cfg, argc, argv, err, errlen, &have_err);
+	if (!have_err && cfg->format != FORMAT_TEXT &&
+	    (cfg->write.sort != SORT_TOTAL || cfg->write.limit || cfg->write.per_process))
 		set_err(err, errlen, &have_err,
-			"nothing to profile: give --all-pythons or --pid PID");
-	if (!have_err && cfg->interval_s > 0 && !cfg->output_dir && !cfg->push_url)
-		set_err(err, errlen, &have_err, "--interval needs --output-dir DIR or --push URL");
-	if (!have_err && cfg->interval_s == 0 &&
-	    (cfg->output_dir || cfg->push_url || cfg->max_files || cfg->max_bytes ||
-	     cfg->npush_headers))
-		set_err(err, errlen, &have_err,
-			"--output-dir, --push, --max-files, --max-bytes and --push-header need "
-			"--interval SECONDS");
-	if (!have_err && cfg->interval_s > 0 && cfg->output)
-		set_err(err, errlen, &have_err,
-			"-o/--output writes one profile: with --interval use --output-dir");
-	if (!have_err && cfg->interval_s > 0 && cfg->format != FORMAT_PPROF)
-		set_err(err, errlen, &have_err, "--interval writes pprof only");
+			"--sort, --limit and --per-process need --format text");
 	if (have_err)
 		return -EINVAL;
 
-	if (!cfg->output)
-		cfg->output =
-		    cfg->format == FORMAT_FOLDED ? DEFAULT_OUTPUT_FOLDED : DEFAULT_OUTPUT_PPROF;
+	cfg->write.format = cfg->format;
+	if (!cfg->output && !cfg->convert) {
+		snprintf(cfg->default_output, sizeof(cfg->default_output), "profile%s",
+			 writer__suffix(cfg->format));
+		cfg->output = cfg->default_output;
+	}
 	return 0;
 }

@@ -10,6 +10,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "writer.h"
+
 #define PYBPF_VERSION "0.1.0"
 
 /* Exit codes (documented in README and --help). */
@@ -25,11 +27,6 @@ enum pybpf_exit {
 	EXIT_OUTPUT = 8,           /* output path not writable, exists without --force, write failed */
 };
 
-enum output_format {
-	FORMAT_PPROF = 0,
-	FORMAT_FOLDED = 1,
-};
-
 #define CONFIG_MAX_PIDS 64
 #define CONFIG_MAX_HEADERS 16
 
@@ -39,9 +36,14 @@ struct config {
 	size_t npids;
 	double duration_s;         /* --duration SECONDS; 0 = until SIGINT/SIGTERM */
 	unsigned int rate_hz;      /* --rate HZ, 1..10000, default 99 */
-	const char *output;        /* -o/--output FILE; default "profile.pb.gz" or "profile.folded" */
+	const char *output;	   /* -o/--output FILE; default "profile" + the format's suffix */
 	bool force;                /* --force: overwrite an existing output */
-	enum output_format format; /* --format pprof|folded */
+	enum output_format format; /* --format pprof|folded|svg|speedscope|text */
+	struct writer_opts write;  /* format and its options (--sort, --limit, --per-process) */
+	/* `pybpf-prof convert IN [-o OUT]`: rewrite a saved pprof in another format. */
+	bool convert;
+	const char *input;	   /* IN */
+	char default_output[32];   /* storage for the default -o */
 	int verbose;               /* -v, repeatable */
 	/* Daemon mode: one profile per interval, to a directory and/or a server. */
 	double interval_s;         /* --interval SECONDS; 0 = one profile at the end */

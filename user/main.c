@@ -20,14 +20,14 @@
 
 #include "config.h"
 #include "counters.h"
-#include "folded.h"
 #include "outdir.h"
 #include "outfile.h"
-#include "pprof.h"
+#include "pprofread.h"
 #include "profile.h"
 #include "pyoffsets.h"
 #include "push.h"
 #include "session.h"
+#include "writer.h"
 
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
@@ -114,7 +114,7 @@ static int output_error(const char *path, int err)
 	return EXIT_OUTPUT;
 }
 
-static int write_profile(const struct profile *p, const char *path, enum output_format fmt,
+static int write_profile(const struct profile *p, const char *path, const struct writer_opts *wo,
 			 bool overwrite)
 {
 	struct outfile *f = outfile__open(path, overwrite);
@@ -122,8 +122,7 @@ static int write_profile(const struct profile *p, const char *path, enum output_
 
 	if (!f)
 		return -errno;
-	err = fmt == FORMAT_FOLDED ? folded__write(p, outfile__fd(f))
-				   : pprof__write_gz(p, outfile__fd(f));
+	err = writer__write(wo, p, outfile__fd(f));
 	if (err) {
 		outfile__abort(f);
 		return err;
@@ -137,14 +136,14 @@ static int save(const struct config *cfg, const struct profile *p)
 {
 	char fallback[256];
 	const char *tmp = getenv("TMPDIR");
-	int err = write_profile(p, cfg->output, cfg->format, cfg->force);
+	int err = write_profile(p, cfg->output, &cfg->write, cfg->force);
 
 	if (!err)
 		return EXIT_OK;
 	output_error(cfg->output, err);
-	snprintf(fallback, sizeof(fallback), "%s/pybpf-prof-%d.%s", tmp && *tmp ? tmp : "/tmp",
-		 (int)getpid(), cfg->format == FORMAT_FOLDED ? "folded" : "pb.gz");
-	if (!write_profile(p, fallback, cfg->format, false))
+	snprintf(fallback, sizeof(fallback), "%s/pybpf-prof-%d%s", tmp && *tmp ? tmp : "/tmp",
+		 (int)getpid(), writer__suffix(cfg->format));
+	if (!write_profile(p, fallback, &cfg->write, false))
 		die_msg("profile saved to %s instead", fallback);
 	return EXIT_OUTPUT;
 }
@@ -336,7 +335,8 @@ static int run_daemon(const struct config *cfg, struct session *s, const struct 
 {
 	struct outdir_opts oo = {.dir = cfg->output_dir,
 				 .max_files = cfg->max_files,
-				 .max_bytes = cfg->max_bytes};
+				 .max_bytes = cfg->max_bytes,
+				 .write = &cfg->write};
 	struct push_opts po = {.url = cfg->push_url,
 			       .headers = cfg->push_headers,
 			       .nheaders = cfg->npush_headers,
@@ -530,6 +530,38 @@ out:
 	return rc;
 }
 
+/* `convert IN`: a saved pprof in another format. Unreadable input exits 2
+ * and writes nothing; "-o -" or no -o writes to standard output. */
+static int convert(const struct config *cfg)
+{
+	struct profile *p = NULL;
+	char why[256];
+	int err, rc = EXIT_OK;
+
+	err = pprofread__file(cfg->input, &p, why, sizeof(why));
+	if (err == -ENOMEM) {
+		die_msg("%s: out of memory", cfg->input);
+		return EXIT_FAILURE_INTERNAL;
+	}
+	if (err) {
+		die_msg("%s: %s", cfg->input, why[0] ? why : strerror(-err));
+		return EXIT_USAGE;
+	}
+	if (!cfg->output || strcmp(cfg->output, "-") == 0) {
+		err = writer__write(&cfg->write, p, STDOUT_FILENO);
+		if (err) {
+			die_msg("writing to standard output: %s", strerror(-err));
+			rc = EXIT_OUTPUT;
+		}
+	} else {
+		err = write_profile(p, cfg->output, &cfg->write, cfg->force);
+		if (err)
+			rc = output_error(cfg->output, err);
+	}
+	profile__free(p);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -548,5 +580,7 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	verbosity = cfg.verbose;
+	if (cfg.convert)
+		return convert(&cfg);
 	return run(&cfg);
 }

@@ -2,7 +2,8 @@
 /*
  * Daemon output directory.
  *
- * File names are "pybpf-<host>-<YYYYmmddTHHMMSS>Z-<seq>.pb.gz" with a
+ * File names are "pybpf-<host>-<YYYYmmddTHHMMSS>Z-<seq><suffix>" (the
+ * format's suffix, ".pb.gz" for pprof) with a
  * zero-padded seq, so plain byte order of the names is time order. seq
  * restarts at 0 for every new second; a name that is already taken (a
  * restarted agent writing within the same second) moves on to the next seq.
@@ -30,10 +31,9 @@
 
 #include "outdir.h"
 #include "outfile.h"
-#include "pprof.h"
+#include "writer.h"
 
 #define NAME_PREFIX "pybpf-"
-#define NAME_SUFFIX ".pb.gz"
 #define STAMP_LEN 16 /* YYYYmmddTHHMMSSZ */
 #define SEQ_DIGITS 4
 #define HOST_MAX 64
@@ -48,6 +48,8 @@ struct outdir {
 	uint64_t max_bytes;
 	char last_stamp[STAMP_LEN + 1];
 	unsigned int next_seq; /* first seq to try for last_stamp */
+	struct writer_opts write;
+	const char *suffix; /* the format's, e.g. ".pb.gz" */
 };
 
 struct entry {
@@ -91,6 +93,9 @@ struct outdir *outdir__new(const struct outdir_opts *opts)
 	host_sanitize(opts->host, d->host, sizeof(d->host));
 	d->max_files = opts->max_files;
 	d->max_bytes = opts->max_bytes;
+	if (opts->write)
+		d->write = *opts->write;
+	d->suffix = writer__suffix(d->write.format);
 	return d;
 }
 
@@ -145,9 +150,9 @@ static size_t our_name_len(const struct outdir *d, const char *s)
 	p = stamp + STAMP_LEN + 1;
 	for (digits = 0; p[digits] >= '0' && p[digits] <= '9'; digits++)
 		;
-	if (digits < SEQ_DIGITS || strncmp(p + digits, NAME_SUFFIX, strlen(NAME_SUFFIX)))
+	if (digits < SEQ_DIGITS || strncmp(p + digits, d->suffix, strlen(d->suffix)))
 		return 0;
-	i = (size_t)(p - s) + digits + strlen(NAME_SUFFIX);
+	i = (size_t)(p - s) + digits + strlen(d->suffix);
 	return i;
 }
 
@@ -282,7 +287,7 @@ out_close_dir:
 }
 
 /* Encode the profile into a new file under exactly `path`. 0 or -errno. */
-static int write_one(const char *path, const struct profile *p)
+static int write_one(const struct outdir *d, const char *path, const struct profile *p)
 {
 	struct outfile *f;
 	int err;
@@ -290,7 +295,7 @@ static int write_one(const char *path, const struct profile *p)
 	f = outfile__open(path, false);
 	if (!f)
 		return -errno;
-	err = pprof__write_gz(p, outfile__fd(f));
+	err = writer__write(&d->write, p, outfile__fd(f));
 	if (err) {
 		outfile__abort(f);
 		return err;
@@ -319,8 +324,8 @@ int outdir__write(struct outdir *d, const struct profile *p, int64_t start_ns, c
 	for (int attempt = 0; attempt < NAME_ATTEMPTS && err == -EEXIST; attempt++) {
 		seq = d->next_seq++;
 		free(full);
-		len = asprintf(&full, "%s/" NAME_PREFIX "%s-%s-%0*u" NAME_SUFFIX, d->dir, d->host,
-			       stamp, SEQ_DIGITS, seq);
+		len = asprintf(&full, "%s/" NAME_PREFIX "%s-%s-%0*u%s", d->dir, d->host, stamp,
+			       SEQ_DIGITS, seq, d->suffix);
 		if (len < 0) {
 			full = NULL;
 			err = -ENOMEM;
@@ -334,7 +339,7 @@ int outdir__write(struct outdir *d, const struct profile *p, int64_t start_ns, c
 			err = -errno;
 			break;
 		}
-		err = write_one(full, p);
+		err = write_one(d, full, p);
 	}
 
 	if (!err && path && pathlen)

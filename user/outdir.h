@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Daemon output: one gzipped pprof per interval in a directory, written
+ * Daemon output: one profile per interval in a directory (gzipped pprof,
+ * or another format of writer.h with its suffix), written
  * atomically (outfile.h) under a name that sorts by time and carries the
  * host name, with retention limits that delete the oldest of our files.
  */
@@ -12,12 +13,14 @@
 
 struct outdir;
 struct profile;
+struct writer_opts;
 
 struct outdir_opts {
 	const char *dir;       /* must exist */
 	const char *host;      /* host name put into file names (sanitized) */
 	uint64_t max_files;    /* 0 = unlimited */
 	uint64_t max_bytes;    /* 0 = unlimited; total of our files in dir */
+	const struct writer_opts *write; /* format of the files; NULL = pprof */
 };
 
 /* NULL with errno set (ENOMEM; the directory is checked by outdir__write). */
@@ -26,9 +29,9 @@ void outdir__free(struct outdir *d);
 
 /*
  * Write one interval's profile as
- *   <dir>/pybpf-<host>-<YYYYmmddTHHMMSS>Z-<seq>.pb.gz
+ *   <dir>/pybpf-<host>-<YYYYmmddTHHMMSS>Z-<seq>.pb.gz (or the format's suffix)
  * (UTC start of the interval; seq makes names unique within a second and
- * keeps them sorting by time), then delete the oldest pybpf-<host>-*.pb.gz
+ * keeps them sorting by time), then delete the oldest pybpf-<host>-*<suffix>
  * files beyond the limits (never the one just written). The written path
  * goes to `path` when non-NULL. 0 or -errno (-ENOSPC, -EACCES, -EROFS,
  * -ENOENT...): nothing half-written is left under a final name.

@@ -408,7 +408,7 @@ static void test_bad_daemon_options(void)
 	CHECK_BAD("need --interval", "--all-pythons", "--push", "http://x");
 	CHECK_BAD("use --output-dir", "--all-pythons", "--interval", "10", "--output-dir", "d",
 		  "-o", "f.pb.gz");
-	CHECK_BAD("pprof only", "--all-pythons", "--interval", "10", "--output-dir", "d",
+	CHECK_BAD("--push sends pprof", "--all-pythons", "--interval", "10", "--push", "http://x",
 		  "--format", "folded");
 	CHECK_BAD("--max-files", "--all-pythons", "--interval", "10", "--output-dir", "d",
 		  "--max-files", "10K");
@@ -424,6 +424,54 @@ static void test_bad_daemon_options(void)
 	CHECK_BAD("empty directory", "--all-pythons", "--interval", "10", "--output-dir", "");
 }
 
+static void test_file_formats(void)
+{
+	static const char *const names[][2] = {{"svg", "profile.svg"},
+					       {"speedscope", "profile.speedscope.json"},
+					       {"text", "profile.txt"}};
+
+	for (size_t i = 0; i < 3; i++) {
+		CHECK_EQ_INT(PARSE("--all-pythons", "--format", names[i][0]), 0);
+		CHECK_EQ_STR(cfg.output, names[i][1]);
+		CHECK_EQ_STR(writer__format_name(cfg.write.format), names[i][0]);
+	}
+	CHECK_EQ_INT(PARSE("--all-pythons", "--format", "text", "--sort", "own", "--limit", "20",
+			   "--per-process"),
+		     0);
+	CHECK_EQ_INT(cfg.write.sort, SORT_OWN);
+	CHECK_EQ_INT(cfg.write.limit, 20);
+	CHECK(cfg.write.per_process);
+	/* Interval files in any format. */
+	CHECK_EQ_INT(
+	    PARSE("--all-pythons", "--interval", "10", "--output-dir", "d", "--format", "svg"), 0);
+	CHECK_EQ_INT(cfg.write.format, FORMAT_SVG);
+	CHECK_BAD("need --format text", "--all-pythons", "--sort", "own");
+	CHECK_BAD("need --format text", "--all-pythons", "--format", "svg", "--limit", "3");
+	CHECK_BAD("--sort", "--all-pythons", "--format", "text", "--sort", "self");
+	CHECK_BAD("--limit", "--all-pythons", "--format", "text", "--limit", "0");
+	CHECK_BAD("--limit", "--all-pythons", "--format", "text", "--limit", "5x");
+	CHECK_BAD("not one of", "--all-pythons", "--format", "png");
+}
+
+static void test_convert(void)
+{
+	CHECK_EQ_INT(PARSE("convert", "in.pb.gz", "-o", "out.svg", "--format", "svg"), 0);
+	CHECK(cfg.convert);
+	CHECK_EQ_STR(cfg.input, "in.pb.gz");
+	CHECK_EQ_STR(cfg.output, "out.svg");
+	CHECK_EQ_INT(cfg.write.format, FORMAT_SVG);
+	/* No -o: standard output. */
+	CHECK_EQ_INT(PARSE("convert", "--format", "text", "--limit", "5", "in.pb.gz"), 0);
+	CHECK(cfg.output == NULL);
+	CHECK_EQ_INT(cfg.write.limit, 5);
+	CHECK_BAD("give the pprof file", "convert", "--format", "text");
+	CHECK_BAD("unexpected argument 'b'", "convert", "a", "b");
+	CHECK_BAD("convert takes", "convert", "a", "--all-pythons");
+	CHECK_BAD("convert takes", "convert", "a", "--interval", "5");
+	/* "convert" anywhere but first is just an argument. */
+	CHECK_BAD("unexpected argument 'convert'", "--all-pythons", "convert");
+}
+
 TEST_MAIN(TEST(test_defaults), TEST(test_all_options), TEST(test_equals_forms),
 	  TEST(test_repeated_pids), TEST(test_max_pids), TEST(test_output_default_follows_format),
 	  TEST(test_duration), TEST(test_bad_duration), TEST(test_rate), TEST(test_bad_rate),
@@ -431,4 +479,5 @@ TEST_MAIN(TEST(test_defaults), TEST(test_all_options), TEST(test_equals_forms),
 	  TEST(test_unknown_option), TEST(test_missing_argument), TEST(test_targets),
 	  TEST(test_positional), TEST(test_first_error_wins), TEST(test_help_version),
 	  TEST(test_repeated_calls), TEST(test_null_err_buffer), TEST(test_usage),
-	  TEST(test_daemon_options), TEST(test_bad_daemon_options))
+	  TEST(test_daemon_options), TEST(test_bad_daemon_options), TEST(test_file_formats),
+	  TEST(test_convert))
