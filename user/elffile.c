@@ -35,6 +35,7 @@ struct elf_file {
 	bool have_shstrndx;
 	Elf_Scn *dynsym;
 	Elf_Scn *symtab;
+	Elf_Scn *gnu_hash; /* .gnu.hash of .dynsym (64-bit little-endian files only), or NULL */
 	struct elf_load *loads;
 	size_t nloads;
 };
@@ -71,7 +72,10 @@ static int elf_file__load_phdrs(struct elf_file *ef)
 
 static void elf_file__find_symtabs(struct elf_file *ef)
 {
-	Elf_Scn *scn = NULL;
+	const char *ident = elf_getident(ef->elf, NULL);
+	bool le64 = ident && ident[EI_CLASS] == ELFCLASS64 && ident[EI_DATA] == ELFDATA2LSB;
+	Elf_Scn *scn = NULL, *gnu_hash = NULL;
+	size_t gnu_hash_link = 0;
 
 	ef->have_shstrndx = elf_getshdrstrndx(ef->elf, &ef->shstrndx) == 0;
 	while ((scn = elf_nextscn(ef->elf, scn)) != NULL) {
@@ -83,7 +87,14 @@ static void elf_file__find_symtabs(struct elf_file *ef)
 			ef->dynsym = scn;
 		else if (sh.sh_type == SHT_SYMTAB && !ef->symtab)
 			ef->symtab = scn;
+		else if (sh.sh_type == SHT_GNU_HASH && !gnu_hash) {
+			gnu_hash = scn;
+			gnu_hash_link = sh.sh_link;
+		}
 	}
+	/* Used only if it indexes the .dynsym we search. */
+	if (le64 && gnu_hash && ef->dynsym && gnu_hash_link == elf_ndxscn(ef->dynsym))
+		ef->gnu_hash = gnu_hash;
 }
 
 struct elf_file *elf_file__open(const char *path)
@@ -162,13 +173,116 @@ int elf_file__type(const struct elf_file *ef)
 	return ef->type;
 }
 
-/* Look `name` up in one symbol table; defined symbols only. */
+/* Symbol `index` of table `scn` if it is defined and named `name`. */
+static int elf_file__symbol_at(const struct elf_file *ef, Elf_Data *syms, size_t strndx,
+			       size_t index, const char *name, uint64_t *addr, uint64_t *size)
+{
+	GElf_Sym sym;
+	const char *sname;
+
+	if (index > INT32_MAX || !gelf_getsym(syms, (int)index, &sym) ||
+	    sym.st_shndx == SHN_UNDEF || sym.st_name == 0)
+		return -ENOENT;
+	sname = elf_strptr(ef->elf, strndx, sym.st_name);
+	if (!sname || strcmp(sname, name) != 0)
+		return -ENOENT;
+	if (addr)
+		*addr = sym.st_value;
+	if (size)
+		*size = sym.st_size;
+	return 0;
+}
+
+static uint32_t gnu_hash(const char *name)
+{
+	uint32_t h = 5381;
+
+	for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+		h = h * 33 + *p;
+	return h;
+}
+
+/*
+ * Look `name` up in .dynsym through its GNU hash table: a Bloom filter,
+ * then one hash bucket's chain, instead of a scan of every symbol (a large
+ * program such as node has 185k). Every index and length is checked
+ * against the section sizes: the file is untrusted. 0, -ENOENT (not
+ * there), or -EINVAL (the table is unusable: the caller scans instead).
+ */
+static int elf_file__symbol_gnu_hash(const struct elf_file *ef, const char *name, uint64_t *addr,
+				     uint64_t *size)
+{
+	Elf_Data *hd = elf_rawdata(ef->gnu_hash, NULL), *syms = elf_getdata(ef->dynsym, NULL);
+	size_t entsize = gelf_fsize(ef->elf, ELF_T_SYM, 1, EV_CURRENT), nsyms, words;
+	uint32_t nbuckets, symoffset, bloom_size, bloom_shift, h = gnu_hash(name), idx;
+	const uint8_t *base;
+	const uint32_t *buckets, *chain;
+	uint64_t bloom, mask;
+	GElf_Shdr dsh;
+
+	if (!hd || !hd->d_buf || hd->d_size < 16 || !syms || !entsize ||
+	    !gelf_getshdr(ef->dynsym, &dsh))
+		return -EINVAL;
+	base = hd->d_buf;
+	memcpy(&nbuckets, base, 4);
+	memcpy(&symoffset, base + 4, 4);
+	memcpy(&bloom_size, base + 8, 4);
+	memcpy(&bloom_shift, base + 12, 4);
+	nsyms = syms->d_size / entsize;
+	words = (hd->d_size - 16) / 4; /* u32 words after the header */
+	if (!nbuckets || !bloom_size || (uint64_t)bloom_size * 2 + nbuckets > words ||
+	    symoffset > nsyms)
+		return -EINVAL;
+	memcpy(&bloom, base + 16 + (size_t)((h / 64) % bloom_size) * 8, 8);
+	mask = (1ull << (h % 64)) | (1ull << ((h >> (bloom_shift % 32)) % 64));
+	if ((bloom & mask) != mask)
+		return -ENOENT;
+	buckets = (const uint32_t *)(base + 16 + (size_t)bloom_size * 8);
+	chain = buckets + nbuckets;
+	idx = buckets[h % nbuckets];
+	if (idx < symoffset)
+		return -ENOENT; /* empty bucket */
+	/* The chain of a bucket runs until an entry with the low bit set. */
+	for (; idx < nsyms; idx++) {
+		size_t c = (size_t)nbuckets + (idx - symoffset);
+		uint32_t ch;
+
+		if (c >= words - (size_t)bloom_size * 2)
+			return -EINVAL;
+		ch = chain[idx - symoffset];
+		if ((ch | 1) == (h | 1) &&
+		    elf_file__symbol_at(ef, syms, dsh.sh_link, idx, name, addr, size) == 0)
+			return 0;
+		if (ch & 1)
+			return -ENOENT;
+	}
+	return -EINVAL;
+}
+
+/* Can `name` be in this symbol table at all? A memmem over its string
+ * table is far cheaper than reading every symbol. */
+static bool elf_file__may_hold(const struct elf_file *ef, Elf_Scn *scn, const char *name)
+{
+	GElf_Shdr sh;
+	Elf_Scn *strscn;
+	Elf_Data *d;
+
+	if (!scn || !gelf_getshdr(scn, &sh) || !(strscn = elf_getscn(ef->elf, sh.sh_link)))
+		return true;
+	d = elf_getdata(strscn, NULL);
+	if (!d || !d->d_buf)
+		return true;
+	/* With its terminating NUL: a symbol may name the tail of a longer string. */
+	return memmem(d->d_buf, d->d_size, name, strlen(name) + 1) != NULL;
+}
+
+/* Look `name` up in one symbol table by scanning it; defined symbols only. */
 static int elf_file__symbol_in(const struct elf_file *ef, Elf_Scn *scn, const char *name,
 			       uint64_t *addr, uint64_t *size)
 {
 	GElf_Shdr sh;
 	Elf_Data *data;
-	size_t entsize, count, i;
+	size_t entsize;
 
 	if (!scn || !gelf_getshdr(scn, &sh))
 		return -ENOENT;
@@ -178,31 +292,24 @@ static int elf_file__symbol_in(const struct elf_file *ef, Elf_Scn *scn, const ch
 	entsize = gelf_fsize(ef->elf, ELF_T_SYM, 1, EV_CURRENT);
 	if (entsize == 0)
 		return -ENOENT;
-	count = data->d_size / entsize;
-	for (i = 0; i < count; i++) {
-		GElf_Sym sym;
-		const char *sname;
-
-		if (!gelf_getsym(data, (int)i, &sym))
-			break;
-		if (sym.st_shndx == SHN_UNDEF || sym.st_name == 0)
-			continue;
-		sname = elf_strptr(ef->elf, sh.sh_link, sym.st_name);
-		if (!sname || strcmp(sname, name) != 0)
-			continue;
-		if (addr)
-			*addr = sym.st_value;
-		if (size)
-			*size = sym.st_size;
-		return 0;
-	}
+	for (size_t i = 0; i < data->d_size / entsize; i++)
+		if (elf_file__symbol_at(ef, data, sh.sh_link, i, name, addr, size) == 0)
+			return 0;
 	return -ENOENT;
 }
 
 int elf_file__symbol(const struct elf_file *ef, const char *name, uint64_t *addr, uint64_t *size)
 {
-	if (elf_file__symbol_in(ef, ef->dynsym, name, addr, size) == 0)
+	int err = -EINVAL;
+
+	if (ef->gnu_hash)
+		err = elf_file__symbol_gnu_hash(ef, name, addr, size);
+	if (err == -EINVAL)
+		err = elf_file__symbol_in(ef, ef->dynsym, name, addr, size);
+	if (err == 0)
 		return 0;
+	if (!elf_file__may_hold(ef, ef->symtab, name))
+		return -ENOENT;
 	return elf_file__symbol_in(ef, ef->symtab, name, addr, size);
 }
 

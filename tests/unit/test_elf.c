@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <gelf.h>
+#include <libelf.h>
+
 #include "elffile.h"
 #include "test.h"
 
@@ -438,6 +441,125 @@ static void mutations(void)
 	free(data);
 }
 
+/*
+ * The .gnu.hash lookup finds exactly what a scan of .dynsym finds, for
+ * every defined symbol of real binaries (node, when installed, has 185k
+ * symbols), and names that are absent are absent. Then the hash section's
+ * bytes are mutated: lookups may fail but never crash or read outside it.
+ */
+static void hash_lookup(const char *path)
+{
+	struct elf_file *ef;
+	Elf *elf;
+	Elf_Scn *scn = NULL, *dynsym = NULL, *hash = NULL;
+	GElf_Shdr sh, hsh;
+	Elf_Data *d;
+	size_t n, checked = 0, entsize;
+	unsigned char *data, *copy;
+	size_t len = 0;
+	unsigned int seed = 7;
+	struct stat st;
+	int fd;
+
+	if (!have(path))
+		return;
+	fd = open(path, O_RDONLY);
+	CHECK(fd >= 0);
+	elf_version(EV_CURRENT);
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	CHECK(elf != NULL);
+	while (elf && (scn = elf_nextscn(elf, scn)) != NULL) {
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_DYNSYM)
+			dynsym = scn;
+		if (sh.sh_type == SHT_GNU_HASH)
+			hash = scn;
+	}
+	CHECK(dynsym != NULL && hash != NULL);
+	ef = elf_file__open(path);
+	CHECK(ef != NULL);
+	if (!dynsym || !hash || !ef)
+		goto out;
+	gelf_getshdr(dynsym, &sh);
+	d = elf_getdata(dynsym, NULL);
+	entsize = gelf_fsize(elf, ELF_T_SYM, 1, EV_CURRENT);
+	n = d->d_size / entsize;
+	for (size_t i = 1; i < n; i++) {
+		GElf_Sym sym, first;
+		const char *name;
+		uint64_t addr = 0;
+
+		if (!gelf_getsym(d, (int)i, &sym) || sym.st_shndx == SHN_UNDEF || !sym.st_name)
+			continue;
+		name = elf_strptr(elf, sh.sh_link, sym.st_name);
+		if (!name || !*name)
+			continue;
+		CHECK_EQ_INT(elf_file__symbol(ef, name, &addr, NULL), 0);
+		/* The first defined symbol of that name, as a scan would find it. */
+		for (size_t j = 1; j <= i; j++) {
+			const char *nj;
+
+			if (gelf_getsym(d, (int)j, &first) && first.st_shndx != SHN_UNDEF &&
+			    first.st_name && (nj = elf_strptr(elf, sh.sh_link, first.st_name)) &&
+			    strcmp(nj, name) == 0)
+				break;
+		}
+		if (addr != first.st_value) {
+			fprintf(stderr, "%s: %s at %#llx, scan says %#llx\n", path, name,
+				(unsigned long long)addr, (unsigned long long)first.st_value);
+			test_failures++;
+		}
+		if (++checked >= 3000)
+			break; /* the inner scan is quadratic; 3000 symbols are plenty */
+	}
+	CHECK_EQ_INT(elf_file__symbol(ef, "_PyRuntime_not_a_symbol", NULL, NULL), -ENOENT);
+	fprintf(stderr, "  %s: %zu symbols found through .gnu.hash as a scan finds them\n", path,
+		checked);
+	elf_file__close(ef);
+	ef = NULL;
+
+	/* Mutate the hash section only (of files small enough to rewrite 100 times). */
+	gelf_getshdr(hash, &hsh);
+	data = stat(path, &st) == 0 && st.st_size < (8 << 20) ? read_whole(path, &len) : NULL;
+	copy = data ? malloc(len) : NULL;
+	for (int round = 0; copy && round < 100; round++) {
+		const char *mpath;
+
+		memcpy(copy, data, len);
+		for (int k = 0; k < 1 + rand_r(&seed) % 8; k++)
+			copy[hsh.sh_offset + (size_t)rand_r(&seed) % hsh.sh_size] =
+			    (unsigned char)rand_r(&seed);
+		mpath = write_file("mutant", copy, len);
+		if (!mpath)
+			break;
+		ef = elf_file__open(mpath);
+		if (ef) {
+			int r = elf_file__symbol(ef, "PyCode_Type", NULL, NULL);
+
+			CHECK(r == 0 || r == -ENOENT);
+			elf_file__symbol(ef, "_PyRuntime", NULL, NULL);
+			elf_file__close(ef);
+			ef = NULL;
+		}
+	}
+	free(copy);
+	free(data);
+out:
+	elf_file__close(ef);
+	if (elf)
+		elf_end(elf);
+	if (fd >= 0)
+		close(fd);
+}
+
+static void gnu_hash_lookup(void)
+{
+	hash_lookup("/usr/bin/python3.11");
+	hash_lookup("/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0");
+	hash_lookup("/usr/bin/node");
+}
+
 static void cleanup(void)
 {
 	static const char *names[] = {"empty", "random", "truncated", "crafted", "mutant"};
@@ -454,4 +576,4 @@ static void cleanup(void)
 }
 
 TEST_MAIN(TEST(debian_python), TEST(read_semantics), TEST(pyenv_libpython), TEST(not_python),
-	  TEST(open_errors), TEST(truncated), TEST(crafted_headers), TEST(mutations), TEST(cleanup))
+	  TEST(open_errors), TEST(truncated), TEST(crafted_headers), TEST(mutations), TEST(gnu_hash_lookup), TEST(cleanup))
