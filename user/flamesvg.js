@@ -49,6 +49,14 @@
 		return f[0] + ' (' + f[1] + (f[2] ? ':' + f[2] : '') + ')';
 	}
 
+	// What fits in a box: the name, then the file's base name and the line.
+	function shortLabel(i) {
+		var f = F[frame[i]];
+		if (!f[1])
+			return f[0];
+		return f[0] + ' (' + f[1].slice(f[1].lastIndexOf('/') + 1) + (f[2] ? ':' + f[2] : '') + ')';
+	}
+
 	function describe(i) {
 		var all = total[0] || 1;
 		return label(i) + ': ' + total[i] + ' samples (' + (100 * total[i] / all).toFixed(2) +
@@ -95,7 +103,7 @@
 			r.setAttribute('fill-opacity', '0.5');
 		t.setAttribute('x', (px + 3).toFixed(1));
 		t.setAttribute('y', y + ROW - 5);
-		t.textContent = fitText(F[frame[i]][0], w);
+		t.textContent = fitText(shortLabel(i), w);
 		title.textContent = describe(i);
 		g.appendChild(title);
 		g.appendChild(r);
