@@ -24,8 +24,8 @@
 #include "writer.h"
 
 #define ROW_PX 17
-#define TOP_PX 30
-#define BOTTOM_PX 34
+#define TOP_PX 48 /* title and buttons, then hover details and search result */
+#define BOTTOM_PX 10
 
 /* A frame of the graph: a profile location, a process, a thread or the root. */
 struct gframe {
@@ -293,10 +293,9 @@ static void emit_skeleton(struct outbuf *b, const struct profile *p, const struc
 			"<text id=\"pybpf-reset\" class=\"button\" x=\"-120\" y=\"20\" "
 			"text-anchor=\"end\">Reset zoom</text></g>\n");
 	outbuf__puts(b, "<g id=\"pybpf-frames\"></g>\n");
-	outbuf__printf(b, "<text id=\"pybpf-details\" x=\"10\" y=\"%u\"> </text>\n", height - 12);
-	outbuf__printf(
-	    b, "<text id=\"pybpf-matched\" x=\"1190\" y=\"%u\" text-anchor=\"end\"></text>\n",
-	    height - 12);
+	outbuf__puts(b, "<text id=\"pybpf-details\" x=\"10\" y=\"40\"> </text>\n");
+	outbuf__puts(b, "<text id=\"pybpf-matched\" x=\"1190\" y=\"40\" text-anchor=\"end\" "
+			"fill=\"#aa22aa\"></text>\n");
 }
 
 int flamesvg__write(const struct profile *p, int fd)

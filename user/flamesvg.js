@@ -9,7 +9,7 @@
 (function () {
 	'use strict';
 	var NS = 'http://www.w3.org/2000/svg';
-	var ROW = 17, TOP = 30, SIDE = 10;
+	var ROW = 17, TOP = 48, SIDE = 10;
 	var svg = document.getElementById('pybpf-flame');
 	var framesG = document.getElementById('pybpf-frames');
 	var details = document.getElementById('pybpf-details');
@@ -60,7 +60,7 @@
 	function describe(i) {
 		var all = total[0] || 1;
 		return label(i) + ': ' + total[i] + ' samples (' + (100 * total[i] / all).toFixed(2) +
-			'%), ' + self[i] + ' in the function itself';
+			'% of all), own ' + self[i];
 	}
 
 	function colour(i) {
