@@ -19,6 +19,7 @@
 
 #include "outdir.h"
 #include "profile.h"
+#include "writer.h"
 #include "test.h"
 
 /* 2024-01-02T03:04:05Z */
@@ -535,6 +536,46 @@ static void test_disk_full(void)
 	run_child(full_child, "disk-full");
 }
 
-TEST_MAIN(TEST(test_names_sort_by_time), TEST(test_unique_within_second),
+/* Another format: its suffix, its content, and retention that counts only
+ * files of that format (pprof files of the same host are left alone). */
+static void test_format_suffix(void)
+{
+	struct writer_opts w = {.format = FORMAT_SVG};
+	struct outdir_opts o = {.max_files = 2, .write = &w};
+	struct tmpdir t;
+	struct profile *p = make_profile(3, 2);
+	struct outdir *d;
+	char path[512], head[6] = "", *list;
+	FILE *f;
+
+	tmpdir_make(&t);
+	o.dir = t.path;
+	o.host = "h";
+	touch(join(t.path, "pybpf-h-20200101T000000Z-0000.pb.gz"), 1000);
+	d = outdir__new(&o);
+	CHECK(d != NULL);
+	if (!d || !p)
+		goto out;
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(outdir__write(d, p, T0_NS + i * SEC_NS, path, sizeof(path)), 0);
+	CHECK_EQ_STR(path, join(t.path, "pybpf-h-20240102T030407Z-0000.svg"));
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	if (f) {
+		CHECK(fread(head, 1, 5, f) == 5);
+		fclose(f);
+	}
+	CHECK_EQ_STR(head, "<?xml");
+	list = listing(t.path);
+	CHECK_EQ_STR(list, "pybpf-h-20200101T000000Z-0000.pb.gz pybpf-h-20240102T030406Z-0000.svg "
+			   "pybpf-h-20240102T030407Z-0000.svg");
+	free(list);
+out:
+	outdir__free(d);
+	profile__free(p);
+	tmpdir_remove(&t);
+}
+
+TEST_MAIN(TEST(test_names_sort_by_time), TEST(test_format_suffix), TEST(test_unique_within_second),
 	  TEST(test_retention_count), TEST(test_retention_bytes), TEST(test_stale_temp_files),
 	  TEST(test_missing_dir), TEST(test_readonly_dir), TEST(test_disk_full))
