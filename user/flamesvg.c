@@ -276,6 +276,7 @@ static void emit_skeleton(struct outbuf *b, const struct profile *p, const struc
 		       "width=\"100%%\" height=\"%u\" font-family=\"Verdana, sans-serif\" "
 		       "font-size=\"12\">\n",
 		       height);
+	outbuf__puts(b, "<title>pybpf-prof flame graph</title>\n");
 	outbuf__puts(b, "<style>.frame text{pointer-events:none;fill:#000}"
 			".frame:hover rect{stroke:#000;stroke-width:0.8}"
 			".button{fill:#2255aa;cursor:pointer;text-decoration:underline}"

@@ -103,6 +103,18 @@ static void write_table(struct outbuf *b, const struct profile *p, const struct 
 	}
 }
 
+/* "# pybpf-prof: N samples", and the CPU time they stand for when the period is known. */
+static void write_header(struct outbuf *b, const struct profile *p)
+{
+	uint64_t n = profile__total_count(p), period = profile__meta(p)->period_ns;
+
+	outbuf__printf(b, "# pybpf-prof: %" PRIu64 " samples", n);
+	if (period)
+		outbuf__printf(b, ", %.2f s of CPU (one sample per %.2f ms)",
+			       (double)n * (double)period / 1e9, (double)period / 1e6);
+	outbuf__puts(b, "\n");
+}
+
 int textreport__write(const struct profile *p, const struct text_opts *o, int fd)
 {
 	size_t nfuncs = profile__function_count(p), *rows;
@@ -122,8 +134,7 @@ int textreport__write(const struct profile *p, const struct text_opts *o, int fd
 		goto out_free;
 	}
 	outbuf__init(b, fd);
-	if (!o->per_process || !groups.ngroups)
-		outbuf__printf(b, "# pybpf-prof: %" PRIu64 " samples\n", profile__total_count(p));
+	write_header(b, p);
 	for (size_t g = 0; g < groups.ngroups; g++) {
 		size_t nrows = 0;
 		uint64_t samples = 0;

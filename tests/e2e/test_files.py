@@ -58,7 +58,8 @@ def parse_text_table(text):
     tables = []
     process = None
     for line in text.splitlines():
-        m = re.match(r"^# pybpf-prof: (\d+) samples$", line)
+        m = re.match(r"^# pybpf-prof: (\d+) samples(, [\d.]+ s of CPU \(one sample per "
+                     r"[\d.]+ ms\))?$", line)
         if m:
             total = int(m.group(1))
             continue

@@ -128,7 +128,8 @@ static void test_text(void)
 	}
 	CHECK_EQ_INT(sum_own, profile__total_count(p));
 	CHECK(strstr(t, "/app/m.py:10") != NULL);
-	CHECK(strstr(t, "# pybpf-prof: 20 samples") != NULL);
+	CHECK(strstr(t, "# pybpf-prof: 20 samples, 0.20 s of CPU (one sample per 10.00 ms)\n") !=
+	      NULL);
 	/* Sorted by total: main first; by own: b first. */
 	CHECK(strstr(t, "  main ") < strstr(t, "  b "));
 	free(t);
