@@ -21,6 +21,8 @@
 #include "profile.h"
 #include "test.h"
 
+#include <zlib.h>
+
 /* ---- a small protobuf builder ---- */
 
 struct pb {
@@ -535,5 +537,45 @@ static void test_file(void)
 	CHECK(q == NULL);
 }
 
+/* A small gzip that inflates past the limit stops at the limit with -E2BIG. */
+static void test_gzip_bomb(void)
+{
+	size_t chunk = 1 << 20, total = (size_t)PPROFREAD_MAX_BYTES + chunk, cap = 4 << 20;
+	uint8_t *zeros = calloc(1, chunk), *gz = malloc(cap);
+	z_stream zs = {0};
+	struct profile *p = NULL;
+	char why[128];
+	size_t fed = 0;
+	int zret = Z_OK;
+
+	CHECK(zeros && gz);
+	if (!zeros || !gz)
+		goto out;
+	CHECK_EQ_INT(
+	    deflateInit2(&zs, Z_BEST_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY),
+	    Z_OK);
+	zs.next_out = gz;
+	zs.avail_out = (uInt)cap;
+	while (zret != Z_STREAM_END) {
+		if (!zs.avail_in && fed < total) {
+			zs.next_in = zeros;
+			zs.avail_in = (uInt)chunk;
+			fed += chunk;
+		}
+		zret = deflate(&zs, fed == total ? Z_FINISH : Z_NO_FLUSH);
+		if (zret != Z_OK && zret != Z_STREAM_END)
+			break;
+	}
+	CHECK_EQ_INT(zret, Z_STREAM_END);
+	CHECK(zs.total_out < cap / 2); /* a few hundred KiB on disk */
+	CHECK_EQ_INT(pprofread__parse(gz, zs.total_out, &p, why, sizeof(why)), -E2BIG);
+	CHECK(p == NULL);
+	CHECK(strstr(why, "MiB") != NULL);
+	deflateEnd(&zs);
+out:
+	free(zeros);
+	free(gz);
+}
+
 TEST_MAIN(TEST(test_go_like), TEST(test_value_choice), TEST(test_roundtrip), TEST(test_prefixes),
-	  TEST(test_malformed), TEST(test_deep_stack), TEST(test_file))
+	  TEST(test_malformed), TEST(test_deep_stack), TEST(test_file), TEST(test_gzip_bomb))
