@@ -531,14 +531,16 @@ out:
 }
 
 /* `convert IN`: a saved pprof in another format. Unreadable input exits 2
- * and writes nothing; "-o -" or no -o writes to standard output. */
+ * and writes nothing; "-o -" or no -o writes to standard output, IN "-"
+ * reads standard input. */
 static int convert(const struct config *cfg)
 {
 	struct profile *p = NULL;
 	char why[256];
 	int err, rc = EXIT_OK;
 
-	err = pprofread__file(cfg->input, &p, why, sizeof(why));
+	err = pprofread__file(strcmp(cfg->input, "-") ? cfg->input : "/dev/stdin", &p, why,
+			      sizeof(why));
 	if (err == -ENOMEM) {
 		die_msg("%s: out of memory", cfg->input);
 		return EXIT_FAILURE_INTERNAL;

@@ -355,10 +355,11 @@ def test_convert_totals_equal_pprof(runs, prof_bin, pprofcheck, speedscope_bundl
     assert sorted(json.dumps(s, sort_keys=True) for s in again["samples"]) == \
         sorted(json.dumps(s, sort_keys=True) for s in samples)
 
-    # text per process, sorted by own, limited
-    r = subprocess.run([prof_bin, "convert", str(src), "--format", "text", "--sort", "own",
-                        "--limit", "3", "--per-process"], capture_output=True, text=True,
-                       timeout=60)
+    # text per process, sorted by own, limited; from standard input to standard output
+    with open(src, "rb") as stdin:
+        r = subprocess.run([prof_bin, "convert", "-", "--format", "text", "--sort", "own",
+                            "--limit", "3", "--per-process"], stdin=stdin, capture_output=True,
+                           text=True, timeout=60)
     assert_ran_ok(r.returncode, r.stdout, r.stderr, "convert --format text to stdout")
     t = parse_text_table(r.stdout)
     assert [tb["process"] for tb in t["tables"]] == ["%s (%d)" % (runs["comm"], runs["pid"])]
