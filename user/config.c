@@ -40,10 +40,15 @@ enum {
 	OPT_SORT,
 	OPT_LIMIT,
 	OPT_PER_PROCESS,
+	OPT_SUBPROCESSES,
+	OPT_JSON,
+	OPT_LOCALS,
 };
 
-/* Leading ':' makes getopt report a missing argument as ':' instead of '?'. */
+/* Leading ':' makes getopt report a missing argument as ':' instead of '?'.
+ * `record` parses with a '+' in front: options end at PROGRAM. */
 static const char short_opts[] = ":ho:vV";
+static const char short_opts_record[] = "+:ho:vV";
 
 static const struct option long_opts[] = {
     {"all-pythons", no_argument, NULL, OPT_ALL_PYTHONS},
@@ -62,23 +67,49 @@ static const struct option long_opts[] = {
     {"sort", required_argument, NULL, OPT_SORT},
     {"limit", required_argument, NULL, OPT_LIMIT},
     {"per-process", no_argument, NULL, OPT_PER_PROCESS},
+    {"subprocesses", no_argument, NULL, OPT_SUBPROCESSES},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"locals", no_argument, NULL, OPT_LOCALS},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
 };
 
-static const char usage_text[] =
-    "Usage: pybpf-prof (--all-pythons | --pid PID...) [options]\n"
+#define USAGE_EXIT_CODES                                                                           \
+	"Exit codes:\n"                                                                            \
+	"  0  success\n"                                                                           \
+	"  1  unexpected failure (BPF load/attach error, out of memory)\n"                         \
+	"  2  bad command line\n"                                                                  \
+	"  3  missing CAP_BPF / CAP_PERFMON (or root); dump: may not read the process\n"           \
+	"  4  kernel without /sys/kernel/btf/vmlinux\n"                                            \
+	"  5  --pid names no running process\n"                                                    \
+	"  6  --pid names a process that is not CPython\n"                                         \
+	"  7  --pid names a CPython version we cannot read\n"                                      \
+	"  8  output path not writable, exists without --force, write failed\n"                    \
+	"  record -- PROGRAM: PROGRAM's own exit code (128+N if killed by signal N);\n"            \
+	"  126 PROGRAM not executable, 127 PROGRAM not found\n"
+
+static const char usage_record[] =
+    "Usage: pybpf-prof [record] (--all-pythons | --pid PID... [--subprocesses])\n"
+    "                           [options]\n"
+    "       pybpf-prof record [options] -- PROGRAM [ARGS...]\n"
+    "       pybpf-prof dump (--pid PID... | --all-pythons) [--json] [--locals]\n"
+    "       pybpf-prof top [--all-pythons | --pid PID... [--subprocesses]]\n"
     "       pybpf-prof convert IN.pb.gz [-o OUT] [--format FORMAT] [text options]\n"
     "\n"
     "Sample the Python stacks of running CPython processes with BPF on CPU-clock\n"
     "perf events (no ptrace, the targets are never paused) and write a profile.\n"
+    "`pybpf-prof COMMAND --help` describes dump and top.\n"
     "\n"
     "Targets (exactly one kind):\n"
     "      --all-pythons      every CPython process on the machine, including\n"
     "                         processes started while profiling\n"
     "      --pid PID          this process; repeat for several (at most 64)\n"
+    "      --subprocesses     with --pid: also every descendant of those processes,\n"
+    "                         including ones started while profiling\n"
+    "      -- PROGRAM ARGS    (record) run PROGRAM and profile it and its\n"
+    "                         descendants until it exits; exits with its exit code\n"
     "\n"
     "Options:\n"
     "      --duration SECONDS stop after SECONDS (decimals allowed, at most one\n"
@@ -114,21 +145,102 @@ static const char usage_text[] =
     "  -v, --verbose          more diagnostics on stderr; repeat for more\n"
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version and exit\n"
-    "\n"
-    "Exit codes:\n"
-    "  0  success\n"
-    "  1  unexpected failure (BPF load/attach error, out of memory)\n"
-    "  2  bad command line\n"
-    "  3  missing CAP_BPF / CAP_PERFMON (or root)\n"
-    "  4  kernel without /sys/kernel/btf/vmlinux\n"
-    "  5  --pid names no running process\n"
-    "  6  --pid names a process that is not CPython\n"
-    "  7  --pid names a CPython version we cannot read\n"
-    "  8  output path not writable, exists without --force, write failed\n";
+    "\n" USAGE_EXIT_CODES;
 
-const char *config__usage(void)
+static const char usage_dump[] =
+    "Usage: pybpf-prof dump (--pid PID... | --all-pythons) [--json] [--locals]\n"
+    "\n"
+    "Print what every thread of the processes is doing now: its Python stack\n"
+    "(function, file, line), name, native thread id, whether it is on a CPU and\n"
+    "the system call it is blocked in. The processes are not stopped (their\n"
+    "memory is read as they run; a read that changed under us is retried).\n"
+    "Needs the right to read the processes' memory (root, or CAP_SYS_PTRACE).\n"
+    "\n"
+    "      --pid PID          this process; repeat for several\n"
+    "      --all-pythons      every CPython process on the machine\n"
+    "      --json             one JSON array of processes instead of text\n"
+    "      --locals           each frame's local variables (values of int, float,\n"
+    "                         bool, None, short str and bytes)\n"
+    "  -h, --help             show this help and exit\n"
+    "\n" USAGE_EXIT_CODES;
+
+static const char usage_top[] =
+    "Usage: pybpf-prof top [--all-pythons | --pid PID... [--subprocesses]]\n"
+    "                      [--rate HZ] [--duration SECONDS]\n"
+    "\n"
+    "A live view of the functions using the most CPU, refreshed every second\n"
+    "(default: every Python process on the machine). Keys: o/t sort by own or\n"
+    "total time, a switch between the last second and since start, f filter by\n"
+    "process or service (Enter applies, empty clears), p pause, q quit. When\n"
+    "stdout is not a terminal, a plain-text table is printed every second.\n"
+    "\n"
+    "      --all-pythons      every CPython process (the default)\n"
+    "      --pid PID          only this process; repeat for several\n"
+    "      --subprocesses     with --pid: also their descendants\n"
+    "      --rate HZ          samples per second per CPU, 1..10000 (default 99)\n"
+    "      --duration SECONDS quit after SECONDS\n"
+    "  -h, --help             show this help and exit\n"
+    "\n" USAGE_EXIT_CODES;
+
+static const char *const command_names[CMD__COUNT] = {
+    [CMD_RECORD] = "record",
+    [CMD_DUMP] = "dump",
+    [CMD_TOP] = "top",
+    [CMD_CONVERT] = "convert",
+};
+
+const char *config__command_name(enum pybpf_command cmd)
 {
-	return usage_text;
+	return cmd < CMD__COUNT ? command_names[cmd] : "?";
+}
+
+const char *config__usage(enum pybpf_command cmd)
+{
+	switch (cmd) {
+	case CMD_DUMP:
+		return usage_dump;
+	case CMD_TOP:
+		return usage_top;
+	default:
+		return usage_record;
+	}
+}
+
+/* Which commands take an option (bit per command); options not listed are
+ * common to all. convert checks its own (check_convert). */
+#define C(cmd) (1u << (cmd))
+static const struct {
+	int val;
+	unsigned int cmds;
+} option_commands[] = {
+    {OPT_ALL_PYTHONS, C(CMD_RECORD) | C(CMD_DUMP) | C(CMD_TOP)},
+    {OPT_DURATION, C(CMD_RECORD) | C(CMD_TOP)},
+    {OPT_RATE, C(CMD_RECORD) | C(CMD_TOP)},
+    {'o', C(CMD_RECORD)},
+    {OPT_FORCE, C(CMD_RECORD)},
+    {OPT_FORMAT, C(CMD_RECORD)},
+    {OPT_INTERVAL, C(CMD_RECORD)},
+    {OPT_OUTPUT_DIR, C(CMD_RECORD)},
+    {OPT_MAX_FILES, C(CMD_RECORD)},
+    {OPT_MAX_BYTES, C(CMD_RECORD)},
+    {OPT_PUSH, C(CMD_RECORD)},
+    {OPT_PUSH_HEADER, C(CMD_RECORD)},
+    {OPT_SORT, C(CMD_RECORD)},
+    {OPT_LIMIT, C(CMD_RECORD)},
+    {OPT_PER_PROCESS, C(CMD_RECORD)},
+    {OPT_SUBPROCESSES, C(CMD_RECORD) | C(CMD_TOP)},
+    {OPT_JSON, C(CMD_DUMP)},
+    {OPT_LOCALS, C(CMD_DUMP)},
+};
+
+static bool option_allowed(int val, enum pybpf_command cmd)
+{
+	if (cmd == CMD_CONVERT)
+		return true;
+	for (size_t i = 0; i < sizeof(option_commands) / sizeof(option_commands[0]); i++)
+		if (option_commands[i].val == val)
+			return option_commands[i].cmds & C(cmd);
+	return true;
 }
 
 /* Keep the first error only: it is the one the user should fix first. */
@@ -270,16 +382,27 @@ static void add_pid(struct config *cfg, pid_t pid, char *err, size_t errlen, boo
 }
 
 /* What a profiling run needs besides well-formed options. */
-static void check_record(struct config *cfg, int argc, char **argv, char *err, size_t errlen,
-			 bool *have_err)
+static void check_record(struct config *cfg, int argc, char **argv, bool named, char *err,
+			 size_t errlen, bool *have_err)
 {
-	if (!*have_err && optind < argc)
+	/* `record ... PROGRAM ARGS` (after "--" or the first non-option). */
+	if (!*have_err && optind < argc && named)
+		cfg->program = &argv[optind];
+	else if (!*have_err && optind < argc)
 		set_err(err, errlen, have_err, "unexpected argument '%s'", argv[optind]);
+	if (!*have_err && cfg->program && (cfg->all_pythons || cfg->npids > 0))
+		set_err(err, errlen, have_err,
+			"record -- PROGRAM profiles PROGRAM: --all-pythons and --pid do not apply");
+	if (!*have_err && cfg->program && cfg->interval_s > 0)
+		set_err(err, errlen, have_err, "record -- PROGRAM does not take --interval");
 	if (!*have_err && cfg->all_pythons && cfg->npids > 0)
 		set_err(err, errlen, have_err, "--all-pythons and --pid are exclusive");
-	if (!*have_err && !cfg->all_pythons && cfg->npids == 0)
-		set_err(err, errlen, have_err,
-			"nothing to profile: give --all-pythons or --pid PID");
+	if (!*have_err && cfg->subprocesses && cfg->npids == 0)
+		set_err(err, errlen, have_err, "--subprocesses needs --pid PID");
+	if (!*have_err && !cfg->all_pythons && cfg->npids == 0 && !cfg->program)
+		set_err(
+		    err, errlen, have_err,
+		    "nothing to profile: give --all-pythons or --pid PID (or record -- PROGRAM)");
 	if (!*have_err && cfg->interval_s > 0 && !cfg->output_dir && !cfg->push_url)
 		set_err(err, errlen, have_err, "--interval needs --output-dir DIR or --push URL");
 	if (!*have_err && cfg->interval_s == 0 &&
@@ -294,6 +417,23 @@ static void check_record(struct config *cfg, int argc, char **argv, char *err, s
 	if (!*have_err && cfg->push_url && !cfg->output_dir && cfg->format != FORMAT_PPROF)
 		set_err(err, errlen, have_err,
 			"--push sends pprof: --format applies to --output-dir");
+}
+
+/* dump and top: processes to look at, nothing else on the line. */
+static void check_view(struct config *cfg, int argc, char **argv, char *err, size_t errlen,
+		       bool *have_err)
+{
+	if (!*have_err && optind < argc)
+		set_err(err, errlen, have_err, "unexpected argument '%s'", argv[optind]);
+	if (!*have_err && cfg->all_pythons && cfg->npids > 0)
+		set_err(err, errlen, have_err, "--all-pythons and --pid are exclusive");
+	if (!*have_err && cfg->subprocesses && cfg->npids == 0)
+		set_err(err, errlen, have_err, "--subprocesses needs --pid PID");
+	/* top watches the whole machine unless told otherwise. */
+	if (!*have_err && cfg->command == CMD_TOP && cfg->npids == 0)
+		cfg->all_pythons = true;
+	if (!*have_err && !cfg->all_pythons && cfg->npids == 0)
+		set_err(err, errlen, have_err, "nothing to dump: give --pid PID or --all-pythons");
 }
 
 /* convert takes one input file and no profiling options. */
@@ -317,7 +457,7 @@ static void check_convert(struct config *cfg, int argc, char **argv, char *err, 
 
 int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
-	bool have_err = false;
+	bool have_err = false, named_command = false;
 	char text[64];
 	long lval;
 	double dval;
@@ -328,17 +468,32 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 	cfg->format = FORMAT_PPROF;
 	if (err && errlen)
 		err[0] = '\0';
-	if (argc > 1 && strcmp(argv[1], "convert") == 0) {
-		/* The subcommand word is skipped; getopt then sees only its options. */
-		cfg->convert = true;
-		argc--;
-		argv++;
+	/* A command word first; without one the command is record. The word is
+	 * skipped: getopt then sees only its options. */
+	if (argc > 1 && argv[1][0] != '-') {
+		for (int i = 0; i < CMD__COUNT; i++)
+			if (strcmp(argv[1], command_names[i]) == 0) {
+				cfg->command = (enum pybpf_command)i;
+				named_command = true;
+			}
+		if (named_command) {
+			argc--;
+			argv++;
+		}
 	}
 
 	optind = 0; /* glibc: full re-initialisation, so repeated calls work */
 	opterr = 0; /* library code never prints */
 
-	while ((c = getopt_long(argc, argv, short_opts, long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv,
+				named_command && cfg->command == CMD_RECORD ? short_opts_record
+									    : short_opts,
+				long_opts, NULL)) != -1) {
+		if (c != ':' && c != '?' && !option_allowed(c, cfg->command)) {
+			set_err(err, errlen, &have_err, "--%s does not apply to '%s'", opt_name(c),
+				command_names[cfg->command]);
+			continue;
+		}
 		switch (c) {
 		case OPT_ALL_PYTHONS:
 			cfg->all_pythons = true;
@@ -448,6 +603,15 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 			else
 				cfg->push_headers[cfg->npush_headers++] = optarg;
 			break;
+		case OPT_SUBPROCESSES:
+			cfg->subprocesses = true;
+			break;
+		case OPT_JSON:
+			cfg->json = true;
+			break;
+		case OPT_LOCALS:
+			cfg->locals = true;
+			break;
 		case 'v':
 			if (cfg->verbose < MAX_VERBOSE)
 				cfg->verbose++;
@@ -502,10 +666,17 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 		return 0;
 	}
 
-	if (cfg->convert)
+	switch (cfg->command) {
+	case CMD_CONVERT:
 		check_convert(cfg, argc, argv, err, errlen, &have_err);
-	else
-		check_record(cfg, argc, argv, err, errlen, &have_err);
+		break;
+	case CMD_DUMP:
+	case CMD_TOP:
+		check_view(cfg, argc, argv, err, errlen, &have_err);
+		break;
+	default:
+		check_record(cfg, argc, argv, named_command, err, errlen, &have_err);
+	}
 	if (!have_err && cfg->format != FORMAT_TEXT &&
 	    (cfg->write.sort != SORT_TOTAL || cfg->write.limit || cfg->write.per_process))
 		set_err(err, errlen, &have_err,
@@ -514,7 +685,7 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 		return -EINVAL;
 
 	cfg->write.format = cfg->format;
-	if (!cfg->output && !cfg->convert) {
+	if (!cfg->output && cfg->command == CMD_RECORD) {
 		snprintf(cfg->default_output, sizeof(cfg->default_output), "profile%s",
 			 writer__suffix(cfg->format));
 		cfg->output = cfg->default_output;

@@ -27,10 +27,24 @@ enum pybpf_exit {
 	EXIT_OUTPUT = 8,           /* output path not writable, exists without --force, write failed */
 };
 
+/* What to do: the first word of the command line (none = record). */
+enum pybpf_command {
+	CMD_RECORD = 0, /* profile for a while and write a profile (the default) */
+	CMD_DUMP,	/* print every thread's stack now */
+	CMD_TOP,	/* live view of the hottest functions */
+	CMD_CONVERT,	/* rewrite a saved pprof in another format */
+	CMD__COUNT,
+};
+
+/* record -- PROGRAM: exit codes when PROGRAM cannot be started (as a shell's). */
+#define EXIT_PROGRAM_NOT_EXECUTABLE 126
+#define EXIT_PROGRAM_NOT_FOUND 127
+
 #define CONFIG_MAX_PIDS 64
 #define CONFIG_MAX_HEADERS 16
 
 struct config {
+	enum pybpf_command command;
 	bool all_pythons;          /* --all-pythons */
 	pid_t pids[CONFIG_MAX_PIDS]; /* --pid PID (repeatable) */
 	size_t npids;
@@ -41,7 +55,6 @@ struct config {
 	enum output_format format; /* --format pprof|folded|svg|speedscope|text */
 	struct writer_opts write;  /* format and its options (--sort, --limit, --per-process) */
 	/* `pybpf-prof convert IN [-o OUT]`: rewrite a saved pprof in another format. */
-	bool convert;
 	const char *input;	   /* IN */
 	char default_output[32];   /* storage for the default -o */
 	int verbose;               /* -v, repeatable */
@@ -53,6 +66,12 @@ struct config {
 	const char *push_url;      /* --push URL (Pyroscope-compatible /ingest) */
 	const char *push_headers[CONFIG_MAX_HEADERS]; /* --push-header 'Name: value' */
 	size_t npush_headers;
+	/* Process trees. */
+	bool subprocesses; /* --subprocesses: the --pid processes and all their descendants */
+	char **program;	   /* record [options] -- PROGRAM ARGS: NULL-terminated, or NULL */
+	/* dump */
+	bool json;		   /* --json */
+	bool locals;		   /* --locals */
 	bool help;                 /* --help: print usage, exit 0 */
 	bool version;              /* --version: print version, exit 0 */
 };
@@ -64,7 +83,10 @@ struct config {
  */
 int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t errlen);
 
-/* Usage text for --help. */
-const char *config__usage(void);
+/* Usage text for --help (of one command). */
+const char *config__usage(enum pybpf_command cmd);
+
+/* The command's name as typed ("record", "dump", "top", "convert"). */
+const char *config__command_name(enum pybpf_command cmd);
 
 #endif

@@ -20,9 +20,11 @@
 
 #include "config.h"
 #include "counters.h"
+#include "dump.h"
 #include "outdir.h"
 #include "outfile.h"
 #include "pprofread.h"
+#include "procfs.h"
 #include "profile.h"
 #include "pyoffsets.h"
 #include "push.h"
@@ -396,42 +398,131 @@ out:
 	return rc;
 }
 
+/* One line and the exit code for a --pid that cannot be a target. */
+static int target_error(pid_t pid, int err, const struct pyinfo *info)
+{
+	char v[32];
+
+	switch (err) {
+	case 0:
+		return EXIT_OK;
+	case -ESRCH:
+		die_msg("pid %d: no such process", (int)pid);
+		return EXIT_PID_NOT_FOUND;
+	case -ENOEXEC:
+		die_msg("pid %d is not a CPython process", (int)pid);
+		return EXIT_NOT_PYTHON;
+	case -ENOTSUP:
+		die_msg("pid %d runs Python %s, which is not supported: this pybpf-prof "
+			"reads CPython 3.8 to 3.%u",
+			(int)pid, pyinfo__version_str(info, v, sizeof(v)),
+			pyoffsets__newest_minor());
+		return EXIT_UNSUPPORTED_PYTHON;
+	case -EPROTO:
+		die_msg("pid %d runs Python %s, whose interpreter structs do not match the "
+			"layout this pybpf-prof knows%s; not profiled",
+			(int)pid, pyinfo__version_str(info, v, sizeof(v)),
+			info->minor > pyoffsets__newest_minor() ? " (newer than this build)" : "");
+		return EXIT_UNSUPPORTED_PYTHON;
+	default:
+		die_msg("pid %d: cannot inspect: %s", (int)pid, strerror(-err));
+		return err == -EACCES || err == -EPERM ? EXIT_NO_PRIVILEGE : EXIT_FAILURE_INTERNAL;
+	}
+}
+
 static int add_pids(const struct config *cfg, struct session *s)
 {
 	for (size_t i = 0; i < cfg->npids; i++) {
 		struct pyinfo info;
-		char v[32];
-		int err = session__add_pid(s, cfg->pids[i], &info);
+		int rc =
+		    target_error(cfg->pids[i], session__add_pid(s, cfg->pids[i], &info), &info);
 
-		switch (err) {
-		case 0:
-			break;
-		case -ESRCH:
-			die_msg("pid %d: no such process", (int)cfg->pids[i]);
-			return EXIT_PID_NOT_FOUND;
-		case -ENOEXEC:
-			die_msg("pid %d is not a CPython process", (int)cfg->pids[i]);
-			return EXIT_NOT_PYTHON;
-		case -ENOTSUP:
-			die_msg("pid %d runs Python %s, which is not supported: this pybpf-prof "
-				"reads CPython 3.8 to 3.%u",
-				(int)cfg->pids[i], pyinfo__version_str(&info, v, sizeof(v)),
-				pyoffsets__newest_minor());
-			return EXIT_UNSUPPORTED_PYTHON;
-		case -EPROTO:
-			die_msg("pid %d runs Python %s, whose interpreter structs do not match the "
-				"layout this pybpf-prof knows%s; not profiled",
-				(int)cfg->pids[i], pyinfo__version_str(&info, v, sizeof(v)),
-				info.minor > pyoffsets__newest_minor() ? " (newer than this build)"
-								       : "");
-			return EXIT_UNSUPPORTED_PYTHON;
-		default:
-			die_msg("pid %d: cannot inspect: %s", (int)cfg->pids[i], strerror(-err));
-			return err == -EACCES || err == -EPERM ? EXIT_NO_PRIVILEGE
-							       : EXIT_FAILURE_INTERNAL;
-		}
+		if (rc)
+			return rc;
 	}
 	return EXIT_OK;
+}
+
+/* ---- dump --------------------------------------------------------------- */
+
+struct dump_list {
+	const struct config *cfg;
+	struct dump_proc **v;
+	size_t n, cap;
+	int rc; /* first error's exit code */
+};
+
+static int dump_one(pid_t pid, void *arg)
+{
+	struct dump_list *l = arg;
+	struct dump_opts opts = {.locals = l->cfg->locals};
+	struct dump_proc *d;
+	struct pyinfo info;
+
+	if (pid == getpid())
+		return 0;
+	memset(&info, 0, sizeof(info));
+	d = dump__take("/proc", pid, &opts, &info);
+	if (!d) {
+		int err = -errno;
+
+		/* --all-pythons: whatever is not a Python we can read is skipped. */
+		if (l->cfg->all_pythons && (err == -ENOEXEC || err == -ESRCH || err == -EACCES))
+			return 0;
+		if (err == -ENOMEM)
+			return err;
+		if (!l->rc || !l->cfg->all_pythons) {
+			int rc = target_error(pid, err, &info);
+
+			if (!l->rc)
+				l->rc = rc;
+		}
+		return 0;
+	}
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct dump_proc **v = reallocarray(l->v, cap, sizeof(*v));
+
+		if (!v) {
+			dump__free(d);
+			return -ENOMEM;
+		}
+		l->v = v;
+		l->cap = cap;
+	}
+	l->v[l->n++] = d;
+	return 0;
+}
+
+static int run_dump(const struct config *cfg)
+{
+	struct dump_list l = {.cfg = cfg};
+	int err = 0;
+
+	if (cfg->all_pythons)
+		err = procfs__pids("/proc", dump_one, &l);
+	for (size_t i = 0; !err && i < cfg->npids; i++)
+		err = dump_one(cfg->pids[i], &l);
+	if (err) {
+		die_msg("dump: %s", strerror(-err));
+		l.rc = EXIT_FAILURE_INTERNAL;
+	} else if (cfg->json) {
+		dump__write_json(stdout, (const struct dump_proc *const *)l.v, l.n);
+	} else {
+		for (size_t i = 0; i < l.n; i++) {
+			if (i)
+				fputc('\n', stdout);
+			dump__write_text(stdout, l.v[i]);
+		}
+	}
+	if (cfg->all_pythons && !l.n && !err)
+		die_msg("no CPython process found");
+	if (fflush(stdout) && !l.rc)
+		l.rc = EXIT_OUTPUT;
+	for (size_t i = 0; i < l.n; i++)
+		dump__free(l.v[i]);
+	free(l.v);
+	return l.rc;
 }
 
 static int run(const struct config *cfg)
@@ -564,6 +655,13 @@ static int convert(const struct config *cfg)
 	return rc;
 }
 
+static int run_top(const struct config *cfg)
+{
+	(void)cfg;
+	die_msg("top: not available in this build yet");
+	return EXIT_USAGE;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg;
@@ -574,7 +672,7 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (cfg.help) {
-		fputs(config__usage(), stdout);
+		fputs(config__usage(cfg.command), stdout);
 		return EXIT_OK;
 	}
 	if (cfg.version) {
@@ -582,7 +680,20 @@ int main(int argc, char **argv)
 		return EXIT_OK;
 	}
 	verbosity = cfg.verbose;
-	if (cfg.convert)
+	switch (cfg.command) {
+	case CMD_CONVERT:
 		return convert(&cfg);
-	return run(&cfg);
+	case CMD_DUMP:
+		return run_dump(&cfg);
+	case CMD_TOP:
+		return run_top(&cfg);
+	case CMD_RECORD:
+	default:
+		if (cfg.program || cfg.subprocesses) {
+			die_msg("record -- PROGRAM and --subprocesses are not available in this "
+				"build yet");
+			return EXIT_USAGE;
+		}
+		return run(&cfg);
+	}
 }

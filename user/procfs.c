@@ -363,3 +363,51 @@ int procfs__exists(const char *proc, pid_t pid)
 		return errno == ENOENT || errno == ESRCH ? 0 : -errno;
 	return S_ISDIR(st.st_mode) ? 1 : 0;
 }
+
+int procfs__ppid(const char *proc, pid_t pid, pid_t *ppid)
+{
+	char path[PATH_MAX], buf[PROCFS_STAT_MAX];
+	const char *p;
+	uint64_t v;
+	size_t len;
+	int err;
+
+	err = procfs__path(path, sizeof(path), proc, pid, "stat");
+	if (err)
+		return err;
+	err = procfs__slurp(path, buf, sizeof(buf), &len);
+	if (err)
+		return err;
+	/* "pid (comm) S ppid ...": comm may hold ") ", the last ')' ends it. */
+	p = strrchr(buf, ')');
+	if (!p || p[1] != ' ' || !p[2] || p[3] != ' ')
+		return -EINVAL;
+	p += 4;
+	if (!procfs__dec(&p, &v) || *p != ' ' || v > INT_MAX)
+		return -EINVAL;
+	*ppid = (pid_t)v;
+	return 0;
+}
+
+int procfs__cmdline(const char *proc, pid_t pid, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	size_t n;
+	int err;
+
+	if (!buf || len < 2)
+		return -EINVAL;
+	err = procfs__path(path, sizeof(path), proc, pid, "cmdline");
+	if (err)
+		return err;
+	err = procfs__slurp(path, buf, len, &n);
+	if (err)
+		return err;
+	while (n > 0 && buf[n - 1] == '\0')
+		n--;
+	for (size_t i = 0; i < n; i++)
+		if (buf[i] == '\0')
+			buf[i] = ' ';
+	buf[n] = '\0';
+	return 0;
+}

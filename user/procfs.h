@@ -39,6 +39,13 @@ typedef int (*procfs_pid_cb)(pid_t pid, void *arg);
 int procfs__pids(const char *proc, procfs_pid_cb cb, void *arg);
 int procfs__tids(const char *proc, pid_t pid, procfs_pid_cb cb, void *arg);
 
+/* Parent process id (field 4 of stat). 0 or -errno (-ESRCH if gone). */
+int procfs__ppid(const char *proc, pid_t pid, pid_t *ppid);
+
+/* Command line, arguments joined by spaces (cut to len - 1 bytes); "" for
+ * kernel threads and zombies. 0 or -errno. */
+int procfs__cmdline(const char *proc, pid_t pid, char *buf, size_t len);
+
 /* Does the process exist (kill(pid, 0) semantics through /proc)? */
 int procfs__exists(const char *proc, pid_t pid);
 

@@ -340,7 +340,7 @@ static void test_null_err_buffer(void)
 
 static void test_usage(void)
 {
-	const char *u = config__usage();
+	const char *u = config__usage(CMD_RECORD);
 
 	CHECK(u != NULL);
 	CHECK(strstr(u, "Usage: pybpf-prof") != NULL);
@@ -456,7 +456,7 @@ static void test_file_formats(void)
 static void test_convert(void)
 {
 	CHECK_EQ_INT(PARSE("convert", "in.pb.gz", "-o", "out.svg", "--format", "svg"), 0);
-	CHECK(cfg.convert);
+	CHECK_EQ_INT(cfg.command, CMD_CONVERT);
 	CHECK_EQ_STR(cfg.input, "in.pb.gz");
 	CHECK_EQ_STR(cfg.output, "out.svg");
 	CHECK_EQ_INT(cfg.write.format, FORMAT_SVG);
@@ -472,6 +472,80 @@ static void test_convert(void)
 	CHECK_BAD("unexpected argument 'convert'", "--all-pythons", "convert");
 }
 
+static void test_commands(void)
+{
+	/* No command word: record, as before. */
+	CHECK_EQ_INT(PARSE("--all-pythons", "--duration", "30"), 0);
+	CHECK_EQ_INT(cfg.command, CMD_RECORD);
+	CHECK(cfg.program == NULL);
+	CHECK_EQ_INT(PARSE("record", "--all-pythons", "--duration", "30"), 0);
+	CHECK_EQ_INT(cfg.command, CMD_RECORD);
+	CHECK(cfg.all_pythons);
+	CHECK(cfg.duration_s == 30.0);
+
+	/* record -- PROGRAM ARGS: options after PROGRAM are its own. */
+	CHECK_EQ_INT(PARSE("record", "--rate", "200", "--", "python3", "app.py", "--rate", "x"), 0);
+	CHECK(cfg.program != NULL);
+	if (cfg.program) {
+		CHECK_EQ_STR(cfg.program[0], "python3");
+		CHECK_EQ_STR(cfg.program[1], "app.py");
+		CHECK_EQ_STR(cfg.program[2], "--rate");
+		CHECK_EQ_STR(cfg.program[3], "x");
+		CHECK(cfg.program[4] == NULL);
+	}
+	CHECK_EQ_INT(cfg.rate_hz, 200);
+	CHECK(!cfg.all_pythons && cfg.npids == 0);
+	CHECK_EQ_INT(PARSE("record", "-o", "p.pb.gz", "python3", "-c", "pass"), 0);
+	CHECK(cfg.program && !strcmp(cfg.program[1], "-c"));
+	CHECK_BAD("do not apply", "record", "--all-pythons", "--", "python3");
+	CHECK_BAD("do not apply", "record", "--pid", "5", "--", "python3");
+	CHECK_BAD("--interval", "record", "--interval", "5", "--output-dir", "/tmp", "--",
+		  "python3");
+	CHECK_BAD("nothing to profile", "record");
+	CHECK_BAD("nothing to profile", "record", "--");
+	/* Without the word `record` no program is taken (unchanged behaviour). */
+	CHECK_BAD("unexpected argument 'python3'", "--", "python3");
+
+	/* --subprocesses */
+	CHECK_EQ_INT(PARSE("--pid", "5", "--subprocesses"), 0);
+	CHECK(cfg.subprocesses);
+	CHECK_BAD("--subprocesses needs --pid", "--all-pythons", "--subprocesses");
+
+	/* dump */
+	CHECK_EQ_INT(PARSE("dump", "--pid", "7", "--pid", "8", "--json", "--locals"), 0);
+	CHECK_EQ_INT(cfg.command, CMD_DUMP);
+	CHECK_EQ_INT(cfg.npids, 2);
+	CHECK(cfg.json && cfg.locals);
+	CHECK_EQ_INT(PARSE("dump", "--all-pythons"), 0);
+	CHECK(cfg.all_pythons && !cfg.json && !cfg.locals);
+	CHECK_BAD("nothing to dump", "dump");
+	CHECK_BAD("--rate does not apply to 'dump'", "dump", "--pid", "7", "--rate", "9");
+	CHECK_BAD("--output does not apply to 'dump'", "dump", "--pid", "7", "-o", "x");
+	CHECK_BAD("--subprocesses does not apply to 'dump'", "dump", "--pid", "7",
+		  "--subprocesses");
+	CHECK_BAD("unexpected argument 'x'", "dump", "--pid", "7", "x");
+	CHECK_BAD("--json does not apply to 'record'", "--all-pythons", "--json");
+	CHECK_BAD("--locals does not apply to 'top'", "top", "--locals");
+
+	/* top: the whole machine unless --pid */
+	CHECK_EQ_INT(PARSE("top"), 0);
+	CHECK_EQ_INT(cfg.command, CMD_TOP);
+	CHECK(cfg.all_pythons);
+	CHECK_EQ_INT(PARSE("top", "--pid", "3", "--subprocesses", "--rate", "49"), 0);
+	CHECK(!cfg.all_pythons && cfg.subprocesses && cfg.rate_hz == 49);
+	CHECK_BAD("--format does not apply to 'top'", "top", "--format", "folded");
+
+	/* --help of a command */
+	CHECK_EQ_INT(PARSE("dump", "--help"), 0);
+	CHECK(cfg.help && cfg.command == CMD_DUMP);
+	CHECK(strstr(config__usage(CMD_DUMP), "--locals") != NULL);
+	CHECK(strstr(config__usage(CMD_TOP), "q quit") != NULL);
+	CHECK_EQ_STR(config__command_name(CMD_TOP), "top");
+	CHECK_EQ_STR(config__command_name(CMD_CONVERT), "convert");
+	/* A command word is only a command in first place. */
+	CHECK_BAD("unexpected argument 'dump'", "--all-pythons", "dump");
+}
+
 TEST_MAIN(TEST(test_defaults), TEST(test_all_options), TEST(test_equals_forms),
 	  TEST(test_repeated_pids), TEST(test_max_pids), TEST(test_output_default_follows_format),
 	  TEST(test_duration), TEST(test_bad_duration), TEST(test_rate), TEST(test_bad_rate),
@@ -480,4 +554,4 @@ TEST_MAIN(TEST(test_defaults), TEST(test_all_options), TEST(test_equals_forms),
 	  TEST(test_positional), TEST(test_first_error_wins), TEST(test_help_version),
 	  TEST(test_repeated_calls), TEST(test_null_err_buffer), TEST(test_usage),
 	  TEST(test_daemon_options), TEST(test_bad_daemon_options), TEST(test_file_formats),
-	  TEST(test_convert))
+	  TEST(test_convert), TEST(test_commands))

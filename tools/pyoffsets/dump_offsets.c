@@ -86,5 +86,27 @@ int main(void)
 	P("unicode.state", offsetof(PyASCIIObject, state));
 	P("sizeof(PyASCIIObject)", sizeof(PyASCIIObject));
 	P("sizeof(PyCompactUnicodeObject)", sizeof(PyCompactUnicodeObject));
+	/* `dump --locals` (user/pylocals.c) */
+#if PY_VERSION_HEX >= 0x030b0000
+	P("frame.localsplus", offsetof(_PyInterpreterFrame, localsplus));
+	P("code.co_nlocalsplus", offsetof(PyCodeObject, co_nlocalsplus));
+	P("code.co_localsplusnames", offsetof(PyCodeObject, co_localsplusnames));
+	P("code.co_localspluskinds", offsetof(PyCodeObject, co_localspluskinds));
+#else
+	P("frame.f_localsplus", offsetof(PyFrameObject, f_localsplus));
+	P("code.co_nlocals", offsetof(PyCodeObject, co_nlocals));
+	P("code.co_varnames", offsetof(PyCodeObject, co_varnames));
+#endif
+	P("tuple.ob_item", offsetof(PyTupleObject, ob_item));
+	P("type.tp_name", offsetof(PyTypeObject, tp_name));
+#if PY_VERSION_HEX >= 0x030c0000
+	P("long.lv_tag", offsetof(PyLongObject, long_value.lv_tag));
+	P("long.ob_digit", offsetof(PyLongObject, long_value.ob_digit));
+#else
+	P("long.ob_size", offsetof(PyVarObject, ob_size));
+	P("long.ob_digit", offsetof(PyLongObject, ob_digit));
+#endif
+	P("float.ob_fval", offsetof(PyFloatObject, ob_fval));
+	P("cell.ob_ref", offsetof(PyCellObject, ob_ref));
 	return 0;
 }
