@@ -131,6 +131,9 @@ static const char usage_record[] =
     "convert IN: read a pprof profile (gzipped or not; ours or any other with\n"
     "function names, e.g. Go's) and write it with --format to -o OUT (default\n"
     "standard output). A file that is not a readable pprof exits with 2.\n"
+    "      --push URL         also send the profile to a Pyroscope-compatible\n"
+    "                         server (URL/ingest) as pprof, one per service\n"
+    "      --push-header 'NAME: VALUE'  add a header to pushes (repeatable)\n"
     "\n"
     "Always-on mode (one profile per interval, until SIGTERM/SIGINT):\n"
     "      --interval SECONDS write or push a profile every SECONDS (at least 1)\n"
@@ -140,9 +143,9 @@ static const char usage_record[] =
     "      --max-bytes SIZE   keep at most SIZE bytes of them (K, M, G suffixes)\n"
     "      --push URL         send each to a Pyroscope-compatible server\n"
     "                         (URL/ingest), one profile per service\n"
-    "      --push-header 'NAME: VALUE'  add a header to pushes (repeatable)\n"
     "\n"
-    "  -v, --verbose          more diagnostics on stderr; repeat for more\n"
+    "  -v, --verbose          more diagnostics on stderr (each push: its status\n"
+    "                         and latency); repeat for more\n"
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version and exit\n"
     "\n" USAGE_EXIT_CODES;
@@ -406,15 +409,16 @@ static void check_record(struct config *cfg, int argc, char **argv, bool named, 
 	if (!*have_err && cfg->interval_s > 0 && !cfg->output_dir && !cfg->push_url)
 		set_err(err, errlen, have_err, "--interval needs --output-dir DIR or --push URL");
 	if (!*have_err && cfg->interval_s == 0 &&
-	    (cfg->output_dir || cfg->push_url || cfg->max_files || cfg->max_bytes ||
-	     cfg->npush_headers))
+	    (cfg->output_dir || cfg->max_files || cfg->max_bytes))
 		set_err(err, errlen, have_err,
-			"--output-dir, --push, --max-files, --max-bytes and --push-header need "
-			"--interval SECONDS");
+			"--output-dir, --max-files and --max-bytes need --interval SECONDS");
+	if (!*have_err && cfg->npush_headers && !cfg->push_url)
+		set_err(err, errlen, have_err, "--push-header needs --push URL");
 	if (!*have_err && cfg->interval_s > 0 && cfg->output)
 		set_err(err, errlen, have_err,
 			"-o/--output writes one profile: with --interval use --output-dir");
-	if (!*have_err && cfg->push_url && !cfg->output_dir && cfg->format != FORMAT_PPROF)
+	if (!*have_err && cfg->interval_s > 0 && cfg->push_url && !cfg->output_dir &&
+	    cfg->format != FORMAT_PPROF)
 		set_err(err, errlen, have_err,
 			"--push sends pprof: --format applies to --output-dir");
 }
@@ -569,7 +573,8 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 			break;
 		case OPT_OUTPUT_DIR:
 			if (optarg[0] == '\0')
-				set_err(err, errlen, &have_err, "--output-dir: empty directory name");
+				set_err(err, errlen, &have_err,
+					"--output-dir: empty directory name");
 			else
 				cfg->output_dir = optarg;
 			break;
@@ -598,8 +603,8 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 				set_err(err, errlen, &have_err,
 					"--push-header: '%s' is not 'Name: value'", optarg);
 			else if (cfg->npush_headers == CONFIG_MAX_HEADERS)
-				set_err(err, errlen, &have_err,
-					"--push-header: at most %d headers", CONFIG_MAX_HEADERS);
+				set_err(err, errlen, &have_err, "--push-header: at most %d headers",
+					CONFIG_MAX_HEADERS);
 			else
 				cfg->push_headers[cfg->npush_headers++] = optarg;
 			break;

@@ -230,6 +230,87 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 	}
 }
 
+/* -v: one line per push request, from the pusher's thread. */
+static void on_push_result(void *arg, const struct push_result *r)
+{
+	(void)arg;
+	if (!verbosity)
+		return;
+	if (r->outcome == PUSH_SENT)
+		fprintf(stderr,
+			"pybpf-prof: push %s: HTTP %ld in %.0f ms (%llu samples, %zu bytes%s)\n",
+			r->service, r->status, r->latency_ms, (unsigned long long)r->samples,
+			r->bytes, r->attempt > 1 ? ", after retries" : "");
+	else
+		fprintf(stderr, "pybpf-prof: push %s: attempt %u failed after %.0f ms: %s; %s\n",
+			r->service, r->attempt, r->latency_ms, r->error,
+			r->outcome == PUSH_RETRY ? "will retry" : "dropped");
+}
+
+/* The pusher of --push; NULL after saying why. */
+static struct pusher *pusher_start(const struct config *cfg)
+{
+	struct push_opts po = {.url = cfg->push_url,
+			       .headers = cfg->push_headers,
+			       .nheaders = cfg->npush_headers,
+			       .max_queue_bytes = 64u << 20,
+			       .timeout_s = 10,
+			       .sample_rate_hz = cfg->rate_hz,
+			       .on_result = on_push_result};
+	struct pusher *p = pusher__new(&po);
+
+	if (!p && errno == ELIBACC)
+		die_msg("cannot push: libcurl (libcurl.so.4) is not installed; install it "
+			"(Debian: libcurl4) or leave out --push");
+	else if (!p)
+		die_msg("cannot start pushing to %s: %s", cfg->push_url, strerror(errno));
+	return p;
+}
+
+/* Stop pushing (drain for at most drain_s) and say what was delivered. */
+static void push_finish(struct pusher *p, unsigned int drain_s)
+{
+	struct push_stats ps;
+
+	if (!p)
+		return;
+	pusher__stop(p, drain_s);
+	pusher__stats(p, &ps);
+	fprintf(stderr,
+		"pybpf-prof: pushed %llu profile%s (%llu samples, %llu bytes); %llu failed "
+		"attempt%s, %llu dropped, %llu unsent%s%s\n",
+		(unsigned long long)ps.sent, ps.sent == 1 ? "" : "s",
+		(unsigned long long)ps.sent_samples, (unsigned long long)ps.sent_bytes,
+		(unsigned long long)ps.failed, ps.failed == 1 ? "" : "s",
+		(unsigned long long)ps.dropped, (unsigned long long)ps.queued,
+		ps.last_error[0] ? "; last error: " : "", ps.last_error);
+	pusher__free(p, 0);
+}
+
+static void host_name(char *buf, size_t len)
+{
+	if (gethostname(buf, len - 1))
+		snprintf(buf, len, "localhost");
+	buf[len - 1] = '\0';
+}
+
+/* One-shot mode with --push: send the profile, wait for the answers. */
+static int push_once(const struct config *cfg, const struct profile *p)
+{
+	struct pusher *pusher;
+	char host[256];
+
+	host_name(host, sizeof(host));
+	pusher = pusher_start(cfg);
+	if (!pusher)
+		return EXIT_FAILURE_INTERNAL;
+	if (pusher__push(pusher, p, host, profile__meta(p)->time_ns,
+			 profile__meta(p)->time_ns + profile__meta(p)->duration_ns))
+		die_msg("out of memory queueing the push");
+	push_finish(pusher, 30);
+	return EXIT_OK;
+}
+
 /* Resident set size of this process, bytes. */
 static uint64_t self_rss(void)
 {
@@ -275,7 +356,8 @@ static void report_interval(struct daemon *d, const struct profile *p, const cha
 	bool any = false;
 
 	clock_gettime(CLOCK_MONOTONIC, &now);
-	wall = (double)(now.tv_sec - d->prev_t.tv_sec) + (double)(now.tv_nsec - d->prev_t.tv_nsec) / 1e9;
+	wall = (double)(now.tv_sec - d->prev_t.tv_sec) +
+	       (double)(now.tv_nsec - d->prev_t.tv_nsec) / 1e9;
 	session__stats(d->session, &st);
 	fprintf(stderr,
 		"pybpf-prof: interval %lu: %llu samples, %zu threads, %zu processes profiled so "
@@ -324,9 +406,8 @@ static void emit_interval(struct daemon *d)
 	d->interval++;
 	if (d->outdir)
 		err = outdir__write(d->outdir, p, profile__meta(p)->time_ns, path, sizeof(path));
-	if (d->pusher &&
-	    pusher__push(d->pusher, p, d->host, profile__meta(p)->time_ns,
-			 profile__meta(p)->time_ns + profile__meta(p)->duration_ns))
+	if (d->pusher && pusher__push(d->pusher, p, d->host, profile__meta(p)->time_ns,
+				      profile__meta(p)->time_ns + profile__meta(p)->duration_ns))
 		die_msg("interval %lu: out of memory queueing the push", d->interval);
 	report_interval(d, p, d->outdir ? path : NULL, d->outdir ? err : 0);
 	profile__free(p);
@@ -339,18 +420,11 @@ static int run_daemon(const struct config *cfg, struct session *s, const struct 
 				 .max_files = cfg->max_files,
 				 .max_bytes = cfg->max_bytes,
 				 .write = &cfg->write};
-	struct push_opts po = {.url = cfg->push_url,
-			       .headers = cfg->push_headers,
-			       .nheaders = cfg->npush_headers,
-			       .max_queue_bytes = 64u << 20,
-			       .timeout_s = 10,
-			       .sample_rate_hz = cfg->rate_hz};
 	struct daemon d = {.cfg = cfg, .session = s};
 	double next = cfg->interval_s;
 	int rc = EXIT_OK;
 
-	if (gethostname(d.host, sizeof(d.host) - 1))
-		snprintf(d.host, sizeof(d.host), "localhost");
+	host_name(d.host, sizeof(d.host));
 	oo.host = d.host;
 	if (cfg->output_dir) {
 		d.outdir = outdir__new(&oo);
@@ -363,9 +437,8 @@ static int run_daemon(const struct config *cfg, struct session *s, const struct 
 				cfg->output_dir, strerror(errno));
 	}
 	if (cfg->push_url) {
-		d.pusher = pusher__new(&po);
+		d.pusher = pusher_start(cfg);
 		if (!d.pusher) {
-			die_msg("cannot start pushing to %s: %s", cfg->push_url, strerror(errno));
 			rc = EXIT_FAILURE_INTERNAL;
 			goto out;
 		}
@@ -383,7 +456,7 @@ static int run_daemon(const struct config *cfg, struct session *s, const struct 
 			emit_interval(&d);
 			/* Fell behind (suspended, overloaded): restart the schedule. */
 			next = next + cfg->interval_s > t ? next + cfg->interval_s
-							 : t + cfg->interval_s;
+							  : t + cfg->interval_s;
 			continue;
 		}
 		err = session__step(s, until > 0.1 ? 100 : (int)(until * 1000) + 1);
@@ -393,7 +466,7 @@ static int run_daemon(const struct config *cfg, struct session *s, const struct 
 	/* The partial last interval is written too. */
 	emit_interval(&d);
 out:
-	pusher__free(d.pusher, 5);
+	push_finish(d.pusher, 5);
 	outdir__free(d.outdir);
 	return rc;
 }
@@ -616,6 +689,11 @@ static int run(const struct config *cfg)
 	summary(cfg, s, elapsed_s(&t0));
 	if (!rc)
 		fprintf(stderr, "pybpf-prof: wrote %s\n", cfg->output);
+	if (cfg->push_url) {
+		int prc = push_once(cfg, session__profile(s));
+
+		rc = rc ? rc : prc;
+	}
 out:
 	session__free(s);
 	return rc;

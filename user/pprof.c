@@ -3,8 +3,9 @@
  * pprof writer: a hand-rolled protobuf encoder for the few messages of
  * profile.proto we need, and a gzip stream on top.
  *
- * Layout of the output, in this order: sample_type x2, sample*, location*,
- * function*, time_nanos, duration_nanos, period_type, period, string_table*.
+ * Layout of the output, in this order: sample_type x2, sample*, mapping,
+ * location*, function*, time_nanos, duration_nanos, period_type, period,
+ * string_table*.
  * Strings get their table index when first used; the table is emitted last
  * (protobuf does not care about field order), entry 0 being "".
  * Fields equal to their default (0, "") are left out, as proto3 does.
@@ -35,6 +36,7 @@ enum {
 	STR_THREAD_NAME,
 	STR_CONTAINER,
 	STR_SERVICE,
+	STR_MAIN_MAPPING,
 	STR_NFIXED,
 };
 static const char *const fixed_strings[STR_NFIXED] = {
@@ -49,7 +51,11 @@ static const char *const fixed_strings[STR_NFIXED] = {
     [STR_THREAD_NAME] = "thread_name",
     [STR_CONTAINER] = "container_id",
     [STR_SERVICE] = "service",
+    [STR_MAIN_MAPPING] = "python",
 };
+
+/* The one mapping every Python location belongs to (see encode_main_mapping). */
+#define MAIN_MAPPING_ID 1
 
 #define GZ_CHUNK (64 * 1024)
 
@@ -348,18 +354,42 @@ static int encode_sample(struct pbuf *msg, struct strtab *strs, const struct pro
 	return msg->err;
 }
 
-/* Location{id, line: [Line{function_id, line}]}, no mapping, no address. */
+/*
+ * Mapping{id 1, filename "python", has_functions/filenames/line_numbers}.
+ * pprof tools take the first mapping as the main binary and, when it has
+ * no file name and is not marked symbolized, warn "Main binary filename not
+ * available"; these locations are symbolized already, so nothing is looked up.
+ */
+static void encode_main_mapping(struct pbuf *b)
+{
+	size_t len = uint_field_size(MAPPING_ID, MAIN_MAPPING_ID) +
+		     uint_field_size(MAPPING_FILENAME, STR_MAIN_MAPPING) +
+		     uint_field_size(MAPPING_HAS_FUNCTIONS, 1) +
+		     uint_field_size(MAPPING_HAS_FILENAMES, 1) +
+		     uint_field_size(MAPPING_HAS_LINE_NUMBERS, 1);
+
+	pb_len_field(b, PROFILE_MAPPING, len);
+	pb_uint_field(b, MAPPING_ID, MAIN_MAPPING_ID);
+	pb_uint_field(b, MAPPING_FILENAME, STR_MAIN_MAPPING);
+	pb_uint_field(b, MAPPING_HAS_FUNCTIONS, 1);
+	pb_uint_field(b, MAPPING_HAS_FILENAMES, 1);
+	pb_uint_field(b, MAPPING_HAS_LINE_NUMBERS, 1);
+}
+
+/* Location{id, mapping_id 1, line: [Line{function_id, line}]}, no address. */
 static void encode_location(struct pbuf *b, const struct profile *p, size_t id)
 {
 	uint64_t function_id = profile__location_function(p, id);
 	uint64_t line = (uint64_t)profile__location_line(p, id);
 	size_t line_len =
 	    uint_field_size(LINE_FUNCTION_ID, function_id) + uint_field_size(LINE_LINE, line);
-	size_t len = uint_field_size(LOCATION_ID, id) + tag_size(LOCATION_LINE) +
-		     varint_size(line_len) + line_len;
+	size_t len = uint_field_size(LOCATION_ID, id) +
+		     uint_field_size(LOCATION_MAPPING_ID, MAIN_MAPPING_ID) +
+		     tag_size(LOCATION_LINE) + varint_size(line_len) + line_len;
 
 	pb_len_field(b, PROFILE_LOCATION, len);
 	pb_uint_field(b, LOCATION_ID, id);
+	pb_uint_field(b, LOCATION_MAPPING_ID, MAIN_MAPPING_ID);
 	pb_len_field(b, LOCATION_LINE, line_len);
 	pb_uint_field(b, LINE_FUNCTION_ID, function_id);
 	pb_uint_field(b, LINE_LINE, line);
@@ -417,6 +447,7 @@ int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 			goto out_free;
 		pb_message(&out, PROFILE_SAMPLE, &msg);
 	}
+	encode_main_mapping(&out);
 	for (size_t id = 1; id <= profile__location_count(p); id++)
 		encode_location(&out, p, id);
 	for (size_t id = 1; id <= profile__function_count(p); id++) {

@@ -2,7 +2,8 @@
 /*
  * Encode a profile as a gzipped pprof protobuf (profile.proto of
  * github.com/google/pprof): sample types samples/count and cpu/nanoseconds,
- * period type cpu/nanoseconds, labels pid/tid (numeric), comm/thread_name (strings).
+ * period type cpu/nanoseconds, labels pid/tid (numeric), comm/thread_name (strings),
+ * one main mapping ("python", symbolized) that every location belongs to.
  */
 #ifndef PYBPF_PPROF_H
 #define PYBPF_PPROF_H

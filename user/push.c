@@ -58,8 +58,10 @@
 struct body {
 	struct body *next;
 	char *url;
+	char service[NAME_PART_MAX]; /* its app name, for on_result */
 	uint8_t *data;
 	size_t len;
+	uint64_t samples;
 	unsigned int attempts;
 };
 
@@ -70,6 +72,8 @@ struct pusher {
 	size_t max_queue_bytes;
 	unsigned int timeout_s, sample_rate_hz;
 	unsigned int retry_min_ms, retry_max_ms, max_attempts;
+	void (*on_result)(void *arg, const struct push_result *r);
+	void *on_result_arg;
 
 	pthread_t thread;
 	pthread_mutex_t lock;
@@ -81,6 +85,7 @@ struct pusher {
 	size_t inflight_bytes; /* body being sent, off the queue; 0 if none */
 	bool inflight;
 	bool stopping;
+	bool stopped;	     /* worker joined */
 	int64_t deadline_ms; /* when stopping: give up at this time */
 	int64_t next_try_ms; /* backoff: no attempt before this */
 	struct push_stats stats;
@@ -213,7 +218,9 @@ static int by_service(const void *a, const void *b, void *arg)
  * Add sample i of prof to part, frames rebuilt from the location ids.
  * Profiling servers make every string label a series label; thread names
  * (thread pools name threads by number) would multiply series, so they are
- * left out of pushes (pid and tid stay: numeric labels are not series).
+ * left out of pushes (pid and tid stay: numeric labels are not series), and
+ * so is `service`: every sample of a part has the same one, and the server
+ * has it already as the series' service_name (the app name of the request).
  * 0 or -ENOMEM.
  */
 static int copy_sample(struct profile *part, const struct profile *prof, size_t i,
@@ -239,14 +246,16 @@ static int copy_sample(struct profile *part, const struct profile *prof, size_t 
 		(*frames)[k].line = profile__location_line(prof, locs[k]);
 	}
 	labels.thread_name = NULL;
+	labels.service = NULL;
 	return profile__add(part, &labels, *frames, n, profile__sample_value(prof, i));
 }
 
-/* The ingest URL of one part. NULL on ENOMEM. */
+/* The ingest URL of one part; its app name goes to svc. NULL on ENOMEM. */
 static char *ingest_url(const struct pusher *p, const char *service, const char *host,
-			const char *container, int64_t from_ns, int64_t until_ns)
+			const char *container, int64_t from_ns, int64_t until_ns,
+			char svc[NAME_PART_MAX])
 {
-	char svc[NAME_PART_MAX], h[NAME_PART_MAX], cid[NAME_PART_MAX], *name, *enc, *url = NULL;
+	char h[NAME_PART_MAX], cid[NAME_PART_MAX], *name, *enc, *url = NULL;
 	char rate[32] = "";
 	int64_t from = from_ns / 1000000000, until = until_ns / 1000000000;
 
@@ -256,7 +265,7 @@ static char *ingest_url(const struct pusher *p, const char *service, const char 
 		until++;
 	if (until < from)
 		until = from;
-	name_part(service, DEFAULT_SERVICE, svc, sizeof(svc));
+	name_part(service, DEFAULT_SERVICE, svc, NAME_PART_MAX);
 	name_part(host, "unknown", h, sizeof(h));
 	name_part(container, "", cid, sizeof(cid));
 	if (asprintf(&name, "%s{host=%s%s%s}", svc, h, *cid ? ",container_id=" : "", cid) < 0)
@@ -309,7 +318,9 @@ static struct body *encode_part(const struct pusher *p, const struct profile *pr
 		goto out_free_raw;
 	if (gzip_buf(raw, rawlen, &b->data, &b->len))
 		goto out_free_body;
-	b->url = ingest_url(p, service_of(prof, order[lo]), host, container, from_ns, until_ns);
+	b->samples = profile__total_count(part);
+	b->url = ingest_url(p, service_of(prof, order[lo]), host, container, from_ns, until_ns,
+			    b->service);
 	if (!b->url)
 		goto out_free_body;
 	goto out_free_raw;
@@ -477,12 +488,11 @@ static int on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off
 	return at && now_ms() >= at;
 }
 
-/* Send one body (without the lock). The error text goes to err. */
+/* Send one body (without the lock). The error text goes to err, the HTTP status to *status. */
 static enum outcome send_body(struct pusher *p, const struct body *b, long timeout_ms, char *err,
-			      size_t errlen)
+			      size_t errlen, long *status)
 {
 	char curl_err[CURL_ERROR_SIZE] = "";
-	long status = 0;
 	CURLcode rc;
 
 	p->reply_len = 0;
@@ -499,11 +509,11 @@ static enum outcome send_body(struct pusher *p, const struct body *b, long timeo
 		snprintf(err, errlen, "%s", *curl_err ? curl_err : curl_easy_strerror(rc));
 		return RETRY;
 	}
-	curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (status >= 200 && status < 300)
+	curl_easy_getinfo(p->curl, CURLINFO_RESPONSE_CODE, status);
+	if (*status >= 200 && *status < 300)
 		return SENT;
-	snprintf(err, errlen, "HTTP %ld%s%s", status, p->reply_len ? ": " : "", p->reply);
-	if (status == 408 || status == 429 || status >= 500)
+	snprintf(err, errlen, "HTTP %ld%s%s", *status, p->reply_len ? ": " : "", p->reply);
+	if (*status == 408 || *status == 429 || *status >= 500)
 		return RETRY;
 	return GIVE_UP;
 }
@@ -523,6 +533,34 @@ static int64_t backoff_next(struct pusher *p)
 	return step / 2 + (int64_t)(p->rng % (step / 2 + 1));
 }
 
+/* Tell the caller's on_result what became of one attempt (no lock held). */
+static void report(struct pusher *p, const struct body *b, enum outcome out, long status,
+		   const char *err, int64_t started_us)
+{
+	struct timespec ts;
+	struct push_result r = {
+	    .service = b->service,
+	    .status = status,
+	    .error = err,
+	    .bytes = b->len,
+	    .samples = b->samples,
+	    .attempt = b->attempts + 1,
+	};
+
+	if (!p->on_result)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	r.latency_ms =
+	    (double)((int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 - started_us) / 1e3;
+	if (out == SENT)
+		r.outcome = PUSH_SENT;
+	else if (out == RETRY && r.attempt < p->max_attempts)
+		r.outcome = PUSH_RETRY;
+	else
+		r.outcome = PUSH_DROPPED;
+	p->on_result(p->on_result_arg, &r);
+}
+
 static void wait_until(struct pusher *p, int64_t when_ms)
 {
 	struct timespec ts;
@@ -538,8 +576,9 @@ static void *worker(void *arg)
 	char err[sizeof(p->stats.last_error)];
 	enum outcome out;
 	struct body *b;
-	long timeout_ms;
-	int64_t now;
+	long timeout_ms, status;
+	int64_t now, started_us;
+	struct timespec ts;
 
 	pthread_mutex_lock(&p->lock);
 	for (;;) {
@@ -569,7 +608,11 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&p->lock);
 
 		err[0] = '\0';
-		out = send_body(p, b, timeout_ms, err, sizeof(err));
+		status = 0;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		started_us = (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+		out = send_body(p, b, timeout_ms, err, sizeof(err), &status);
+		report(p, b, out, status, err, started_us);
 
 		pthread_mutex_lock(&p->lock);
 		p->inflight = false;
@@ -577,6 +620,8 @@ static void *worker(void *arg)
 		b->attempts++;
 		if (out == SENT) {
 			p->stats.sent++;
+			p->stats.sent_samples += b->samples;
+			p->stats.sent_bytes += b->len;
 			p->backoff_ms = 0;
 			p->next_try_ms = 0;
 			body_free(b);
@@ -684,6 +729,7 @@ static int curl_setup(struct pusher *p)
 struct pusher *pusher__new(const struct push_opts *opts)
 {
 	pthread_condattr_t cattr;
+	CURLcode crc;
 	struct pusher *p;
 	size_t len;
 	int err;
@@ -703,6 +749,8 @@ struct pusher *pusher__new(const struct push_opts *opts)
 	if (p->retry_max_ms < p->retry_min_ms)
 		p->retry_max_ms = p->retry_min_ms;
 	p->max_attempts = opts->max_attempts ? opts->max_attempts : DEFAULT_MAX_ATTEMPTS;
+	p->on_result = opts->on_result;
+	p->on_result_arg = opts->on_result_arg;
 	if (getrandom(&p->rng, sizeof(p->rng), GRND_NONBLOCK) != sizeof(p->rng) || !p->rng)
 		p->rng = (uint64_t)now_ms() * 0x9E3779B97F4A7C15ull | 1;
 
@@ -714,17 +762,18 @@ struct pusher *pusher__new(const struct push_opts *opts)
 	len = strlen(p->base_url);
 	while (len > 0 && p->base_url[len - 1] == '/')
 		p->base_url[--len] = '\0';
+	/* The single-binary build loads libcurl here: -ELIBACC when it is missing. */
+	crc = curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (crc != CURLE_OK) {
+		err = crc == CURLE_FAILED_INIT ? -ELIBACC : -ENOMEM;
+		goto out_free_url;
+	}
 	err = headers_build(p, opts);
 	if (err)
-		goto out_free_url;
-
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-		err = -ENOMEM;
-		goto out_free_headers;
-	}
+		goto out_global_cleanup;
 	err = curl_setup(p);
 	if (err)
-		goto out_global_cleanup;
+		goto out_free_headers;
 
 	err = -pthread_mutex_init(&p->lock, NULL);
 	if (err)
@@ -749,10 +798,10 @@ out_mutex_destroy:
 	pthread_mutex_destroy(&p->lock);
 out_curl_cleanup:
 	curl_easy_cleanup(p->curl);
-out_global_cleanup:
-	curl_global_cleanup();
 out_free_headers:
 	curl_slist_free_all(p->headers);
+out_global_cleanup:
+	curl_global_cleanup();
 out_free_url:
 	free(p->base_url);
 out_free_p:
@@ -761,11 +810,9 @@ out_free_p:
 	return NULL;
 }
 
-void pusher__free(struct pusher *p, unsigned int drain_s)
+void pusher__stop(struct pusher *p, unsigned int drain_s)
 {
-	struct body *b;
-
-	if (!p)
+	if (!p || p->stopped)
 		return;
 	pthread_mutex_lock(&p->lock);
 	p->stopping = true;
@@ -774,7 +821,16 @@ void pusher__free(struct pusher *p, unsigned int drain_s)
 	pthread_cond_signal(&p->cond);
 	pthread_mutex_unlock(&p->lock);
 	pthread_join(p->thread, NULL);
+	p->stopped = true;
+}
 
+void pusher__free(struct pusher *p, unsigned int drain_s)
+{
+	struct body *b;
+
+	if (!p)
+		return;
+	pusher__stop(p, drain_s);
 	while ((b = queue_pop(p)))
 		body_free(b);
 	pthread_cond_destroy(&p->cond);

@@ -232,6 +232,15 @@ def selected_interpreters(request, fixturename):
 # The binaries under test
 
 
+@pytest.fixture(scope="module")
+def one_python():
+    """The first interpreter, for tests whose subject does not depend on it."""
+    pythons = interpreter_list()
+    if not pythons:
+        pytest.skip("no interpreter")
+    return pythons[0]
+
+
 @pytest.fixture(scope="session")
 def prof_bin():
     """Path of pybpf-prof; skips when it is not configured."""
@@ -709,6 +718,8 @@ def go_pprof(args, path, timeout=120):
                        capture_output=True, text=True, timeout=timeout, env=env)
     assert r.returncode == 0, "go tool pprof %s failed (rc=%d):\n%s%s" % (
         " ".join(args), r.returncode, r.stdout, r.stderr)
+    # The profile's main mapping is marked symbolized: nothing to look up, no warning.
+    assert "Main binary filename not available" not in r.stderr, r.stderr
     return r.stdout
 
 

@@ -18,17 +18,9 @@ import urllib.parse
 
 import pytest
 
-from conftest import Workload, interpreter_list, load_profile, samples_of, frame_names, total
+from conftest import Workload, load_profile, samples_of, frame_names, total
 
 NAME_RE = re.compile(r"^pybpf-[A-Za-z0-9.-]+-\d{8}T\d{6}Z-\d{4}\.pb\.gz$")
-
-
-@pytest.fixture(scope="module")
-def one_python():
-    pythons = interpreter_list()
-    if not pythons:
-        pytest.skip("no interpreter")
-    return pythons[0]
 
 
 def our_files(d):

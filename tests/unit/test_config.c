@@ -393,9 +393,8 @@ static void test_daemon_options(void)
 	CHECK_EQ_INT(cfg.npush_headers, 2);
 	CHECK_EQ_STR(cfg.push_headers[1], "Authorization: Bearer x");
 	CHECK_EQ_INT(PARSE("--all-pythons", "--interval", "1", "--push", "https://h/"), 0);
-	CHECK_EQ_INT(PARSE("--all-pythons", "--interval", "5", "--output-dir", "d", "--max-bytes",
-			   "2G"),
-		     0);
+	CHECK_EQ_INT(
+	    PARSE("--all-pythons", "--interval", "5", "--output-dir", "d", "--max-bytes", "2G"), 0);
 	CHECK_EQ_INT(cfg.max_bytes, 2ull << 30);
 }
 
@@ -405,7 +404,9 @@ static void test_bad_daemon_options(void)
 	CHECK_BAD("--interval", "--all-pythons", "--interval", "x", "--output-dir", "d");
 	CHECK_BAD("needs --output-dir", "--all-pythons", "--interval", "10");
 	CHECK_BAD("need --interval", "--all-pythons", "--output-dir", "d");
-	CHECK_BAD("need --interval", "--all-pythons", "--push", "http://x");
+	CHECK_EQ_INT(PARSE("--all-pythons", "--push", "http://x"), 0); /* one profile, pushed */
+	CHECK_BAD("needs --push", "--all-pythons", "--push-header", "A: b");
+	CHECK_BAD("--format folded", "--all-pythons", "--push", "http://x", "--format", "folded");
 	CHECK_BAD("use --output-dir", "--all-pythons", "--interval", "10", "--output-dir", "d",
 		  "-o", "f.pb.gz");
 	CHECK_BAD("--push sends pprof", "--all-pythons", "--interval", "10", "--push", "http://x",

@@ -431,9 +431,12 @@ static struct profile *sample_profile(void)
 	    .pid = 4242, .tid = 4242, .comm = "python3", .thread_name = "MainThread"};
 	struct profile_labels l2 = {
 	    .pid = 4242, .tid = 4250, .comm = "python3", .thread_name = NULL};
-	struct profile_labels l3 = {
-	    .pid = 77, .tid = 78, .comm = NULL, .thread_name = "w;1\nx", .container = "0123abcd",
-	    .service = "api"};
+	struct profile_labels l3 = {.pid = 77,
+				    .tid = 78,
+				    .comm = NULL,
+				    .thread_name = "w;1\nx",
+				    .container = "0123abcd",
+				    .service = "api"};
 	struct profile_frame s1[] = {
 	    {"Worker.run", "/srv/app/worker.py", 41, 30},
 	    {"main", "/srv/app/main.py", 9, 5},
@@ -481,7 +484,7 @@ static void check_against(const struct decoded *d, const struct profile *p)
 	CHECK_EQ_INT(d->period, period);
 	CHECK_EQ_INT(d->time_nanos, profile__meta(p)->time_ns);
 	CHECK_EQ_INT(d->duration_nanos, profile__meta(p)->duration_ns);
-	CHECK_EQ_INT(d->nmappings, 0);
+	CHECK_EQ_INT(d->nmappings, 1); /* the main mapping */
 	CHECK_EQ_INT(d->ncomments, 0);
 	CHECK_EQ_INT(d->drop_frames, 0);
 	CHECK_EQ_INT(d->keep_frames, 0);
@@ -503,7 +506,7 @@ static void check_against(const struct decoded *d, const struct profile *p)
 		const struct d_location *dl = &d->locs[i];
 
 		CHECK_EQ_INT(dl->id, i + 1);
-		CHECK_EQ_INT(dl->mapping_id, 0);
+		CHECK_EQ_INT(dl->mapping_id, 1);
 		CHECK_EQ_INT(dl->address, 0);
 		CHECK(!dl->is_folded);
 		CHECK_EQ_INT(dl->nlines, 1);
@@ -637,8 +640,8 @@ static void test_strings_and_defaults(void)
 	CHECK_EQ_INT(d.time_nanos, 0);
 	CHECK_EQ_INT(d.duration_nanos, 0);
 	CHECK_EQ_INT(d.period, 1000000000);
-	/* "", 10 fixed strings, "x.py"; "samples" is shared with the sample type */
-	CHECK_EQ_INT(d.nstrs, 12);
+	/* "", 11 fixed strings, "x.py"; "samples" is shared with the sample type */
+	CHECK_EQ_INT(d.nstrs, 13);
 	CHECK_EQ_INT(d.nfuncs, 2);
 	if (d.nfuncs == 2) {
 		CHECK_EQ_INT(d.funcs[1].name, 0);

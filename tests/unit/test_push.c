@@ -566,9 +566,10 @@ static const struct req *find_req(const char *name)
 	return NULL;
 }
 
-static void check_body(const struct req *r, const char *service, const char *other, size_t samples)
+/* The body's string table holds `present`, not `absent`; `samples` samples. */
+static void check_body(const struct req *r, const char *present, const char *absent, size_t samples)
 {
-	const char *want[4] = {service, other, "cpu", "nanoseconds"};
+	const char *want[4] = {present, absent, "cpu", "nanoseconds"};
 	struct pb_summary s;
 	uint8_t *raw;
 	size_t len = 0;
@@ -628,14 +629,17 @@ static void test_request_split_by_service(void)
 	r = find_req("api{host=node-1.example,container_id=abc123}");
 	CHECK(r != NULL);
 	if (r) {
-		check_body(r, "api", "worker", 2);
-		snprintf(jsonsvc, sizeof(jsonsvc), "\"service\":[\"api\"]");
-		pprofcheck(r, jsonsvc, "worker");
+		check_body(r, "Handler.get", "worker", 2);
+		/* the service is the series' service_name: no `service` sample label */
+		check_body(r, "Handler.get", "api", 2);
+		snprintf(jsonsvc, sizeof(jsonsvc), "\"container_id\":[\"abc123\"]");
+		pprofcheck(r, jsonsvc, "\"service\"");
 	}
 	r = find_req("worker{host=node-1.example}");
 	CHECK(r != NULL);
 	if (r) {
-		check_body(r, "worker", "api", 2);
+		check_body(r, "Worker.run", "worker", 2);
+		check_body(r, "Worker.run", "Handler.get", 2);
 		pprofcheck(r, "\"function\":\"Worker.run\"", "Handler.get");
 	}
 	r = find_req("python{host=node-1.example}");
