@@ -15,6 +15,8 @@ PKGS=(
   golang-go golang-github-google-pprof-dev python3 python3-pytest python3.11
   # tests of `pybpf-prof top` (driven in a tmux pane)
   tmux
+  # the man page (help2man over --help), the container image test (podman)
+  help2man podman
 )
 missing=()
 for p in "${PKGS[@]}"; do
