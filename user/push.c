@@ -6,7 +6,7 @@
  * pyroscope.receive_http read it:
  *
  *   POST {url}/ingest?name=<app>{k=v,...}&from=<unix s>&until=<unix s>
- *        &format=pprof&sampleRate=<hz>&spyName=pybpf-prof
+ *        &format=pprof&sampleRate=<hz>&spyName=pyspy
  *   Content-Type: application/octet-stream
  *   body: the pprof protobuf, gzipped (the server accepts it plain too)
  *
@@ -51,7 +51,13 @@
 #define DEFAULT_RETRY_MAX_MS 60000
 #define DEFAULT_MAX_ATTEMPTS 8
 #define DEFAULT_SERVICE "python"
-#define SPY_NAME "pybpf-prof"
+/*
+ * Pyroscope rewrites the frames of profiles from the spy names it knows as
+ * scripting languages (pyspy, rbspy) to "<file>:<line> - <function>", the
+ * names its own Python integration shows; under any other spy name a bare
+ * "<module>" or "main" of every script would be one node of the flame graph.
+ */
+#define SPY_NAME "pyspy"
 #define NAME_PART_MAX 128
 #define REPLY_KEEP 160
 

@@ -94,7 +94,7 @@ class Pyroscope:
             "-compactor.data-dir=%s" % os.path.join(d, "compactor"),
             "-blocks-storage.bucket-store.sync-dir=%s" % os.path.join(d, "sync"),
         ]
-        for ring in ("distributor.ring", "ingester.lifecycler.ring", "compactor.ring",
+        for ring in ("distributor.ring", "ring", "compactor.ring",
                      "overrides-exporter.ring", "query-scheduler.ring",
                      "store-gateway.sharding-ring"):
             flags.append("-%s.store=inmemory" % ring)

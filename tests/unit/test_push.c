@@ -617,7 +617,7 @@ static void test_request_split_by_service(void)
 		CHECK_EQ_STR(query_get(r->target, "until", v, sizeof(v)), "1700000061");
 		CHECK_EQ_STR(query_get(r->target, "format", v, sizeof(v)), "pprof");
 		CHECK_EQ_STR(query_get(r->target, "sampleRate", v, sizeof(v)), "99");
-		CHECK_EQ_STR(query_get(r->target, "spyName", v, sizeof(v)), "pybpf-prof");
+		CHECK_EQ_STR(query_get(r->target, "spyName", v, sizeof(v)), "pyspy");
 		/* the name is sent percent-encoded: no raw braces, commas or '=' in it */
 		CHECK(strstr(r->target, "name=") && !strpbrk(strstr(r->target, "name="), "{},"));
 		CHECK(has_header(r, "Authorization: Bearer t0k"));
