@@ -128,3 +128,28 @@ def test_image_profiles_a_python_in_another_container(image, one_python, tmp_pat
     assert len(cids) == 1 and list(cids)[0] and len(list(cids)[0]) == 64, cids
     assert any(one_python.func_name("Split.heavy") in f["function"]
                for s in mine for f in s["frames"]), err
+
+
+def test_debian_package(tmp_path):
+    """`cpack -G DEB` over the build: binary, systemd unit (ExecStart on the
+    installed path) and the man page made from --help."""
+    build = os.path.dirname(os.environ.get("PYBPF_PROF") or "")
+    config = os.path.join(build, "CPackConfig.cmake")
+    if not build or not os.path.exists(config) or not shutil.which("cpack"):
+        pytest.skip("no CMake build directory with CPackConfig.cmake next to PYBPF_PROF")
+    r = subprocess.run(["cpack", "-G", "DEB", "--config", config, "-B", str(tmp_path)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    debs = list(tmp_path.glob("pybpf-prof_*_amd64.deb"))
+    assert len(debs) == 1, r.stdout
+    listing = subprocess.run(["dpkg-deb", "-c", str(debs[0])], capture_output=True,
+                             text=True).stdout
+    for path in ("./usr/sbin/pybpf-prof", "./usr/lib/systemd/system/pybpf-prof.service",
+                 "./usr/share/man/man1/pybpf-prof.1"):
+        assert path in listing, listing
+    x = tmp_path / "x"
+    subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(x)], check=True)
+    unit = (x / "usr/lib/systemd/system/pybpf-prof.service").read_text()
+    assert "ExecStart=/usr/sbin/pybpf-prof " in unit
+    man = (x / "usr/share/man/man1/pybpf-prof.1").read_text()
+    assert "\\-\\-push" in man and "\\-\\-all\\-pythons" in man, man[:2000]
