@@ -237,7 +237,9 @@ def runs(root_prof, tmp_path_factory):
     out = {f: d / ("split" + SUFFIX[f]) for f in FORMATS}
     with Workload(python, "split.py") as w:
         with concurrent.futures.ThreadPoolExecutor(len(FORMATS)) as ex:
+            # the svg run spells the subcommand out: `record` is the default one
             futs = {f: ex.submit(run_for_cpu, root_prof,
+                                 (["record"] if f == "svg" else []) +
                                  ["--pid", w.pid, "-o", out[f], "--format", f], [w.pid], CPU_S)
                     for f in FORMATS}
             for f, fut in futs.items():
