@@ -153,6 +153,22 @@ void outbuf__xml_text(struct outbuf *b, const char *s)
 	}
 }
 
+void outbuf__line_text(struct outbuf *b, const char *s)
+{
+	while (*s && !b->err) {
+		size_t n = 0;
+
+		while (s[n] && (unsigned char)s[n] >= 0x20 && s[n] != 0x7f)
+			n++;
+		outbuf__put(b, s, n);
+		s += n;
+		if (*s) {
+			outbuf__put(b, " ", 1);
+			s++;
+		}
+	}
+}
+
 int outbuf__finish(struct outbuf *b)
 {
 	flush(b);

@@ -29,6 +29,9 @@ void outbuf__json_text(struct outbuf *b, const char *s);
 /* s as XML character data: '<', '>', '&', '"' escaped, invalid UTF-8 and
  * control characters replaced. */
 void outbuf__xml_text(struct outbuf *b, const char *s);
+/* s with control characters (newlines included) as spaces, so that one
+ * name cannot break a line-oriented output. */
+void outbuf__line_text(struct outbuf *b, const char *s);
 /* Write out what is buffered. 0 or the first -errno. */
 int outbuf__finish(struct outbuf *b);
 

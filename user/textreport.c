@@ -90,10 +90,10 @@ static void write_table(struct outbuf *b, const struct profile *p, const struct 
 
 		outbuf__printf(b, "%10" PRIu64 " %6.2f%% %10" PRIu64 " %6.2f%%  ", s->own,
 			       pct(s->own, samples), s->total, pct(s->total, samples));
-		outbuf__put(b, name, strlen(name));
+		outbuf__line_text(b, name);
 		outbuf__printf(b, "%*s  ", pad > 0 ? pad : 0, "");
 		if (f->file && *f->file) {
-			outbuf__puts(b, f->file);
+			outbuf__line_text(b, f->file);
 			if (f->start_line)
 				outbuf__printf(b, ":%" PRId64, f->start_line);
 		} else {
@@ -169,7 +169,7 @@ int textreport__write(const struct profile *p, const struct text_opts *o, int fd
 			if (!writer__process_name(l, name, sizeof(name)))
 				snprintf(name, sizeof(name), "(no process label)");
 			outbuf__puts(b, g ? "\n# process " : "# process ");
-			outbuf__puts(b, name);
+			outbuf__line_text(b, name);
 			outbuf__puts(b, "\n");
 		}
 		write_table(b, p, o, sums, rows, nrows, samples);

@@ -277,6 +277,13 @@ static void test_hostile_names(void)
 	t = capture(&o, p);
 	CHECK(t && strstr(t, "\"name\":\"x\\\"]]\\u003e") != NULL);
 	free(t);
+	/* The table keeps one row per line. */
+	o.format = FORMAT_TEXT;
+	t = capture(&o, p);
+	CHECK(t && strstr(t, "x\"]]></script><b>&\xff ") != NULL);
+	CHECK(t && strchr(t, '\x01') == NULL);
+	CHECK_EQ_INT(count_rows(t), 1);
+	free(t);
 	profile__free(p);
 }
 
