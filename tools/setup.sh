@@ -17,7 +17,11 @@ PKGS=(
   tmux
   # the man page (help2man over --help), the container image test (podman)
   help2man podman
+  # the flame graph loaded in headless Chromium, speedscope's importer run by Node.js
+  chromium nodejs
 )
+# npm fetches speedscope for the tests; a Node.js from elsewhere (NodeSource) ships its own npm
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
