@@ -5,8 +5,10 @@ own HTTP API.
 The server is built from the Go module proxy by tools/pyroscope/build.sh
 (cached; `.ci/run` builds it) and started here on 127.0.0.1 with free ports
 and a temporary storage directory, one server for the module. Env
-PYBPF_PYROSCOPE names the binary; default: the build script's cache. The
-tests skip only when that binary is absent.
+PYBPF_PYROSCOPE names the binary; default: the build script's cache. When
+CI builds it in the background (PYBPF_PYROSCOPE_BUILD_PID), the fixture
+waits for that build and fails if it yields no binary; otherwise the tests
+skip only when the binary is absent.
 
 Each test profiles its own workloads with --pid (other engineers' Python
 processes on the node never reach this server) and compares what the
@@ -42,6 +44,7 @@ from conftest import (Workload, assert_ran_ok, go_pprof, load_profile,
                       marker_line, total, workload_path)
 
 DEFAULT_BINARY = "/var/cache/pybpf-prof/pyroscope/pyroscope-v1.9.0"
+BUILD_WAIT_S = 45 * 60  # the first build on a fresh, loaded 2-core machine
 READY_TIMEOUT_S = 180  # /ready answers after 20-30 s on a quiet 2-core machine
 CPU_TYPE = "process_cpu:cpu:nanoseconds:cpu:nanoseconds"
 SAMPLES_TYPE = "process_cpu:samples:count:cpu:nanoseconds"
@@ -175,9 +178,29 @@ class Pyroscope:
             time.sleep(1)
 
 
+def wait_for_build(binary, timeout=BUILD_WAIT_S):
+    """CI builds the server in the background (.ci/run): wait for that build
+    (PYBPF_PYROSCOPE_BUILD_PID) to finish; fail if it ends without the binary."""
+    pid = os.environ.get("PYBPF_PYROSCOPE_BUILD_PID")
+    if not pid:
+        return
+    deadline = time.monotonic() + timeout
+    while not os.access(binary, os.X_OK) and time.monotonic() < deadline:
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            break
+        time.sleep(5)
+    if not os.access(binary, os.X_OK):
+        log = os.environ.get("PYBPF_PYROSCOPE_BUILD_LOG", "")
+        tail = open(log).read()[-3000:] if log and os.path.exists(log) else ""
+        pytest.fail("the Pyroscope build (pid %s) did not produce %s:\n%s" % (pid, binary, tail))
+
+
 @pytest.fixture(scope="module")
 def pyroscope():
     binary = os.environ.get("PYBPF_PYROSCOPE") or DEFAULT_BINARY
+    wait_for_build(binary)
     if not os.access(binary, os.X_OK):
         pytest.skip("no Pyroscope server binary at %s: build it with tools/pyroscope/build.sh "
                     "(.ci/run does)" % binary)
