@@ -327,3 +327,44 @@ def test_one_shot_push_and_pprof_without_warning(root_prof, pyroscope, one_pytho
     top = go_pprof(["-top", "-lines"], out_file)
     assert "split.py:%d" % marker_line("split.py", "HOT-HEAVY") not in top  # a copy ran
     assert "%s:%d" % (path.name, marker_line("split.py", "HOT-HEAVY")) in top, top
+
+
+def has_wall_mode(prof_bin):
+    out = subprocess.run([prof_bin, "--help"], capture_output=True, text=True).stdout
+    return "--mode" in out and "wall" in out
+
+
+def profile_types(server, since_s):
+    reply = server.post("ProfileTypes", {"start": int(since_s - 60) * 1000,
+                                         "end": int(time.time() + 60) * 1000})
+    return {t["ID"] for t in reply.get("profileTypes", [])}
+
+
+def test_wall_pushes(root_prof, pyroscope, one_python, tmp_path):
+    """--mode wall: the server files the profiles under its wall-time type
+    (it names a pprof with a `wall` sample type "wall"), totals equal the agent's."""
+    if not has_wall_mode(root_prof):
+        pytest.skip("this pybpf-prof has no --mode wall")
+    svc, path = script_copy(tmp_path, "wall")
+    since = time.time()
+    with Workload(one_python, "split.py", argv=[one_python.path, path, 120]) as w:
+        rc, out, err = run_profiler(root_prof, ["--mode", "wall", "--pid", w.pid, "--interval", "2",
+                                                "--duration", "5", "--push", pyroscope.url, "-v"],
+                                    timeout=90)
+    assert_ran_ok(rc, out, err)
+    per = pushed_per_service(err)
+    tot = final_totals(err)
+    assert set(per) == {svc} and per[svc] > 0, err
+    assert tot["dropped"] == 0 and tot["unsent"] == 0, tot
+    sel = '{service_name="%s"}' % svc
+    count_type = "wall:samples:count:wall:nanoseconds"
+    ns_type = "wall:wall:nanoseconds:wall:nanoseconds"
+    fb = pyroscope.wait_total(count_type, sel, since, per[svc])
+    assert {count_type, ns_type} <= profile_types(pyroscope, since)
+    assert fb["numTicks"] == per[svc], (fb["numTicks"], per[svc])
+    # about 5 s of one thread's wall time (the last partial interval included)
+    wall = pyroscope.render(ns_type, sel, since)["flamebearer"]["numTicks"]
+    assert 2e9 < wall < 12e9, wall
+    hot_name = "%s:%d - %s" % (path, marker_line("split.py", "HOT-HEAVY"),
+                               one_python.func_name("Split.heavy"))
+    assert flame_nodes(fb)[hot_name] > 0, flame_nodes(fb).most_common(10)
