@@ -20,9 +20,11 @@ podman 4.3's default seccomp profile predates CAP_BPF, so the profiler's
 container runs with seccomp unconfined (daemonset.yaml explains the same for
 older runtimes).
 """
+import http.server
 import os
 import shutil
 import subprocess
+import threading
 import uuid
 
 import pytest
@@ -90,9 +92,27 @@ def image(static_bin):
     subprocess.run([podman, "rmi", "-f", tag], capture_output=True, timeout=120)
 
 
+class Ingest(http.server.BaseHTTPRequestHandler):
+    """A stand-in /ingest that answers 200 and keeps each request's path."""
+    paths = []
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        Ingest.paths.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
 def test_image_profiles_a_python_in_another_container(image, one_python, tmp_path):
     """The workload runs in a container whose root holds the interpreter (bind
-    mounts of this machine's /usr, /lib, /lib64, /root/.pyenv and the workloads)."""
+    mounts of this machine's /usr, /lib, /lib64, /root/.pyenv and the workloads).
+    The profile is also pushed: libcurl, opened from the image, sends it."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ingest)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Ingest.paths = []
     out_dir = tmp_path / "out"
     out_dir.mkdir()
     pyroot = tmp_path / "pyroot"
@@ -115,10 +135,14 @@ def test_image_profiles_a_python_in_another_container(image, one_python, tmp_pat
         "podman run --rm {c} --pid=host --cap-drop=all --cap-add=BPF,PERFMON,SYS_PTRACE "
         "--security-opt apparmor=unconfined --security-opt seccomp=unconfined --read-only "
         "-v /sys/kernel/btf:/sys/kernel/btf:ro -v {o}:/var/lib/pybpf-prof {img} "
-        "--pid $PID --duration 4 -o /var/lib/pybpf-prof/c.pb.gz -v".format(
-            c=common, o=out_dir, img=image),
+        "--pid $PID --duration 4 -o /var/lib/pybpf-prof/c.pb.gz -v "
+        "--push http://127.0.0.1:{port}".format(c=common, o=out_dir, img=image,
+                                                port=server.server_address[1]),
     ])
-    rc, out, err = in_private_mounts(script)
+    try:
+        rc, out, err = in_private_mounts(script)
+    finally:
+        server.shutdown()
     assert_ran_ok(rc, out, err, "podman")
     pid = int(out.split("pid=")[1].split()[0])
     prof = load_profile(out_dir / "c.pb.gz")
@@ -128,6 +152,8 @@ def test_image_profiles_a_python_in_another_container(image, one_python, tmp_pat
     assert len(cids) == 1 and list(cids)[0] and len(list(cids)[0]) == 64, cids
     assert any(one_python.func_name("Split.heavy") in f["function"]
                for s in mine for f in s["frames"]), err
+    assert len(Ingest.paths) == 1 and "spyName=pyspy" in Ingest.paths[0], Ingest.paths
+    assert "pybpf-prof: push split: HTTP 200 in " in err, err
 
 
 def test_debian_package(tmp_path):
