@@ -511,6 +511,28 @@ static struct profile *make_small(void)
 	return p;
 }
 
+/* What on_result reported, in order (written by the sending thread). */
+static struct {
+	pthread_mutex_t lock;
+	struct push_result r[16];
+	char service[16][64];
+	int n;
+} results = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static void on_result(void *arg, const struct push_result *r)
+{
+	(void)arg;
+	pthread_mutex_lock(&results.lock);
+	if (results.n < 16) {
+		results.r[results.n] = *r;
+		snprintf(results.service[results.n], sizeof(results.service[0]), "%s", r->service);
+		results.r[results.n].service = results.service[results.n];
+		results.r[results.n].error = NULL; /* only valid during the call */
+		results.n++;
+	}
+	pthread_mutex_unlock(&results.lock);
+}
+
 static struct pusher *new_pusher(uint16_t port, size_t max_queue, unsigned int retry_min_ms,
 				 unsigned int retry_max_ms, unsigned int attempts)
 {
@@ -526,9 +548,13 @@ static struct pusher *new_pusher(uint16_t port, size_t max_queue, unsigned int r
 	    .retry_min_ms = retry_min_ms,
 	    .retry_max_ms = retry_max_ms,
 	    .max_attempts = attempts,
+	    .on_result = on_result,
 	};
 	struct pusher *p;
 
+	pthread_mutex_lock(&results.lock);
+	results.n = 0;
+	pthread_mutex_unlock(&results.lock);
 	/* a trailing slash must not give "//ingest" */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%u/", port);
 	p = pusher__new(&o);
@@ -648,8 +674,27 @@ static void test_request_split_by_service(void)
 		check_body(r, "crunch", "api", 1);
 	pthread_mutex_unlock(&rlock);
 
+	pusher__stop(p, 5);
 	pusher__stats(p, &st);
 	CHECK_EQ_INT(st.sent, 3);
+	CHECK_EQ_INT(st.sent_samples, 5 + 7 + 2 + 1 + 4); /* every sample of the profile */
+	CHECK(st.sent_bytes > 0);
+	pthread_mutex_lock(&results.lock);
+	CHECK_EQ_INT(results.n, 3);
+	for (int i = 0; i < results.n; i++) {
+		CHECK_EQ_INT(results.r[i].outcome, PUSH_SENT);
+		CHECK_EQ_INT(results.r[i].status, 200);
+		CHECK_EQ_INT(results.r[i].attempt, 1);
+		CHECK(results.r[i].latency_ms >= 0 && results.r[i].latency_ms < 5000);
+		CHECK(results.r[i].bytes > 0);
+		if (!strcmp(results.r[i].service, "api"))
+			CHECK_EQ_INT(results.r[i].samples, 7);
+		else if (!strcmp(results.r[i].service, "worker"))
+			CHECK_EQ_INT(results.r[i].samples, 8);
+		else
+			CHECK_EQ_STR(results.r[i].service, "python");
+	}
+	pthread_mutex_unlock(&results.lock);
 	CHECK_EQ_INT(st.failed, 0);
 	CHECK_EQ_INT(st.dropped, 0);
 	CHECK_EQ_INT(st.queued, 0);
@@ -696,6 +741,17 @@ static void test_retry_after_503(void)
 	CHECK(strstr(st.last_error, "HTTP 503") != NULL);
 	CHECK(strstr(st.last_error, "ingester busy") != NULL);
 	CHECK_EQ_INT(nreqs(), 3);
+	pthread_mutex_lock(&results.lock);
+	CHECK_EQ_INT(results.n, 3);
+	if (results.n == 3) {
+		CHECK(results.r[0].outcome == PUSH_RETRY && results.r[0].status == 503 &&
+		      results.r[0].attempt == 1);
+		CHECK(results.r[1].outcome == PUSH_RETRY && results.r[1].attempt == 2);
+		CHECK(results.r[2].outcome == PUSH_SENT && results.r[2].status == 200 &&
+		      results.r[2].attempt == 3);
+		CHECK_EQ_STR(results.r[2].service, "svc");
+	}
+	pthread_mutex_unlock(&results.lock);
 	pthread_mutex_lock(&rlock);
 	for (int i = 1; i < rx.nreqs; i++) {
 		CHECK_EQ_STR(rx.reqs[i].target, rx.reqs[0].target);
