@@ -30,6 +30,9 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * gets its thread state within milliseconds, a native thread never does. */
 const volatile __u64 tstate_retry_min_ns = 10000000ull;
 const volatile __u32 tstate_retry_max_shift = 7; /* 10 ms << 7 = 1.28 s */
+/* --native: each sample goes to `native_events` with registers, user and
+ * kernel stacks instead of being aggregated here. */
+const volatile bool native_mode = false;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -75,6 +78,20 @@ struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 4 << 20);
 } events SEC(".maps");
+
+/* --native samples; sized by userspace (one page when --native is off). */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 4096);
+} native_events SEC(".maps");
+
+/* --native: Python stacks whose code objects were already sent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u8);
+} native_seen SEC(".maps");
 
 struct counters {
 	__u64 c[CNT__MAX];
@@ -303,8 +320,95 @@ static __always_inline void record(struct pywalk *w, __u32 tid)
 	count(CNT_STACKS_RECORDED);
 }
 
+/*
+ * Copy the top of the user stack from sp up: one read when all of it is
+ * mapped, else page by page up to the first unreadable page (a stack that
+ * is shallower than the buffer ends at the top of its mapping).
+ */
+static __always_inline __u32 copy_user_stack(struct pybpf_native_event *ev, __u64 sp)
+{
+	__u32 off = 0;
+
+	if (!bpf_probe_read_user(ev->ustack, PYBPF_USTACK_MAX, (void *)sp))
+		return PYBPF_USTACK_MAX;
+	for (int i = 0; i < PYBPF_USTACK_MAX / 4096 + 1; i++) {
+		__u32 chunk = 4096 - (__u32)((sp + off) & 4095);
+
+		if (off >= PYBPF_USTACK_MAX - 4096) {
+			ev->flags |= NATIVE_F_STACK_CUT;
+			break;
+		}
+		if (bpf_probe_read_user(ev->ustack + (off & (PYBPF_USTACK_MAX - 1)), chunk & 4095 ?: 4096,
+					(void *)(sp + off))) {
+			ev->flags |= NATIVE_F_STACK_CUT;
+			break;
+		}
+		off += chunk;
+	}
+	return off;
+}
+
+/* --native: send the sample with what userspace needs to unwind it.
+ * Returns 0, or -1 when it could not be sent (then it is aggregated). */
+static __always_inline int record_native(struct bpf_perf_event_data *ctx, struct pywalk *w,
+					 __u32 tid, struct task_struct *task)
+{
+	struct pybpf_native_event *ev;
+	struct pt_regs *uregs;
+	__u64 hash, cs;
+	__u8 one = 1;
+	long n;
+
+	hash = pywalk__stack_hash(w);
+	if (w->stack.depth && !bpf_map_lookup_elem(&native_seen, &hash)) {
+		bpf_loop(PYBPF_MAX_FRAMES, capture_cb, NULL, 0);
+		bpf_map_update_elem(&native_seen, &hash, &one, BPF_ANY);
+	}
+	ev = bpf_ringbuf_reserve(&native_events, sizeof(*ev), 0);
+	if (!ev) {
+		count(CNT_NATIVE_LOST);
+		return -1;
+	}
+	ev->type = EVENT_NATIVE;
+	ev->gen = w->proc.gen;
+	ev->tid = tid;
+	ev->flags = 0;
+	ev->ustack_len = 0;
+	ev->ip = ev->sp = ev->bp = 0;
+	bpf_probe_read_kernel(ev->entry, sizeof(ev->entry), w->entry);
+	bpf_probe_read_kernel(&ev->stack, sizeof(ev->stack), &w->stack);
+	n = bpf_get_stack(ctx, ev->kstack, sizeof(ev->kstack), 0);
+	ev->kstack_len = n > 0 ? (__u32)n / 8 : 0;
+
+	/* The thread's user registers: those of the sample when it hit user
+	 * mode, else those saved when the thread entered the kernel. */
+	/* The context is read in whole 8-byte words; cs shares its word with padding. */
+	cs = *(volatile __u64 *)&ctx->regs.cs;
+	if ((cs & 3) == 3) {
+		ev->ip = ctx->regs.ip;
+		ev->sp = ctx->regs.sp;
+		ev->bp = ctx->regs.bp;
+	} else if (!(task->flags & 0x00200000 /* PF_KTHREAD */)) {
+		uregs = (struct pt_regs *)bpf_task_pt_regs(task);
+		if (uregs) {
+			ev->ip = BPF_CORE_READ(uregs, ip);
+			ev->sp = BPF_CORE_READ(uregs, sp);
+			ev->bp = BPF_CORE_READ(uregs, bp);
+		}
+	}
+	if (ev->sp) {
+		ev->flags |= NATIVE_F_USER_REGS;
+		ev->ustack_len = copy_user_stack(ev, ev->sp);
+	} else {
+		count(CNT_NATIVE_NO_REGS);
+	}
+	bpf_ringbuf_submit(ev, 0);
+	count(CNT_STACKS_RECORDED);
+	return 0;
+}
+
 SEC("perf_event")
-int pybpf_sample(struct bpf_perf_event_data *ctx __attribute__((unused)))
+int pybpf_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
@@ -346,6 +450,8 @@ int pybpf_sample(struct bpf_perf_event_data *ctx __attribute__((unused)))
 	}
 	if (w->err)
 		count(w->err);
+	if (native_mode && !record_native(ctx, w, tid, task))
+		return 0;
 	record(w, tid);
 	return 0;
 }

@@ -76,7 +76,8 @@ struct pybpf_offsets {
 	__u8 unicode_kind_shift;     /* kind = (state >> shift) & 7 */
 	__u8 unicode_compact_bit;
 	__u8 unicode_ascii_bit;
-	__u8 pad0[3];
+	__u8 frame_is_entry;         /* is_entry bool (3.11 only): an eval-loop activation's first frame; 0 = none */
+	__u8 pad0[2];
 	__u64 executable_mask;       /* applied to frame_code (3.14 tagged refs); ~0 otherwise */
 };
 _Static_assert(sizeof(struct pybpf_offsets) == 72, "pybpf_offsets layout");
@@ -157,6 +158,7 @@ enum pybpf_event_type {
 	EVENT_CODE = 1, /* struct pybpf_code_event */
 	EVENT_EXEC = 2, /* struct pybpf_proc_event: a task called exec */
 	EVENT_EXIT = 3, /* struct pybpf_proc_event: a thread-group leader exited */
+	EVENT_NATIVE = 4, /* struct pybpf_native_event: one --native sample */
 };
 
 struct pybpf_proc_event {
@@ -188,6 +190,41 @@ _Static_assert(sizeof(struct pybpf_code_event) ==
 		       24 + 2 * 16 + 8 + PYBPF_QUALNAME_MAX + PYBPF_FILENAME_MAX + PYBPF_LINETABLE_MAX,
 	       "pybpf_code_event layout");
 
+/* --native: bytes of user stack copied from the sampled sp, kernel frames kept. */
+#define PYBPF_USTACK_MAX 16384
+#define PYBPF_KSTACK_MAX 64
+
+enum pybpf_native_flags {
+	NATIVE_F_USER_REGS = 1u << 0,  /* ip/sp/bp are the thread's user registers */
+	NATIVE_F_STACK_CUT = 1u << 1,  /* the user stack copy stopped at an unreadable page */
+};
+
+/*
+ * One --native sample, sent as is (not aggregated in the kernel): the user
+ * registers and the top of the user stack for unwinding in userspace, the
+ * kernel stack, and the Python stack with the frames that begin an
+ * evaluation-loop activation marked in `entry` (bit i = frames[i]; 3.11:
+ * is_entry, 3.12+: the frame above a C-stack shim; before 3.11 every frame
+ * is one activation and no bit is set).
+ */
+struct pybpf_native_event {
+	__u32 type;        /* EVENT_NATIVE */
+	__u32 gen;
+	__u32 tid;
+	__u32 flags;       /* enum pybpf_native_flags */
+	__u32 ustack_len;  /* bytes of ustack valid, from sp up */
+	__u32 kstack_len;  /* entries of kstack valid, innermost first */
+	__u64 ip, sp, bp;
+	__u64 entry[PYBPF_MAX_FRAMES / 64];
+	__u64 kstack[PYBPF_KSTACK_MAX];
+	struct pybpf_stack stack;
+	__u8 ustack[PYBPF_USTACK_MAX];
+};
+_Static_assert(sizeof(struct pybpf_native_event) ==
+		       48 + 8 * (PYBPF_MAX_FRAMES / 64) + 8 * PYBPF_KSTACK_MAX +
+			   sizeof(struct pybpf_stack) + PYBPF_USTACK_MAX,
+	       "pybpf_native_event layout");
+
 /*
  * Per-CPU counters. Every path that loses or degrades a sample bumps one;
  * names for display live in user/counters.c, in the same order.
@@ -213,6 +250,8 @@ enum pybpf_counter {
 	CNT_CODE_READ_FAIL,     /* code event sent with a field unreadable */
 	CNT_SCRATCH,            /* per-CPU scratch unavailable (should never happen) */
 	CNT_BAD_FRAME,          /* frame chain left mid-change: not a code object, or a loop */
+	CNT_NATIVE_LOST,        /* --native: ring buffer full, sample kept without native frames */
+	CNT_NATIVE_NO_REGS,     /* --native: user registers unavailable (kernel thread) */
 	CNT__MAX,
 };
 

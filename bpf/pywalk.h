@@ -72,6 +72,7 @@ struct pywalk {
 	__u32 pad;
 	__u64 recent_code[PYWALK_RECENT];
 	__u32 recent_ident[PYWALK_RECENT];
+	__u64 entry[PYBPF_MAX_FRAMES / 64]; /* frames that begin an eval-loop activation */
 	struct pybpf_stack stack; /* result, innermost frame first */
 	__u8 buf[PYWALK_BUF_SIZE];
 	__u8 fwin[PYWALK_FWIN_SIZE];
@@ -201,6 +202,8 @@ static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
 	w->fwin_len = 0;
 	for (__u32 i = 0; i < PYWALK_RECENT; i++)
 		w->recent_code[i] = 0;
+	for (__u32 i = 0; i < PYBPF_MAX_FRAMES / 64; i++)
+		w->entry[i] = 0;
 	w->cycle_mark = 0;
 	w->cycle_steps = 0;
 	w->cycle_power = 1;
@@ -255,6 +258,8 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 	size = pywalk__max(pywalk__max(o->frame_previous, o->frame_code), o->frame_instr) + 8;
 	if (o->frame_owner != PYBPF_OFF_NONE)
 		size = pywalk__max(size, o->frame_owner + 1);
+	if (o->frame_is_entry)
+		size = pywalk__max(size, o->frame_is_entry + 1u);
 	if (o->frame_tlbc_index != PYBPF_OFF_NONE)
 		size = pywalk__max(size, o->frame_tlbc_index + 4);
 	if (pywalk__frame_fill(w, w->frame, size)) {
@@ -297,8 +302,14 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 	}
 
 	if (o->frame_owner != PYBPF_OFF_NONE &&
-	    pywalk__frame_u8(w, o->frame_owner) >= o->frame_owner_skip_min)
-		return PYWALK_CONTINUE; /* shim frame owned by the C stack */
+	    pywalk__frame_u8(w, o->frame_owner) >= o->frame_owner_skip_min) {
+		/* Shim frame owned by the C stack: the frame recorded before it
+		 * began an activation of the evaluation loop. */
+		if (depth)
+			w->entry[((depth - 1) / 64) & (PYBPF_MAX_FRAMES / 64 - 1)] |=
+			    1ull << ((depth - 1) & 63);
+		return PYWALK_CONTINUE;
+	}
 	if (!code)
 		return PYWALK_CONTINUE;
 
@@ -326,6 +337,8 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 	w->stack.frames[depth & (PYBPF_MAX_FRAMES - 1)].code = code;
 	w->stack.frames[depth & (PYBPF_MAX_FRAMES - 1)].ident = ident;
 	w->stack.frames[depth & (PYBPF_MAX_FRAMES - 1)].instr = instr;
+	if (o->frame_is_entry && pywalk__frame_u8(w, o->frame_is_entry))
+		w->entry[(depth / 64) & (PYBPF_MAX_FRAMES / 64 - 1)] |= 1ull << (depth & 63);
 	w->stack.depth = depth + 1;
 	w->hash = pyhash__mix(pyhash__mix(w->hash, code), ((__u64)ident << 32) | (__u32)instr);
 	return PYWALK_CONTINUE;

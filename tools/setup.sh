@@ -8,8 +8,9 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
 PKGS=(
-  # build: clang -target bpf, bpftool gen skeleton, libbpf/libelf/zlib, libcurl (--push)
-  clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libcurl4-openssl-dev pkg-config cmake ninja-build gcc
+  # build: clang -target bpf, bpftool gen skeleton, libbpf/libelf/zlib, libcurl (--push),
+  # libdw (--native: DWARF CFI unwinding and symbols)
+  clang llvm bpftool libbpf-dev libelf-dev libdw-dev zlib1g-dev libcurl4-openssl-dev pkg-config cmake ninja-build gcc
   # tests: the independent pprof reader (google/pprof's profile package + Go),
   # pytest for the end-to-end suite, the interpreter the suite profiles
   golang-go golang-github-google-pprof-dev python3 python3-pytest python3.11

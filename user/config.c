@@ -43,6 +43,7 @@ enum {
 	OPT_SUBPROCESSES,
 	OPT_JSON,
 	OPT_LOCALS,
+	OPT_NATIVE,
 };
 
 /* Leading ':' makes getopt report a missing argument as ':' instead of '?'.
@@ -70,6 +71,7 @@ static const struct option long_opts[] = {
     {"subprocesses", no_argument, NULL, OPT_SUBPROCESSES},
     {"json", no_argument, NULL, OPT_JSON},
     {"locals", no_argument, NULL, OPT_LOCALS},
+    {"native", no_argument, NULL, OPT_NATIVE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -127,6 +129,8 @@ static const char usage_record[] =
     "      --sort own|total   text: order rows by own or total samples (total)\n"
     "      --limit N          text: at most N rows per table (default all)\n"
     "      --per-process      text: one table per process\n"
+    "      --native           also native (C) and kernel frames, merged with the\n"
+    "                         Python ones (unwound from a copy of the stack)\n"
     "\n"
     "convert IN: read a pprof profile (gzipped or not; ours or any other with\n"
     "function names, e.g. Go's) and write it with --format to -o OUT (default\n"
@@ -594,6 +598,9 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 					"--push: '%s' is not an http:// or https:// URL", optarg);
 			else
 				cfg->push_url = optarg;
+			break;
+		case OPT_NATIVE:
+			cfg->native = true;
 			break;
 		case OPT_PUSH_HEADER:
 			if (strpbrk(optarg, "\r\n"))

@@ -57,6 +57,7 @@ struct config {
 	/* `pybpf-prof convert IN [-o OUT]`: rewrite a saved pprof in another format. */
 	const char *input;	   /* IN */
 	char default_output[32];   /* storage for the default -o */
+	bool native;               /* --native: native and kernel frames too */
 	int verbose;               /* -v, repeatable */
 	/* Daemon mode: one profile per interval, to a directory and/or a server. */
 	double interval_s;         /* --interval SECONDS; 0 = one profile at the end */

@@ -25,6 +25,8 @@ static const struct {
     [CNT_CODE_READ_FAIL] = {"code_read_fault", 1},
     [CNT_SCRATCH] = {"no_scratch", 1},
     [CNT_BAD_FRAME] = {"torn_frame_chain", 1},
+    [CNT_NATIVE_LOST] = {"native_event_lost", 1},
+    [CNT_NATIVE_NO_REGS] = {"native_no_user_regs", 1},
 };
 
 _Static_assert(sizeof(counters) / sizeof(counters[0]) == CNT__MAX, "a name per counter");

@@ -13,6 +13,8 @@
  *   unknown (0); just "name" when neither file nor line is known (pseudo
  *   frames such as "[truncated]"); a missing name, or a missing file with a
  *   known line, is written "?";
+ * - native and kernel frame (--native): just the name; kernel functions
+ *   end in "_[k]" (as in Linux perf's collapsed stacks);
  * - inside any frame, ';' becomes ',' and control characters (newlines
  *   included) become ' ', so a frame can neither split nor end a line;
  * - count is the number of samples.
@@ -116,7 +118,8 @@ static int text_frame(struct text *t, const struct profile *p, size_t location_i
 	    profile__function(p, profile__location_function(p, location_id));
 	int64_t line = profile__location_line(p, location_id);
 	const char *name = f && f->name && *f->name ? f->name : "?";
-	const char *file = f && f->file && *f->file ? f->file : NULL;
+	const char *file =
+	    f && f->file && *f->file && f->kind == PROFILE_FRAME_PYTHON ? f->file : NULL;
 	int err;
 
 	err = text_escaped(t, name);

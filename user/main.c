@@ -603,6 +603,7 @@ static int run(const struct config *cfg)
 	struct session_opts opts = {
 	    .rate_hz = cfg->rate_hz,
 	    .all_pythons = cfg->all_pythons,
+	    .native = cfg->native,
 	    .proc_root = "/proc",
 	    .log = session_log,
 	};

@@ -57,6 +57,13 @@ static const char *const fixed_strings[STR_NFIXED] = {
 /* The one mapping every Python location belongs to (see encode_main_mapping). */
 #define MAIN_MAPPING_ID 1
 
+/* pprof id of a profile mapping (--native objects come after the main
+ * mapping); profile mapping 0 (none: a Python location) is the main one. */
+static uint64_t pprof_mapping_id(size_t profile_mapping)
+{
+	return profile_mapping ? profile_mapping + MAIN_MAPPING_ID : MAIN_MAPPING_ID;
+}
+
 #define GZ_CHUNK (64 * 1024)
 
 /* Growable output buffer; the first failure sticks and later appends are no-ops. */
@@ -376,20 +383,26 @@ static void encode_main_mapping(struct pbuf *b)
 	pb_uint_field(b, MAPPING_HAS_LINE_NUMBERS, 1);
 }
 
-/* Location{id, mapping_id 1, line: [Line{function_id, line}]}, no address. */
+/* Location{id, mapping_id, address, line: [Line{function_id, line}]}: Python
+ * locations are in the main mapping and have no address, native ones
+ * (--native) carry their object's mapping and their address. */
 static void encode_location(struct pbuf *b, const struct profile *p, size_t id)
 {
 	uint64_t function_id = profile__location_function(p, id);
 	uint64_t line = (uint64_t)profile__location_line(p, id);
+	uint64_t mapping_id = pprof_mapping_id(profile__location_mapping(p, id));
+	uint64_t address = profile__location_address(p, id);
 	size_t line_len =
 	    uint_field_size(LINE_FUNCTION_ID, function_id) + uint_field_size(LINE_LINE, line);
 	size_t len = uint_field_size(LOCATION_ID, id) +
-		     uint_field_size(LOCATION_MAPPING_ID, MAIN_MAPPING_ID) +
-		     tag_size(LOCATION_LINE) + varint_size(line_len) + line_len;
+		     uint_field_size(LOCATION_MAPPING_ID, mapping_id) +
+		     uint_field_size(LOCATION_ADDRESS, address) + tag_size(LOCATION_LINE) +
+		     varint_size(line_len) + line_len;
 
 	pb_len_field(b, PROFILE_LOCATION, len);
 	pb_uint_field(b, LOCATION_ID, id);
-	pb_uint_field(b, LOCATION_MAPPING_ID, MAIN_MAPPING_ID);
+	pb_uint_field(b, LOCATION_MAPPING_ID, mapping_id);
+	pb_uint_field(b, LOCATION_ADDRESS, address);
 	pb_len_field(b, LOCATION_LINE, line_len);
 	pb_uint_field(b, LINE_FUNCTION_ID, function_id);
 	pb_uint_field(b, LINE_LINE, line);
@@ -417,6 +430,36 @@ static int encode_function(struct pbuf *b, struct strtab *strs, const struct pro
 	pb_uint_field(b, FUNCTION_NAME, (uint64_t)name);
 	pb_uint_field(b, FUNCTION_FILENAME, (uint64_t)file);
 	pb_uint_field(b, FUNCTION_START_LINE, (uint64_t)f->start_line);
+	return b->err;
+}
+
+/* Mapping{id, memory_start, memory_limit, file_offset, filename, build_id,
+ * has_functions} of a native object: frames are named already. */
+static int encode_mapping(struct pbuf *b, struct strtab *strs, const struct profile *p,
+			  size_t profile_id)
+{
+	const struct profile_mapping *m = profile__mapping(p, profile_id);
+	uint64_t id = pprof_mapping_id(profile_id);
+	int64_t file = strtab_index(strs, m->file);
+	int64_t build_id = strtab_index(strs, m->build_id);
+	size_t len;
+
+	if (file < 0 || build_id < 0)
+		return -ENOMEM;
+	len = uint_field_size(MAPPING_ID, id) + uint_field_size(MAPPING_MEMORY_START, m->start) +
+	      uint_field_size(MAPPING_MEMORY_LIMIT, m->limit) +
+	      uint_field_size(MAPPING_FILE_OFFSET, m->offset) +
+	      uint_field_size(MAPPING_FILENAME, (uint64_t)file) +
+	      uint_field_size(MAPPING_BUILD_ID, (uint64_t)build_id) +
+	      uint_field_size(MAPPING_HAS_FUNCTIONS, 1);
+	pb_len_field(b, PROFILE_MAPPING, len);
+	pb_uint_field(b, MAPPING_ID, id);
+	pb_uint_field(b, MAPPING_MEMORY_START, m->start);
+	pb_uint_field(b, MAPPING_MEMORY_LIMIT, m->limit);
+	pb_uint_field(b, MAPPING_FILE_OFFSET, m->offset);
+	pb_uint_field(b, MAPPING_FILENAME, (uint64_t)file);
+	pb_uint_field(b, MAPPING_BUILD_ID, (uint64_t)build_id);
+	pb_uint_field(b, MAPPING_HAS_FUNCTIONS, 1);
 	return b->err;
 }
 
@@ -448,6 +491,11 @@ int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 		pb_message(&out, PROFILE_SAMPLE, &msg);
 	}
 	encode_main_mapping(&out);
+	for (size_t id = 1; id <= profile__mapping_count(p); id++) {
+		err = encode_mapping(&out, &strs, p, id);
+		if (err)
+			goto out_free;
+	}
 	for (size_t id = 1; id <= profile__location_count(p); id++)
 		encode_location(&out, p, id);
 	for (size_t id = 1; id <= profile__function_count(p); id++) {

@@ -6,8 +6,9 @@
  * hash index over it:
  *   strings    interned copies, stored in never-moving blocks so pointers
  *              handed out stay valid; equal content => equal pointer
- *   functions  (name, file, start_line), keyed on interned pointers
- *   locations  (function id, line)
+ *   functions  (name, file, start_line, kind), keyed on interned pointers
+ *   mappings   (file, build id, start, limit, offset) of native frames
+ *   locations  (function id, line, mapping id, address)
  *   stacks     sequences of location ids, stored back to back in one array
  *   samples    (pid, tid, comm, thread_name, stack id) -> count
  *
@@ -51,6 +52,8 @@ struct htab {
 struct location {
 	size_t function_id;
 	int64_t line;
+	size_t mapping_id; /* 0: none */
+	uint64_t address;
 };
 
 struct stack {
@@ -76,6 +79,10 @@ struct profile {
 	struct profile_frame *funcs; /* line is always 0 */
 	size_t nfuncs, funcs_cap;
 	struct htab func_idx;
+
+	struct profile_mapping *maps;
+	size_t nmaps, maps_cap;
+	struct htab map_idx;
 
 	struct location *locs;
 	size_t nlocs, locs_cap;
@@ -273,7 +280,8 @@ static bool function_eq(const struct profile *p, size_t id, const void *key)
 {
 	const struct profile_frame *a = &p->funcs[id - 1], *b = key;
 
-	return a->name == b->name && a->file == b->file && a->start_line == b->start_line;
+	return a->name == b->name && a->file == b->file && a->start_line == b->start_line &&
+	       a->kind == b->kind;
 }
 
 static size_t function_intern(struct profile *p, const struct profile_frame *frame)
@@ -282,12 +290,13 @@ static size_t function_intern(struct profile *p, const struct profile_frame *fra
 	    .name = string_intern(p, frame->name),
 	    .file = string_intern(p, frame->file),
 	    .start_line = frame->start_line,
+	    .kind = frame->kind,
 	};
 	struct htab_slot *slot;
 	uint64_t hash;
 
 	hash = hash_ptr(hash_ptr(0, key.name), key.file);
-	hash = hash_mix(hash, (uint64_t)key.start_line);
+	hash = hash_mix(hash_mix(hash, (uint64_t)key.start_line), key.kind);
 	slot = htab_find(p, &p->func_idx, hash, function_eq, &key);
 	if (slot->id)
 		return slot->id;
@@ -296,11 +305,46 @@ static size_t function_intern(struct profile *p, const struct profile_frame *fra
 	return p->nfuncs;
 }
 
+static bool mapping_eq(const struct profile *p, size_t id, const void *key)
+{
+	const struct profile_mapping *a = &p->maps[id - 1], *b = key;
+
+	return a->file == b->file && a->build_id == b->build_id && a->start == b->start &&
+	       a->limit == b->limit && a->offset == b->offset;
+}
+
+/* Id of the mapping (0 for none). */
+static size_t mapping_intern(struct profile *p, const struct profile_mapping *m)
+{
+	struct profile_mapping key;
+	struct htab_slot *slot;
+	uint64_t hash;
+
+	if (!m)
+		return 0;
+	key = (struct profile_mapping){
+	    .file = string_intern(p, m->file ? m->file : ""),
+	    .build_id = string_intern(p, m->build_id ? m->build_id : ""),
+	    .start = m->start,
+	    .limit = m->limit,
+	    .offset = m->offset,
+	};
+	hash = hash_ptr(hash_ptr(4, key.file), key.build_id);
+	hash = hash_mix(hash_mix(hash_mix(hash, key.start), key.limit), key.offset);
+	slot = htab_find(p, &p->map_idx, hash, mapping_eq, &key);
+	if (slot->id)
+		return slot->id;
+	p->maps[p->nmaps++] = key;
+	htab_fill(&p->map_idx, slot, hash, p->nmaps);
+	return p->nmaps;
+}
+
 static bool location_eq(const struct profile *p, size_t id, const void *key)
 {
 	const struct location *a = &p->locs[id - 1], *b = key;
 
-	return a->function_id == b->function_id && a->line == b->line;
+	return a->function_id == b->function_id && a->line == b->line &&
+	       a->mapping_id == b->mapping_id && a->address == b->address;
 }
 
 static size_t location_intern(struct profile *p, const struct profile_frame *frame)
@@ -308,11 +352,14 @@ static size_t location_intern(struct profile *p, const struct profile_frame *fra
 	struct location key = {
 	    .function_id = function_intern(p, frame),
 	    .line = frame->line,
+	    .mapping_id = mapping_intern(p, frame->mapping),
+	    .address = frame->address,
 	};
 	struct htab_slot *slot;
 	uint64_t hash;
 
 	hash = hash_mix(hash_mix(1, key.function_id), (uint64_t)key.line);
+	hash = hash_mix(hash_mix(hash, key.mapping_id), key.address);
 	slot = htab_find(p, &p->loc_idx, hash, location_eq, &key);
 	if (slot->id)
 		return slot->id;
@@ -377,7 +424,7 @@ static bool add_copy_size(size_t *bytes, const char *s)
 static int profile_reserve(struct profile *p, const struct profile_labels *labels,
 			   const struct profile_frame *frames, size_t nframes)
 {
-	size_t nstrings = 2 * nframes + 2, bytes = 0;
+	size_t nstrings = 4 * nframes + 4, bytes = 0;
 	bool overflow;
 	int err;
 
@@ -387,7 +434,13 @@ static int profile_reserve(struct profile *p, const struct profile_labels *label
 	    add_copy_size(&bytes, labels->container) || add_copy_size(&bytes, labels->service);
 	for (size_t i = 0; i < nframes && !overflow; i++)
 		overflow =
-		    add_copy_size(&bytes, frames[i].name) || add_copy_size(&bytes, frames[i].file);
+		    add_copy_size(&bytes, frames[i].name) ||
+		    add_copy_size(&bytes, frames[i].file) ||
+		    (frames[i].mapping &&
+		     (add_copy_size(&bytes,
+				    frames[i].mapping->file ? frames[i].mapping->file : "") ||
+		      add_copy_size(
+			  &bytes, frames[i].mapping->build_id ? frames[i].mapping->build_id : "")));
 	if (overflow)
 		return -ENOMEM;
 
@@ -402,6 +455,11 @@ static int profile_reserve(struct profile *p, const struct profile_labels *label
 				    sizeof(*p->funcs));
 	if (!err)
 		err = htab_reserve(&p->func_idx, nframes);
+	if (!err)
+		err = array_reserve((void **)&p->maps, &p->maps_cap, p->nmaps + nframes,
+				    sizeof(*p->maps));
+	if (!err)
+		err = htab_reserve(&p->map_idx, nframes);
 	if (!err)
 		err = array_reserve((void **)&p->locs, &p->locs_cap, p->nlocs + nframes,
 				    sizeof(*p->locs));
@@ -497,6 +555,8 @@ void profile__free(struct profile *p)
 	free(p->str_idx.slots);
 	free(p->funcs);
 	free(p->func_idx.slots);
+	free(p->maps);
+	free(p->map_idx.slots);
 	free(p->locs);
 	free(p->loc_idx.slots);
 	free(p->stack_locs);
@@ -588,6 +648,35 @@ int64_t profile__location_line(const struct profile *p, size_t location_id)
 	if (!location_id || location_id > p->nlocs)
 		return 0;
 	return p->locs[location_id - 1].line;
+}
+
+/* 0 if out of range. */
+uint64_t profile__location_address(const struct profile *p, size_t location_id)
+{
+	if (!location_id || location_id > p->nlocs)
+		return 0;
+	return p->locs[location_id - 1].address;
+}
+
+/* 0 if out of range or none. */
+size_t profile__location_mapping(const struct profile *p, size_t location_id)
+{
+	if (!location_id || location_id > p->nlocs)
+		return 0;
+	return p->locs[location_id - 1].mapping_id;
+}
+
+size_t profile__mapping_count(const struct profile *p)
+{
+	return p->nmaps;
+}
+
+/* NULL if out of range. */
+const struct profile_mapping *profile__mapping(const struct profile *p, size_t mapping_id)
+{
+	if (!mapping_id || mapping_id > p->nmaps)
+		return NULL;
+	return &p->maps[mapping_id - 1];
 }
 
 /* NULL if out of range. */

@@ -12,12 +12,29 @@
 
 struct profile;
 
-/* One frame. Strings are copied by profile__add. */
+enum profile_frame_kind {
+	PROFILE_FRAME_PYTHON = 0,
+	PROFILE_FRAME_NATIVE = 1, /* --native: a function of a binary or shared object */
+	PROFILE_FRAME_KERNEL = 2, /* --native: a kernel function */
+};
+
+/* The object a native frame's address lies in (pprof's Mapping). */
+struct profile_mapping {
+	const char *file;      /* path of the object; "[kernel.kallsyms]" for the kernel */
+	const char *build_id;  /* hex, "" or NULL if unknown */
+	uint64_t start, limit; /* address range */
+	uint64_t offset;       /* file offset mapped at start */
+};
+
+/* One frame. Strings (and the mapping) are copied by profile__add. */
 struct profile_frame {
 	const char *name;     /* qualified function name, e.g. "Class.method" or "<module>" */
-	const char *file;     /* source file name */
+	const char *file;     /* source file name (native: the object's path) */
 	int64_t line;         /* line being executed, 0 if unknown */
 	int64_t start_line;   /* first line of the function (co_firstlineno), 0 if unknown */
+	enum profile_frame_kind kind;
+	uint64_t address;     /* native and kernel frames: instruction address, else 0 */
+	const struct profile_mapping *mapping; /* native and kernel frames, else NULL */
 };
 
 /* Labels attached to a sample. The strings may be NULL (= absent). */
@@ -67,6 +84,12 @@ const struct profile_frame *profile__function(const struct profile *p, size_t fu
 /* A location is one function at one line. */
 size_t profile__location_function(const struct profile *p, size_t location_id);
 int64_t profile__location_line(const struct profile *p, size_t location_id);
+/* Native locations: their address and mapping id (0 for Python ones). */
+uint64_t profile__location_address(const struct profile *p, size_t location_id);
+size_t profile__location_mapping(const struct profile *p, size_t location_id);
+/* Mappings 1..mapping_count, in first-seen order. */
+size_t profile__mapping_count(const struct profile *p);
+const struct profile_mapping *profile__mapping(const struct profile *p, size_t mapping_id);
 
 /* Sample i in 0..sample_count-1: its labels, location ids (leaf first) and count. */
 const struct profile_labels *profile__sample_labels(const struct profile *p, size_t i);

@@ -53,7 +53,8 @@ static const struct version_table tables[] = {
 		.tstate_next = 8, .tstate_thread_id = 152, .tstate_frame = 56,
 		.cframe_current_frame = 8, .frame_model = FRAME_MODEL_INTERP,
 		.frame_previous = 48, .frame_code = 32, .frame_instr = 56,
-		.frame_owner = 69, .frame_owner_skip_min = 3, .code_adaptive = 184,
+		.frame_owner = 69, .frame_owner_skip_min = 3, .frame_is_entry = 68,
+		.code_adaptive = 184,
 		.code_firstlineno = 72, .code_filename = 112, .code_qualname = 128,
 		.code_linetable = 136, OBJ_DEFAULT, STR_WSTR } },
 	/* 3.12 (3.12.1): owner FRAME_OWNED_BY_CSTACK (3) marks shim frames. */

@@ -99,6 +99,10 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 	bpf_map__set_max_entries(s->skel->maps.procs, opts->max_procs);
 	bpf_map__set_max_entries(s->skel->maps.stacks, opts->max_stacks);
 	bpf_map__set_max_entries(s->skel->maps.counts, opts->max_counts);
+	if (opts->native) {
+		s->skel->rodata->native_mode = true;
+		bpf_map__set_max_entries(s->skel->maps.native_events, opts->native_ring_bytes);
+	}
 	err = pybpf__load(s->skel);
 	if (err)
 		goto out_err;
@@ -107,6 +111,12 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 	if (!s->rb) {
 		err = -errno;
 		goto out_err;
+	}
+	if (opts->native) {
+		err = ring_buffer__add(s->rb, bpf_map__fd(s->skel->maps.native_events),
+				       opts->on_event, opts->ctx);
+		if (err)
+			goto out_err;
 	}
 	return s;
 

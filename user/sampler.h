@@ -8,6 +8,7 @@
 #ifndef PYBPF_SAMPLER_H
 #define PYBPF_SAMPLER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -21,7 +22,13 @@ struct sampler_opts {
 	__u32 max_procs;       /* registered processes */
 	__u32 max_stacks;      /* distinct stacks between two drains */
 	__u32 max_counts;      /* distinct (process, thread, stack) between two drains */
-	/* Called for each ring-buffer record (struct pybpf_code_event or pybpf_proc_event). */
+	/* --native: every sample is sent as a struct pybpf_native_event through
+	 * a ring buffer of native_ring_bytes (power of two) instead of being
+	 * aggregated in the kernel. */
+	bool native;
+	__u32 native_ring_bytes;
+	/* Called for each ring-buffer record (struct pybpf_code_event, pybpf_proc_event,
+	 * pybpf_native_event). */
 	int (*on_event)(void *ctx, void *data, size_t size);
 	void *ctx;
 };

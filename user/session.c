@@ -8,11 +8,14 @@
 #include <time.h>
 
 #include "hashmap.h"
+#include "kallsyms.h"
 #include "profile.h"
 #include "pyoffsets.h"
 #include "registry.h"
 #include "sampler.h"
+#include "splice.h"
 #include "symbolizer.h"
+#include "unwind.h"
 
 /* How often processes are rescanned and the kernel's aggregates drained. */
 #define TICK_NS 1000000000ull
@@ -25,6 +28,26 @@
 #define MAX_PROCS 8192
 #define MAX_STACKS 16384
 #define MAX_COUNTS 65536
+
+/* --native: ring buffer of samples (about 21 KiB each) and the deepest
+ * native stack kept. */
+#define NATIVE_RING_BYTES (16u << 20)
+#define NATIVE_MAX_FRAMES 128
+#define NATIVE_OUT_MAX (PYBPF_KSTACK_MAX + NATIVE_MAX_FRAMES + PYBPF_MAX_FRAMES + 2)
+
+/* Scratch space for naming one --native sample. */
+struct native_scratch {
+	struct unwind_frame uframes[NATIVE_MAX_FRAMES];
+	bool is_eval[NATIVE_MAX_FRAMES];
+	char unknown[NATIVE_MAX_FRAMES][96];
+	char kname[PYBPF_KSTACK_MAX][160];
+	struct profile_frame py[PYBPF_MAX_FRAMES];
+	bool py_internal[PYBPF_MAX_FRAMES];
+	struct splice_item items[NATIVE_MAX_FRAMES + PYBPF_MAX_FRAMES];
+	struct profile_frame out[NATIVE_OUT_MAX];
+	struct profile_mapping maps[NATIVE_MAX_FRAMES];
+	struct profile_mapping kernel_map;
+};
 
 struct session {
 	struct session_opts opts;
@@ -43,6 +66,11 @@ struct session {
 	char *warned[SESSION_WARNED_MAX];
 	size_t nwarned;
 	struct profile_frame frames[PYBPF_MAX_FRAMES + 1];
+	/* --native */
+	struct unwinder *unwinder;
+	struct kallsyms *kallsyms; /* NULL when /proc/kallsyms hides addresses */
+	struct native_scratch *ns;
+	uint64_t native_samples, native_failed;
 };
 
 static uint64_t mono_ns(void)
@@ -89,6 +117,8 @@ static void on_remove(void *ctx, const struct registry_proc *p)
 	struct session *s = ctx;
 
 	sampler__remove_proc(s->sampler, p->pid);
+	if (s->unwinder)
+		unwinder__forget(s->unwinder, p->pid);
 	say(s, SESSION_INFO, "pid %d (%s) exited or exec'd\n", (int)p->pid, p->comm);
 }
 
@@ -135,6 +165,139 @@ static void on_skip(void *ctx, pid_t pid, int err, const struct pyinfo *info)
 	}
 }
 
+/* A pseudo-frame for samples without Python frames. */
+static void pseudo(struct profile_frame *f, const char *name)
+{
+	f->name = name;
+	f->file = "";
+	f->line = 0;
+	f->start_line = 0;
+}
+
+/* Labels of a sample of process p, thread tid. */
+static void labels_of(struct session *s, const struct registry_proc *p, __u32 tid,
+		      struct profile_labels *labels)
+{
+	*labels = (struct profile_labels){.pid = p->pid, .tid = tid};
+	labels->comm = p->comm;
+	labels->container = p->container[0] ? p->container : NULL;
+	labels->service = p->service;
+	labels->thread_name = registry__thread_name(s->registry, p->gen, (pid_t)tid);
+}
+
+static struct symbolizer_proc symbolizer_proc_of(const struct registry_proc *p)
+{
+	return (struct symbolizer_proc){.gen = p->gen,
+					.pid = p->pid,
+					.alive = p->alive,
+					.major = p->info.major,
+					.minor = p->info.minor,
+					.off = &p->off};
+}
+
+/* Kernel frames of a --native sample, innermost first, into out. */
+static size_t kernel_frames(struct session *s, const struct pybpf_native_event *ev,
+			    struct profile_frame *out)
+{
+	struct native_scratch *ns = s->ns;
+	size_t n = 0;
+
+	for (__u32 i = 0; i < ev->kstack_len && i < PYBPF_KSTACK_MAX; i++) {
+		const char *name = s->kallsyms ? kallsyms__name(s->kallsyms, ev->kstack[i]) : NULL;
+
+		if (name)
+			snprintf(ns->kname[i], sizeof(ns->kname[i]), "%s_[k]", name);
+		else
+			snprintf(ns->kname[i], sizeof(ns->kname[i]), "[kernel+0x%llx]_[k]",
+				 (unsigned long long)ev->kstack[i]);
+		out[n] = (struct profile_frame){.name = ns->kname[i],
+						.file = ns->kernel_map.file,
+						.kind = PROFILE_FRAME_KERNEL,
+						.address = ev->kstack[i],
+						.mapping = &ns->kernel_map};
+		n++;
+	}
+	return n;
+}
+
+/* One --native sample: kernel frames, then native ones with the Python
+ * frames spliced in place of the evaluation loop's. */
+static void on_native(struct session *s, const struct pybpf_native_event *ev)
+{
+	const struct registry_proc *p = registry__by_gen(s->registry, ev->gen);
+	struct native_scratch *ns = s->ns;
+	struct unwind_sample us;
+	struct profile_labels labels;
+	struct symbolizer_proc sp;
+	struct splice_in in = {.is_eval = ns->is_eval};
+	__u32 depth = ev->stack.depth < PYBPF_MAX_FRAMES ? ev->stack.depth : PYBPF_MAX_FRAMES;
+	size_t nu = 0, n, nitems;
+
+	if (!p || !ns)
+		return;
+	labels_of(s, p, ev->tid, &labels);
+	sp = symbolizer_proc_of(p);
+	n = kernel_frames(s, ev, ns->out);
+
+	if (ev->flags & NATIVE_F_USER_REGS) {
+		us = (struct unwind_sample){.pid = p->pid,
+					    .tid = (pid_t)ev->tid,
+					    .ip = ev->ip,
+					    .sp = ev->sp,
+					    .bp = ev->bp,
+					    .stack = ev->ustack,
+					    .stack_len = ev->ustack_len};
+		if (unwinder__unwind(s->unwinder, &us, ns->uframes, NATIVE_MAX_FRAMES, &nu))
+			s->native_failed++;
+	}
+	for (size_t i = 0; i < nu; i++)
+		ns->is_eval[i] = splice__is_eval(ns->uframes[i].name);
+	for (__u32 i = 0; i < depth; i++)
+		ns->py_internal[i] = symbolizer__frame(s->symbolizer, &sp, &ev->stack.frames[i],
+						       &ns->py[i]) == SYMBOLIZER_INTERNAL;
+	in.nnative = nu;
+	in.npython = depth;
+	/* Before 3.11 every Python frame is one activation of the loop. */
+	in.entry = p->off.frame_model == FRAME_MODEL_OBJECT ? NULL : (const uint64_t *)ev->entry;
+	nitems = splice__merge(&in, ns->items);
+	for (size_t i = 0; i < nitems; i++) {
+		size_t k = ns->items[i].index;
+		struct unwind_frame *f = &ns->uframes[k];
+
+		if (ns->items[i].kind == SPLICE_PYTHON) {
+			if (!ns->py_internal[k])
+				ns->out[n++] = ns->py[k];
+			continue;
+		}
+		if (!f->name) {
+			unwind__unknown_name(f, ns->unknown[k], sizeof(ns->unknown[k]));
+			f->name = ns->unknown[k];
+		}
+		ns->out[n] = (struct profile_frame){.name = f->name,
+						    .file = f->module ? f->module->path : "",
+						    .kind = PROFILE_FRAME_NATIVE,
+						    .address = f->pc};
+		if (f->module) {
+			ns->maps[k] = (struct profile_mapping){.file = f->module->path,
+							       .build_id = f->module->build_id,
+							       .start = f->module->start,
+							       .limit = f->module->limit,
+							       .offset = f->module->offset};
+			ns->out[n].mapping = &ns->maps[k];
+		}
+		n++;
+	}
+	if (ev->stack.flags & STACK_F_TRUNCATED)
+		pseudo(&ns->out[n++], "[truncated]");
+	if (!n)
+		pseudo(&ns->out[n++], ev->stack.flags & STACK_F_NO_TSTATE
+					  ? "[thread without Python state]"
+					  : "[no Python frames]");
+	s->native_samples++;
+	if (profile__add(s->profile, &labels, ns->out, n, 1))
+		say(s, SESSION_WARN, "out of memory adding samples\n");
+}
+
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct session *s = ctx;
@@ -146,6 +309,8 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (type == EVENT_CODE && size >= sizeof(struct pybpf_code_event)) {
 		if (symbolizer__add_event(s->symbolizer, data))
 			say(s, SESSION_WARN, "out of memory storing a code object\n");
+	} else if (type == EVENT_NATIVE && size >= sizeof(struct pybpf_native_event)) {
+		on_native(s, data);
 	} else if ((type == EVENT_EXEC || type == EVENT_EXIT) &&
 		   size >= sizeof(struct pybpf_proc_event)) {
 		const struct pybpf_proc_event *ev = data;
@@ -164,6 +329,9 @@ void session__free(struct session *s)
 	if (!s)
 		return;
 	sampler__free(s->sampler);
+	unwinder__free(s->unwinder);
+	kallsyms__free(s->kallsyms);
+	free(s->ns);
 	registry__free(s->registry);
 	symbolizer__free(s->symbolizer);
 	profile__free(s->profile);
@@ -181,6 +349,8 @@ struct session *session__new(const struct session_opts *opts)
 	    .max_stacks = MAX_STACKS,
 	    .max_counts = MAX_COUNTS,
 	    .on_event = on_event,
+	    .native = opts->native,
+	    .native_ring_bytes = NATIVE_RING_BYTES,
 	};
 	struct profile_meta meta = {.period_ns = 1000000000ull / opts->rate_hz};
 	struct session *s = calloc(1, sizeof(*s));
@@ -196,6 +366,18 @@ struct session *session__new(const struct session_opts *opts)
 	if (!s->registry || !s->symbolizer || !s->profile)
 		goto out_err;
 	registry__set_explicit(s->registry, !opts->all_pythons);
+	if (opts->native) {
+		s->unwinder = unwinder__new(opts->proc_root);
+		s->ns = malloc(sizeof(*s->ns));
+		if (!s->unwinder || !s->ns)
+			goto out_err;
+		/* Without kernel symbols, kernel frames keep their addresses. */
+		s->kallsyms = kallsyms__load("/proc/kallsyms");
+		s->ns->kernel_map = (struct profile_mapping){.file = "[kernel.kallsyms]",
+							     .build_id = "",
+							     .start = 0xffff800000000000ull,
+							     .limit = UINT64_MAX};
+	}
 	s->sampler = sampler__new(&sopts);
 	if (!s->sampler) {
 		err = errno;
@@ -238,37 +420,19 @@ int session__start(struct session *s)
 	return 0;
 }
 
-/* A pseudo-frame for samples without Python frames. */
-static void pseudo(struct profile_frame *f, const char *name)
-{
-	f->name = name;
-	f->file = "";
-	f->line = 0;
-	f->start_line = 0;
-}
-
 static void on_sample(const struct pybpf_count_key *key, __u64 count,
 		      const struct pybpf_stack *stack, void *arg)
 {
 	struct session *s = arg;
 	const struct registry_proc *p = registry__by_gen(s->registry, key->gen);
-	struct profile_labels labels = {.tid = key->tid};
+	struct profile_labels labels;
 	struct symbolizer_proc sp;
 	size_t n = 0;
 
 	if (!p)
 		return; /* cannot happen: gens come from the registry */
-	labels.pid = p->pid;
-	labels.comm = p->comm;
-	labels.container = p->container[0] ? p->container : NULL;
-	labels.service = p->service;
-	labels.thread_name = registry__thread_name(s->registry, key->gen, (pid_t)key->tid);
-	sp = (struct symbolizer_proc){.gen = p->gen,
-				      .pid = p->pid,
-				      .alive = p->alive,
-				      .major = p->info.major,
-				      .minor = p->info.minor,
-				      .off = &p->off};
+	labels_of(s, p, key->tid, &labels);
+	sp = symbolizer_proc_of(p);
 
 	if (!stack) {
 		s->lost_stacks += count;
@@ -375,6 +539,8 @@ int session__rotate(struct session *s, struct profile **out)
 	registry__prune(s->registry, NULL, NULL);
 	symbolizer__prune(s->symbolizer, gen_known, s, IDLE_INTERVALS);
 	sampler__prune(s->sampler, IDLE_INTERVALS);
+	if (s->unwinder)
+		unwinder__prune(s->unwinder, IDLE_INTERVALS);
 	return err;
 }
 
@@ -400,4 +566,14 @@ void session__stats(struct session *s, struct session_stats *st)
 	st->threads = profile__thread_count(s->profile);
 	st->cpus = sampler__cpus(s->sampler);
 	sampler__prog_stats(s->sampler, &st->bpf_run_ns, &st->bpf_run_cnt);
+	if (s->unwinder) {
+		struct unwind_stats us;
+
+		unwinder__stats(s->unwinder, &us);
+		st->native_samples = s->native_samples;
+		st->native_failed = s->native_failed;
+		st->native_frames = us.frames;
+		st->native_symbols = us.symbols;
+		st->native_processes = us.processes;
+	}
 }

@@ -27,6 +27,7 @@ enum session_log_level {
 struct session_opts {
 	unsigned int rate_hz;
 	bool all_pythons;
+	bool native;            /* --native: native and kernel frames merged in */
 	const char *proc_root;  /* "/proc" */
 	/* Messages for the user; the session itself never prints. */
 	void (*log)(void *ctx, enum session_log_level level, const char *fmt, va_list ap);
@@ -54,6 +55,12 @@ struct session_stats {
 	size_t threads;              /* distinct (pid, tid) in the current profile */
 	unsigned int cpus;
 	__u64 bpf_run_ns, bpf_run_cnt; /* 0 unless kernel.bpf_stats_enabled */
+	/* --native */
+	uint64_t native_samples;     /* samples unwound */
+	uint64_t native_frames;      /* native frames they held */
+	uint64_t native_failed;      /* samples whose process could not be opened */
+	uint64_t native_symbols;     /* (process, address) names cached */
+	uint64_t native_processes;   /* unwinding sessions open */
 };
 
 /* Load the BPF side. NULL with errno set (EPERM: no privilege). */

@@ -56,18 +56,18 @@ static void test_exact_text(void)
 	struct profile *p = profile__new(&meta);
 	/* leaf first, as the profile stores them */
 	struct profile_frame s1[] = {
-	    {"Worker.run", "/srv/app/worker.py", 41, 30},
-	    {"main", "/srv/app/main.py", 9, 5},
-	    {"<module>", "/srv/app/main.py", 20, 1},
+	    {"Worker.run", "/srv/app/worker.py", 41, 30, 0, 0, NULL},
+	    {"main", "/srv/app/main.py", 9, 5, 0, 0, NULL},
+	    {"<module>", "/srv/app/main.py", 20, 1, 0, 0, NULL},
 	};
 	struct profile_frame s2[] = {
-	    {"<lambda>", "/srv/app/main.py", 0, 0},
-	    {"<module>", "/srv/app/main.py", 20, 1},
+	    {"<lambda>", "/srv/app/main.py", 0, 0, 0, 0, NULL},
+	    {"<module>", "/srv/app/main.py", 20, 1, 0, 0, NULL},
 	};
-	struct profile_frame s3[] = {{"run", "t.py", 2, 1}};
-	struct profile_frame s4[] = {{"a;b\tc", "dir;x/f\r.py", 3, 1}};
-	struct profile_frame s5[] = {{NULL, NULL, 0, 0}};
-	struct profile_frame s6[] = {{"[truncated]", "", 0, 0}, {"", NULL, 12, 0}};
+	struct profile_frame s3[] = {{"run", "t.py", 2, 1, 0, 0, NULL}};
+	struct profile_frame s4[] = {{"a;b\tc", "dir;x/f\r.py", 3, 1, 0, 0, NULL}};
+	struct profile_frame s5[] = {{NULL, NULL, 0, 0, 0, 0, NULL}};
+	struct profile_frame s6[] = {{"[truncated]", "", 0, 0, 0, 0, NULL}, {"", NULL, 12, 0, 0, 0, NULL}};
 	const char *expected =
 	    "app (9);Worker;run (t.py:2) 3\n"
 	    "pid 5;tid 6;? 1\n"
@@ -120,7 +120,7 @@ static void test_container_frame(void)
 	struct profile *p = profile__new(&meta);
 	struct profile_labels l = {
 	    .pid = 9, .tid = 10, .comm = "gunicorn", .thread_name = "gunicorn", .container = "c0ffee"};
-	struct profile_frame f = {"handle", "/app/x.py", 12, 10};
+	struct profile_frame f = {"handle", "/app/x.py", 12, 10, 0, 0, NULL};
 	char *text;
 	int err;
 
@@ -136,8 +136,8 @@ static void test_container_frame(void)
 static void test_merge_after_escaping(void)
 {
 	struct profile *p = profile__new(&meta);
-	struct profile_frame a[] = {{"x;y", "f.py", 1, 1}};
-	struct profile_frame b[] = {{"x,y", "f.py", 1, 1}};
+	struct profile_frame a[] = {{"x;y", "f.py", 1, 1, 0, 0, NULL}};
+	struct profile_frame b[] = {{"x,y", "f.py", 1, 1, 0, 0, NULL}};
 	char *text;
 	int err;
 
@@ -171,7 +171,7 @@ static void test_large(void)
 		snprintf(name, sizeof(name), "function_with_a_rather_long_name_%05d_%0120d",
 			 (i * 7919) % N, i);
 		for (int j = 0; j < 4; j++)
-			fr[j] = (struct profile_frame){name, "/some/long/path/module.py", j + 1, 1};
+			fr[j] = (struct profile_frame){name, "/some/long/path/module.py", j + 1, 1, 0, 0, NULL};
 		add(p, 100, 100 + i % 4, "python3", NULL, fr, 4, (uint64_t)i + 1);
 		total += (uint64_t)i + 1;
 	}
@@ -215,7 +215,7 @@ static void test_large(void)
 static void test_write_error(void)
 {
 	struct profile *p = profile__new(&meta);
-	struct profile_frame fr[] = {{"f", "f.py", 1, 1}};
+	struct profile_frame fr[] = {{"f", "f.py", 1, 1, 0, 0, NULL}};
 	int fd = open("/dev/null", O_RDONLY);
 
 	add(p, 1, 1, "c", NULL, fr, 1, 1);

@@ -438,13 +438,13 @@ static struct profile *sample_profile(void)
 				    .container = "0123abcd",
 				    .service = "api"};
 	struct profile_frame s1[] = {
-	    {"Worker.run", "/srv/app/worker.py", 41, 30},
-	    {"main", "/srv/app/main.py", 9, 5},
-	    {"<module>", "/srv/app/main.py", 20, 1},
+	    {"Worker.run", "/srv/app/worker.py", 41, 30, 0, 0, NULL},
+	    {"main", "/srv/app/main.py", 9, 5, 0, 0, NULL},
+	    {"<module>", "/srv/app/main.py", 20, 1, 0, 0, NULL},
 	};
 	struct profile_frame s2[] = {
-	    {"<lambda>", "/srv/app/main.py", 0, 0},
-	    {"<module>", "/srv/app/main.py", 20, 1},
+	    {"<lambda>", "/srv/app/main.py", 0, 0, 0, 0, NULL},
+	    {"<module>", "/srv/app/main.py", 20, 1, 0, 0, NULL},
 	};
 
 	if (!p)
@@ -629,7 +629,7 @@ static void test_strings_and_defaults(void)
 	struct profile_meta m = {.period_ns = 1000000000, .time_ns = 0, .duration_ns = 0};
 	struct profile *p = profile__new(&m);
 	struct profile_labels l = {.pid = 1, .tid = 2, .comm = "samples", .thread_name = "x.py"};
-	struct profile_frame fr[] = {{"x.py", "x.py", 0, 0}, {NULL, NULL, 3, 0}};
+	struct profile_frame fr[] = {{"x.py", "x.py", 0, 0, 0, 0, NULL}, {NULL, NULL, 3, 0, 0, 0, NULL}};
 	struct decoded d;
 	uint8_t *buf = NULL;
 	size_t len = 0;
@@ -671,9 +671,9 @@ static struct profile *big_profile(void)
 		struct profile_labels l = {
 		    .pid = 1000 + i % 7, .tid = 2000 + i % 13, .comm = "python3"};
 		struct profile_frame fr[3] = {
-		    {name, file, i % 300, i % 50},
-		    {"helper", "lib.py", i % 17, 1},
-		    {"<module>", "main.py", 1, 1},
+		    {name, file, i % 300, i % 50, 0, 0, NULL},
+		    {"helper", "lib.py", i % 17, 1, 0, 0, NULL},
+		    {"<module>", "main.py", 1, 1, 0, 0, NULL},
 		};
 
 		x ^= x << 13;

@@ -68,15 +68,15 @@ static void test_dedupe_ids(void)
 	struct profile_labels l = {.pid = 10, .tid = 11, .comm = "python3"};
 	/* leaf first */
 	struct profile_frame s1[] = {
-	    {"leaf", "a.py", 5, 3},
-	    {"mid", "a.py", 12, 10},
-	    {"<module>", "main.py", 1, 1},
+	    {"leaf", "a.py", 5, 3, 0, 0, NULL},
+	    {"mid", "a.py", 12, 10, 0, 0, NULL},
+	    {"<module>", "main.py", 1, 1, 0, 0, NULL},
 	};
 	struct profile_frame s2[] = {
-	    {"leaf", "a.py", 6, 3},  /* same function, other line */
-	    {"mid", "a.py", 12, 10}, /* same location */
-	    {"mid", "b.py", 12, 10}, /* other file: other function */
-	    {"<module>", "main.py", 1, 1},
+	    {"leaf", "a.py", 6, 3, 0, 0, NULL},  /* same function, other line */
+	    {"mid", "a.py", 12, 10, 0, 0, NULL}, /* same location */
+	    {"mid", "b.py", 12, 10, 0, 0, NULL}, /* other file: other function */
+	    {"<module>", "main.py", 1, 1, 0, 0, NULL},
 	};
 	const struct profile_frame *f;
 	const size_t *locs;
@@ -135,7 +135,7 @@ static void test_strings_copied(void)
 	struct profile *p = new_profile();
 	char name[16] = "func", file[16] = "f.py", comm[16] = "worker";
 	struct profile_labels l = {.pid = 1, .tid = 1, .comm = comm, .thread_name = comm};
-	struct profile_frame fr = {name, file, 7, 1};
+	struct profile_frame fr = {name, file, 7, 1, 0, 0, NULL};
 
 	CHECK_EQ_INT(profile__add(p, &l, &fr, 1, 1), 0);
 	strcpy(name, "XXXX");
@@ -152,7 +152,7 @@ static void test_strings_copied(void)
 static void test_merge_labels(void)
 {
 	struct profile *p = new_profile();
-	struct profile_frame fr[] = {{"f", "f.py", 2, 1}, {"g", "g.py", 9, 8}};
+	struct profile_frame fr[] = {{"f", "f.py", 2, 1, 0, 0, NULL}, {"g", "g.py", 9, 8, 0, 0, NULL}};
 	struct profile_labels base = {.pid = 100, .tid = 101, .comm = "py", .thread_name = NULL};
 	struct profile_labels l;
 	const struct profile_labels *got;
@@ -221,12 +221,12 @@ static void test_edge_cases(void)
 	struct profile *p = new_profile();
 	struct profile_labels l = {.pid = 1, .tid = 2};
 	struct profile_frame rec[] = {
-	    {"fib", "fib.py", 3, 1},
-	    {"fib", "fib.py", 3, 1},
-	    {"fib", "fib.py", 3, 1},
-	    {"fib", "fib.py", 5, 1},
+	    {"fib", "fib.py", 3, 1, 0, 0, NULL},
+	    {"fib", "fib.py", 3, 1, 0, 0, NULL},
+	    {"fib", "fib.py", 3, 1, 0, 0, NULL},
+	    {"fib", "fib.py", 5, 1, 0, 0, NULL},
 	};
-	struct profile_frame nul[] = {{NULL, NULL, 0, 0}, {NULL, "x.py", 0, 0}};
+	struct profile_frame nul[] = {{NULL, NULL, 0, 0, 0, 0, NULL}, {NULL, "x.py", 0, 0, 0, 0, NULL}};
 	const size_t *locs;
 	size_t n;
 
@@ -281,8 +281,8 @@ static void test_many(void)
 		for (int i = 0; i < N; i++) {
 			struct profile_labels l = {.pid = 7, .tid = 7 + i % 3, .comm = "python3"};
 			struct profile_frame fr[2] = {
-			    {name, file, i, i},
-			    {"<module>", "main.py", 1, 1},
+			    {name, file, i, i, 0, 0, NULL},
+			    {"<module>", "main.py", 1, 1, 0, 0, NULL},
 			};
 
 			snprintf(name, sizeof(name), "f%d", i);
@@ -319,7 +319,7 @@ static void test_thread_count(void)
 {
 	struct profile_meta m = {.period_ns = 1};
 	struct profile *p = profile__new(&m);
-	struct profile_frame f[2] = {{"a", "x.py", 1, 1}, {"b", "x.py", 2, 2}};
+	struct profile_frame f[2] = {{"a", "x.py", 1, 1, 0, 0, NULL}, {"b", "x.py", 2, 2, 0, 0, NULL}};
 	struct profile_labels l = {.pid = 1, .tid = 1};
 
 	CHECK_EQ_INT(profile__thread_count(p), 0);

@@ -471,13 +471,13 @@ static struct profile *make_profile(void)
 	    .period_ns = 10101010, .time_ns = T0_NS, .duration_ns = 60 * SEC_NS};
 	struct profile *p = profile__new(&meta);
 	struct profile_frame api[] = {
-	    {"Handler.get", "/srv/api/views.py", 42, 40},
-	    {"<module>", "/srv/api/server.py", 7, 1},
+	    {"Handler.get", "/srv/api/views.py", 42, 40, 0, 0, NULL},
+	    {"<module>", "/srv/api/server.py", 7, 1, 0, 0, NULL},
 	};
 	struct profile_frame wrk[] = {
-	    {"crunch", "/srv/jobs/work.py", 12, 10},
-	    {"Worker.run", "/srv/jobs/work.py", 30, 25},
-	    {"<module>", "/srv/jobs/main.py", 3, 1},
+	    {"crunch", "/srv/jobs/work.py", 12, 10, 0, 0, NULL},
+	    {"Worker.run", "/srv/jobs/work.py", 30, 25, 0, 0, NULL},
+	    {"<module>", "/srv/jobs/main.py", 3, 1, 0, 0, NULL},
 	};
 	struct profile_labels l_api1 = {1, 1, "python3", "MainThread", "abc123", "api"};
 	struct profile_labels l_api2 = {1, 2, "python3", "Thread-1", "abc123", "api"};
@@ -501,7 +501,7 @@ static struct profile *make_small(void)
 {
 	struct profile_meta meta = {.period_ns = 10101010, .time_ns = T0_NS, .duration_ns = SEC_NS};
 	struct profile *p = profile__new(&meta);
-	struct profile_frame f = {"f", "/x.py", 1, 1};
+	struct profile_frame f = {"f", "/x.py", 1, 1, 0, 0, NULL};
 	struct profile_labels l = {1, 1, "python3", "MainThread", NULL, "svc"};
 
 	if (p && profile__add(p, &l, &f, 1, 1)) {

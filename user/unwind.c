@@ -1,0 +1,472 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+#include "unwind.h"
+
+#include <dwarf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <elfutils/libdwfl.h>
+
+#include "hashmap.h"
+
+/* A module list is re-read at most this often per process (dlopen). */
+#define RELOAD_MIN_NS 1000000000ull
+/* Symbols cached per process; the cache starts over beyond this. */
+#define MAX_SYMS 65536
+
+struct umod {
+	struct unwind_module m;
+	struct umod *next;
+};
+
+struct usym {
+	char *name; /* NULL: no symbol */
+	const struct unwind_module *mod;
+};
+
+struct uproc {
+	struct unwinder *u;
+	pid_t pid;
+	Dwfl *dwfl;
+	uint64_t loaded_ns;		 /* when the module list was last read */
+	uint32_t last_used;		 /* unwinder epoch */
+	struct hashmap *syms;		 /* pc -> struct usym */
+	struct umod *mods;		 /* every module seen, kept until the process goes */
+	const struct unwind_sample *cur; /* sample being unwound */
+};
+
+struct unwinder {
+	char proc_root[PATH_MAX];
+	struct hashmap *procs; /* pid -> struct uproc */
+	uint32_t epoch;
+	struct unwind_stats st;
+};
+
+/* libdwfl's find_elf callback has no argument of ours: the process whose
+ * modules are being opened. */
+static struct uproc *opening;
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Open a mapped file through the process's own root (containers). */
+static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
+		    char **file_name, Elf **elfp)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (opening && name[0] == '/' &&
+	    snprintf(path, sizeof(path), "%s/%d/root%s", opening->u->proc_root, (int)opening->pid,
+		     name) < (int)sizeof(path)) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0) {
+			*file_name = strdup(path);
+			*elfp = NULL;
+			return fd;
+		}
+	}
+	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+}
+
+static char *debuginfo_path; /* NULL: libdwfl's default, which includes /usr/lib/debug */
+
+static const Dwfl_Callbacks dwfl_callbacks = {
+    .find_elf = find_elf,
+    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .debuginfo_path = &debuginfo_path,
+};
+
+static pid_t next_thread(Dwfl *dwfl, void *dwfl_arg, void **thread_argp)
+{
+	struct uproc *p = dwfl_arg;
+
+	(void)dwfl;
+	if (*thread_argp || !p->cur)
+		return 0;
+	*thread_argp = p;
+	return p->cur->tid;
+}
+
+static bool get_thread(Dwfl *dwfl, pid_t tid, void *dwfl_arg, void **thread_argp)
+{
+	struct uproc *p = dwfl_arg;
+
+	(void)dwfl;
+	*thread_argp = p;
+	return p->cur && p->cur->tid == tid;
+}
+
+/* Only the copied stack is readable: the unwind never touches the live process. */
+static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *dwfl_arg)
+{
+	struct uproc *p = dwfl_arg;
+	const struct unwind_sample *s = p->cur;
+
+	(void)dwfl;
+	if (!s || addr < s->sp || addr - s->sp > s->stack_len ||
+	    s->stack_len - (addr - s->sp) < sizeof(*result))
+		return false;
+	memcpy(result, (const char *)s->stack + (addr - s->sp), sizeof(*result));
+	return true;
+}
+
+/* DWARF x86-64 register numbers: 6 = rbp, 7 = rsp. */
+static bool set_initial_registers(Dwfl_Thread *thread, void *thread_arg)
+{
+	struct uproc *p = thread_arg;
+	Dwarf_Word regs[2] = {p->cur->bp, p->cur->sp};
+
+	if (!dwfl_thread_state_registers(thread, 6, 2, regs))
+		return false;
+	dwfl_thread_state_register_pc(thread, p->cur->ip);
+	return true;
+}
+
+static const Dwfl_Thread_Callbacks thread_callbacks = {
+    .next_thread = next_thread,
+    .get_thread = get_thread,
+    .memory_read = memory_read,
+    .set_initial_registers = set_initial_registers,
+};
+
+static int free_sym(const void *key, void *value, void *arg)
+{
+	struct usym *sym = value;
+
+	(void)key;
+	(void)arg;
+	free(sym->name);
+	free(sym);
+	return 0;
+}
+
+static void clear_syms(struct uproc *p)
+{
+	hashmap__each(p->syms, free_sym, NULL);
+	hashmap__free(p->syms);
+	p->syms = hashmap__new(sizeof(uint64_t));
+}
+
+static void uproc_free(struct uproc *p)
+{
+	struct umod *m, *next;
+
+	if (!p)
+		return;
+	if (p->dwfl)
+		dwfl_end(p->dwfl);
+	if (p->syms) {
+		hashmap__each(p->syms, free_sym, NULL);
+		hashmap__free(p->syms);
+	}
+	for (m = p->mods; m; m = next) {
+		next = m->next;
+		free((char *)m->m.path);
+		free((char *)m->m.build_id);
+		free(m);
+	}
+	free(p);
+}
+
+/* (Re)read the process's module list from /proc/PID/maps. 0 or -errno. */
+static int reload(struct uproc *p)
+{
+	int err;
+
+	p->loaded_ns = mono_ns();
+	p->u->st.reloads++;
+	dwfl_report_begin_add(p->dwfl);
+	err = dwfl_linux_proc_report(p->dwfl, p->pid);
+	if (dwfl_report_end(p->dwfl, NULL, NULL) != 0 && !err)
+		err = EINVAL;
+	if (p->syms)
+		clear_syms(p); /* addresses that had no module may have one now */
+	return err > 0 ? -err : (err < 0 ? -EINVAL : 0);
+}
+
+static struct uproc *uproc_get(struct unwinder *u, pid_t pid, int *err)
+{
+	int32_t key = pid;
+	struct uproc *p = hashmap__get(u->procs, &key);
+
+	if (p)
+		return p;
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		*err = -ENOMEM;
+		return NULL;
+	}
+	p->u = u;
+	p->pid = pid;
+	p->syms = hashmap__new(sizeof(uint64_t));
+	p->dwfl = dwfl_begin(&dwfl_callbacks);
+	if (!p->syms || !p->dwfl) {
+		*err = -ENOMEM;
+		goto out_free;
+	}
+	opening = p;
+	*err = reload(p);
+	if (!*err && !dwfl_attach_state(p->dwfl, NULL, pid, &thread_callbacks, p))
+		*err = -ENOEXEC;
+	opening = NULL;
+	if (*err)
+		goto out_free;
+	if (hashmap__set(u->procs, &key, p)) {
+		*err = -ENOMEM;
+		goto out_free;
+	}
+	u->st.processes++;
+	return p;
+
+out_free:
+	uproc_free(p);
+	return NULL;
+}
+
+struct walk {
+	struct unwind_frame *out;
+	size_t max, n;
+};
+
+static int frame_cb(Dwfl_Frame *state, void *arg)
+{
+	struct walk *w = arg;
+	Dwarf_Addr pc;
+	bool activation;
+
+	if (!dwfl_frame_pc(state, &pc, &activation) || !pc)
+		return DWARF_CB_ABORT;
+	/* A caller's pc is a return address: name the call instruction. */
+	w->out[w->n].pc = activation ? pc : pc - 1;
+	w->out[w->n].name = NULL;
+	w->out[w->n].module = NULL;
+	return ++w->n < w->max ? DWARF_CB_OK : DWARF_CB_ABORT;
+}
+
+static const struct unwind_module *module_of(struct uproc *p, Dwfl_Module *mod)
+{
+	const unsigned char *bits;
+	GElf_Addr vaddr;
+	Dwarf_Addr start, end;
+	const char *name = dwfl_module_info(mod, NULL, &start, &end, NULL, NULL, NULL, NULL);
+	struct umod *m;
+	char *hex;
+	int len;
+
+	for (m = p->mods; m; m = m->next)
+		if (m->m.start == start && m->m.limit == end && name && !strcmp(m->m.path, name))
+			return &m->m;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return NULL;
+	len = dwfl_module_build_id(mod, &bits, &vaddr);
+	hex = calloc(1, len > 0 ? 2 * (size_t)len + 1 : 1);
+	m->m.path = strdup(name ? name : "?");
+	if (!hex || !m->m.path) {
+		free(hex);
+		free((char *)m->m.path);
+		free(m);
+		return NULL;
+	}
+	for (int i = 0; i < len; i++)
+		snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+	m->m.build_id = hex;
+	m->m.start = start;
+	m->m.limit = end;
+	m->m.offset = 0;
+	m->next = p->mods;
+	p->mods = m;
+	return &m->m;
+}
+
+/* Name pc, from the cache or libdwfl. */
+static void symbolize(struct uproc *p, struct unwind_frame *f)
+{
+	struct usym *sym = hashmap__get(p->syms, &f->pc);
+	Dwfl_Module *mod;
+	const char *name = NULL;
+	GElf_Off off;
+	GElf_Sym s;
+
+	if (!sym) {
+		mod = dwfl_addrmodule(p->dwfl, f->pc);
+		if (!mod && mono_ns() - p->loaded_ns > RELOAD_MIN_NS) {
+			reload(p);
+			mod = dwfl_addrmodule(p->dwfl, f->pc);
+		}
+		if (mod)
+			name = dwfl_module_addrinfo(mod, f->pc, &off, &s, NULL, NULL, NULL);
+		sym = calloc(1, sizeof(*sym));
+		if (!sym)
+			return;
+		/* "memcpy@@GLIBC_2.14": the symbol version is not part of the name. */
+		sym->name = name ? strndup(name, strcspn(name, "@")) : NULL;
+		sym->mod = mod ? module_of(p, mod) : NULL;
+		if (hashmap__size(p->syms) >= MAX_SYMS)
+			clear_syms(p);
+		if (!p->syms || hashmap__set(p->syms, &f->pc, sym)) {
+			f->name = NULL;
+			f->module = sym->mod;
+			free_sym(NULL, sym, NULL);
+			return;
+		}
+	}
+	f->name = sym->name;
+	f->module = sym->mod;
+}
+
+int unwinder__unwind(struct unwinder *u, const struct unwind_sample *s, struct unwind_frame *out,
+		     size_t max, size_t *n)
+{
+	struct walk w = {.out = out, .max = max};
+	struct uproc *p;
+	int err = 0;
+
+	*n = 0;
+	if (!max)
+		return 0;
+	p = uproc_get(u, s->pid, &err);
+	if (!p)
+		return err;
+	p->last_used = u->epoch;
+	p->cur = s;
+	opening = p;
+	dwfl_getthread_frames(p->dwfl, s->tid, frame_cb, &w);
+	if (!w.n) {
+		/* No frame at all: pc outside every module known; a new one? */
+		if (!dwfl_addrmodule(p->dwfl, s->ip) && mono_ns() - p->loaded_ns > RELOAD_MIN_NS) {
+			reload(p);
+			dwfl_getthread_frames(p->dwfl, s->tid, frame_cb, &w);
+		}
+	}
+	for (size_t i = 0; i < w.n; i++)
+		symbolize(p, &out[i]);
+	opening = NULL;
+	p->cur = NULL;
+	u->st.unwinds++;
+	u->st.frames += w.n;
+	*n = w.n;
+	return 0;
+}
+
+struct unwinder *unwinder__new(const char *proc_root)
+{
+	struct unwinder *u = calloc(1, sizeof(*u));
+
+	if (!u)
+		return NULL;
+	/* Debuginfo comes from the local disk only: never let libdw fetch
+	 * it over the network (debuginfod) in the middle of a sample. */
+	unsetenv("DEBUGINFOD_URLS");
+	snprintf(u->proc_root, sizeof(u->proc_root), "%s", proc_root);
+	u->procs = hashmap__new(sizeof(int32_t));
+	if (!u->procs) {
+		free(u);
+		return NULL;
+	}
+	return u;
+}
+
+static int free_proc(const void *key, void *value, void *arg)
+{
+	(void)key;
+	(void)arg;
+	uproc_free(value);
+	return 0;
+}
+
+void unwinder__free(struct unwinder *u)
+{
+	if (!u)
+		return;
+	hashmap__each(u->procs, free_proc, NULL);
+	hashmap__free(u->procs);
+	free(u);
+}
+
+void unwinder__forget(struct unwinder *u, pid_t pid)
+{
+	int32_t key = pid;
+	struct uproc *p = hashmap__remove(u->procs, &key);
+
+	if (p) {
+		uproc_free(p);
+		u->st.processes--;
+	}
+}
+
+struct idle {
+	struct unwinder *u;
+	uint32_t max_idle;
+	int32_t pids[64];
+	size_t n;
+};
+
+static int find_idle(const void *key, void *value, void *arg)
+{
+	struct idle *c = arg;
+	struct uproc *p = value;
+
+	if (c->u->epoch - p->last_used > c->max_idle) {
+		memcpy(&c->pids[c->n++], key, sizeof(int32_t));
+		if (c->n == sizeof(c->pids) / sizeof(c->pids[0]))
+			return 1;
+	}
+	return 0;
+}
+
+void unwinder__prune(struct unwinder *u, uint32_t max_idle)
+{
+	struct idle c = {.u = u, .max_idle = max_idle};
+	int more;
+
+	u->epoch++;
+	do {
+		c.n = 0;
+		more = hashmap__each(u->procs, find_idle, &c);
+		for (size_t i = 0; i < c.n; i++)
+			unwinder__forget(u, c.pids[i]);
+	} while (more);
+}
+
+static int count_syms(const void *key, void *value, void *arg)
+{
+	const struct uproc *p = value;
+
+	(void)key;
+	*(uint64_t *)arg += p->syms ? hashmap__size(p->syms) : 0;
+	return 0;
+}
+
+void unwinder__stats(const struct unwinder *u, struct unwind_stats *st)
+{
+	*st = u->st;
+	st->symbols = 0;
+	hashmap__each(u->procs, count_syms, &st->symbols);
+}
+
+void unwind__unknown_name(const struct unwind_frame *f, char *buf, size_t len)
+{
+	const char *base;
+
+	if (!f->module) {
+		snprintf(buf, len, "[unknown+0x%llx]", (unsigned long long)f->pc);
+		return;
+	}
+	base = strrchr(f->module->path, '/');
+	base = base ? base + 1 : f->module->path;
+	snprintf(buf, len, "[%s+0x%llx]", base,
+		 (unsigned long long)(f->pc - f->module->start + f->module->offset));
+}

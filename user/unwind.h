@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Native stacks of --native samples: unwinds a copy of the top of a
+ * thread's user stack with the DWARF CFI of the binaries it runs
+ * (.eh_frame, .debug_frame), through elfutils' libdwfl, and names the
+ * frames (.symtab, else .dynsym, else the debuginfo under
+ * /usr/lib/debug/.build-id). Binaries are read through /proc/PID/root, so
+ * processes in containers work; libraries dlopen'ed later are picked up
+ * when an address falls outside every known module.
+ *
+ * One libdwfl session per process, created at its first sample, freed when
+ * the process goes (unwinder__forget) or stays unused (unwinder__prune).
+ * Not thread-safe.
+ */
+#ifndef PYBPF_UNWIND_H
+#define PYBPF_UNWIND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct unwinder;
+
+/* The object a frame's address lies in. Strings live as long as the unwinder. */
+struct unwind_module {
+	const char *path;      /* as mapped in the process (inside its container) */
+	const char *build_id;  /* lowercase hex, "" if none */
+	uint64_t start, limit; /* address range in the process */
+	uint64_t offset;       /* file offset mapped at start */
+};
+
+struct unwind_frame {
+	uint64_t pc;	  /* of the instruction (return address - 1 for callers) */
+	const char *name; /* function, NULL if no symbol covers pc */
+	const struct unwind_module *module; /* NULL if pc is in no known object */
+};
+
+struct unwind_sample {
+	pid_t pid, tid;
+	uint64_t ip, sp, bp; /* user registers at the sample */
+	const void *stack;   /* copy of user memory at [sp, sp + stack_len) */
+	size_t stack_len;
+};
+
+struct unwind_stats {
+	uint64_t processes; /* libdwfl sessions open */
+	uint64_t symbols;   /* cached (process, pc) -> name */
+	uint64_t unwinds;
+	uint64_t frames;
+	uint64_t reloads; /* module lists re-read (dlopen, first sample) */
+};
+
+/* proc_root: normally "/proc". NULL with errno set. */
+struct unwinder *unwinder__new(const char *proc_root);
+void unwinder__free(struct unwinder *u);
+
+/*
+ * Unwind one sample into out[0..max), innermost first; *n frames written.
+ * 0 (even when the unwind stopped early: the frames so far are kept), or
+ * -errno when nothing could be done (-ESRCH: process gone before its first
+ * sample, -ENOMEM).
+ */
+int unwinder__unwind(struct unwinder *u, const struct unwind_sample *s, struct unwind_frame *out,
+		     size_t max, size_t *n);
+
+/* The process exited or exec'd: drop its session. */
+void unwinder__forget(struct unwinder *u, pid_t pid);
+
+/* Once per output interval: drop sessions unused for max_idle intervals. */
+void unwinder__prune(struct unwinder *u, uint32_t max_idle);
+
+void unwinder__stats(const struct unwinder *u, struct unwind_stats *st);
+
+/* "[libfoo.so+0x1234]" for a frame without a symbol (file offset in the object). */
+void unwind__unknown_name(const struct unwind_frame *f, char *buf, size_t len);
+
+#endif
