@@ -221,6 +221,15 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 	}
 	fputs(any ? ".\n" : "No samples dropped.\n", stderr);
 	skipped_summary(&st);
+	if (cfg->native)
+		fprintf(stderr,
+			"pybpf-prof: native: %llu samples unwound, %.1f native frames per sample, "
+			"%llu addresses named in %llu processes, %llu samples not unwound\n",
+			(unsigned long long)st.native_samples,
+			st.native_samples ? (double)st.native_frames / st.native_samples : 0.0,
+			(unsigned long long)st.native_symbols,
+			(unsigned long long)st.native_processes,
+			(unsigned long long)st.native_failed);
 	if (verbosity) {
 		fputs("pybpf-prof: counters:", stderr);
 		for (unsigned int i = 0; i < CNT__MAX; i++)

@@ -40,8 +40,12 @@ struct splice_in {
 
 /*
  * Write the merged stack, innermost first, into out (room for
- * nnative + npython items). Evaluation-loop frames with no Python
- * activation left are kept as native frames; Python frames left over when
+ * nnative + npython items). When the native stack holds more
+ * evaluation-loop frames than the Python stack has activations, the
+ * innermost of them are entering or leaving a call (their frame is not yet
+ * or no longer the thread's current one): they, like evaluation-loop frames
+ * with no activation left, are kept as native frames. Python frames left
+ * over when
  * the native frames end (an unwind cut short by the size of the stack
  * copy) go below them, so no Python frame is ever lost. Returns the number
  * written.

@@ -28,6 +28,10 @@ type frame struct {
 	Filename   string `json:"filename"`
 	StartLine  int64  `json:"start_line"`
 	Line       int64  `json:"line"`
+	// Native locations (--native): the address and the object it lies in.
+	Address uint64 `json:"address,omitempty"`
+	Mapping string `json:"mapping,omitempty"`
+	BuildID string `json:"build_id,omitempty"`
 }
 
 type sample struct {
@@ -89,7 +93,11 @@ func convert(p *profile.Profile) report {
 		// (inlined callee before its caller).
 		for _, loc := range s.Location {
 			for _, ln := range loc.Line {
-				f := frame{Line: ln.Line}
+				f := frame{Line: ln.Line, Address: loc.Address}
+				if m := loc.Mapping; m != nil {
+					f.Mapping = m.File
+					f.BuildID = m.BuildID
+				}
 				if fn := ln.Function; fn != nil {
 					f.Function = fn.Name
 					f.SystemName = fn.SystemName

@@ -418,6 +418,10 @@ class PyBpf:
                          code_objects=int(m.group(8)),
                          bpf_us_per_run=float(m.group(9)) if m.group(9) else None,
                          drops_line=m.group(10))
+            m = re.search(r"native: (\d+) samples unwound, ([0-9.]+) native frames per sample",
+                          line)
+            if m:
+                s["native_frames_per_sample"] = float(m.group(2))
             if line.startswith("pybpf-prof: counters:"):
                 s["counters"] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", line)}
         if "samples" not in s:
@@ -769,7 +773,7 @@ def short(rec):
 
 
 def cost_run(env, label, depth, threads, seconds, rate, idle=False, prof_path=None,
-             distinct=False):
+             distinct=False, extra=(), via_c=0):
     """One copy of cpu.py pinned to each CPU, pybpf-prof --pid on all of them,
     BPF statistics on. With every CPU busy with a target, nearly every tick is
     a Python sample, so the correction for not-Python ticks stays small even
@@ -778,9 +782,12 @@ def cost_run(env, label, depth, threads, seconds, rate, idle=False, prof_path=No
     args = ["--seconds", seconds + 30, "--threads", threads, "--depth", depth]
     if distinct:
         args.append("--distinct")
+    if via_c:
+        args += ["--via-c", via_c]
     ws = [Workload(env, "cpu.py", args, cpus=str(c)) for c in range(os.cpu_count() or 1)]
     pids = [w.pid for w in ws]
-    prof = PyBpf(env, rate, env.tmp("cost-%s.pb.gz" % label), pids=pids, prof=prof_path)
+    prof = PyBpf(env, rate, env.tmp("cost-%s.pb.gz" % label), pids=pids, prof=prof_path,
+                 extra=extra)
     try:
         prof.wait_started()
         if not idle:
@@ -833,6 +840,51 @@ def section_cost(env, R):
             env.save(R)
     finally:
         sysctl_set("kernel.bpf_stats_enabled", old)
+
+
+def section_native(env, R):
+    """--native against the default mode on the same targets: one cpu.py
+    pinned to each CPU (two busy targets here), 50 Python frames with every
+    12th level called through map() (about 30 native frames), 99 Hz."""
+    old = sysctl_get("kernel.bpf_stats_enabled")
+    sysctl_set("kernel.bpf_stats_enabled", 1)
+    out = R.setdefault("native", [])
+    try:
+        for label, extra in (("python only", ()), ("--native", ("--native",))):
+            try:
+                rec = cost_run(env, "native-%s" % ("on" if extra else "off"), 50, 1, env.cost_s,
+                               99, extra=extra, via_c=12)
+                rec["label"] = label
+            except Exception as e:
+                log("native %s failed: %s" % (label, e))
+                kill_all()
+                rec = {"label": label, "rate": 99, "error": str(e)[:2000]}
+            out.append(rec)
+            log("native %-12s: %s" % (label, cost_line(rec)))
+        env.save(R)
+    finally:
+        sysctl_set("kernel.bpf_stats_enabled", old)
+
+
+def report_native(R):
+    if not R.get("native"):
+        return ""
+    rows = ["### 7. --native against Python-only, same targets\n", "| mode | Hz | window s | Python samples | BPF us/run | agent CPU (% of a core) "
+            "| agent peak RSS MB | BPF maps MB (memlock) | native frames/sample |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for rec in R["native"]:
+        if "error" in rec:
+            rows.append("| %s | – | error: %s |" % (rec["label"], rec["error"][:80]))
+            continue
+        s = rec["summary"]
+        agent = rec["agent_window_cpu_s"] / rec["window_s"] * 100 \
+            if rec.get("agent_window_cpu_s") is not None else float("nan")
+        nf = s.get("native_frames_per_sample")
+        rows.append("| %s | %d | %.1f | %d | %.2f | %.2f%% | %.1f | %.1f | %s |" % (
+            rec["label"], rec["rate"], rec["window_s"], rec["counters"].get("CNT_PY_SAMPLES", 0),
+            rec["run_ns"] / max(1, rec["run_cnt"]) / 1e3, agent, s.get("agent_maxrss_mb") or 0,
+            rec["map_bytes"] / 1e6, "%.1f" % nf if nf is not None else "–"))
+    return "\n".join(rows)
 
 
 def cost_line(rec):
@@ -1787,7 +1839,7 @@ def render(R):
               R["load_start"]["uptime"], R.get("load_end", {}).get("uptime", "?")),
           "Command: `%s`\n" % R["command"]]
     for f in (report_targets, report_slowdown, report_cost, report_accuracy, report_scale,
-              report_where, report_ablation):
+              report_where, report_ablation, report_native):
         part = f(R)
         if part:
             md.append(part)
@@ -1878,7 +1930,8 @@ def main():
     log("results in %s; load: %s" % (env.out, R["load_start"]["uptime"]))
     old_stats = sysctl_get("kernel.bpf_stats_enabled")
     sections = {"slowdown": section_slowdown, "cost": section_cost, "accuracy": section_accuracy,
-                "scale": section_scale, "where": section_where, "ablate": section_ablate}
+                "scale": section_scale, "where": section_where, "ablate": section_ablate,
+                "native": section_native}
     t0 = time.monotonic()
     try:
         for name in a.sections.split(","):

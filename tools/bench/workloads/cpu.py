@@ -4,6 +4,7 @@
     cpu.py --units U [--threads T] [--depth D] [--unit N] [--chunk C]
     cpu.py --seconds S ...            (run for a time instead of fixed work)
     cpu.py --distinct ...             (every level a different function)
+    cpu.py --via-c K ...              (every K-th level called through C: map())
 
 The work is U units of `spin(N)` in total, split evenly over T threads. Each
 thread recurses until its stack is D Python frames deep (counting the
@@ -30,6 +31,7 @@ ap.add_argument("--unit", type=int, default=10000)
 ap.add_argument("--chunk", type=int, default=10)
 ap.add_argument("--no-wait", action="store_true")
 ap.add_argument("--distinct", action="store_true")
+ap.add_argument("--via-c", type=int, default=0)
 args = ap.parse_args()
 sys.setrecursionlimit(max(1000, args.depth + 100))
 
@@ -46,6 +48,9 @@ def frames_here():
 
 
 def descend(k, chunk):
+    if k > 0 and args.via_c and k % args.via_c == 0:
+        # Python -> C (list, map) -> Python: native frames between the two
+        return list(map(descend, [k - 1], [chunk]))[0]
     if k > 0:
         return descend(k - 1, chunk)
     if not depth_seen:

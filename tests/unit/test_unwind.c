@@ -1,0 +1,134 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* Unwinding and naming a real stack: this test's own, copied the way the
+ * BPF program copies a sampled thread's (registers + the top of the stack). */
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "test.h"
+#include "unwind.h"
+
+#define STACK_COPY 16384
+
+static unsigned char stack_copy[STACK_COPY];
+static struct unwind_sample sample;
+
+/* Bytes mapped from sp up to the end of its mapping, at most STACK_COPY
+ * (the BPF program stops at the first unreadable page the same way). */
+static size_t stack_room(uint64_t sp)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	unsigned long long lo, hi;
+	char line[512];
+	size_t room = 0;
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%llx-%llx", &lo, &hi) == 2 && sp >= lo && sp < hi)
+			room = hi - sp < STACK_COPY ? hi - sp : STACK_COPY;
+	if (f)
+		fclose(f);
+	return room;
+}
+
+/* Not instrumented: it reads the caller frames' ASan redzones on purpose. */
+__attribute__((noinline, no_sanitize_address)) static void copy_stack(const unsigned char *sp,
+								      size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		stack_copy[i] = ((const volatile unsigned char *)sp)[i];
+}
+
+__attribute__((noinline)) void unwind_test_leaf(void)
+{
+	uint64_t ip, sp, bp;
+
+	__asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2"
+			 : "=r"(ip), "=r"(sp), "=r"(bp));
+	size_t len = stack_room(sp);
+
+	copy_stack((const unsigned char *)sp, len);
+	sample = (struct unwind_sample){.pid = getpid(),
+					.tid = (pid_t)syscall(SYS_gettid),
+					.ip = ip,
+					.sp = sp,
+					.bp = bp,
+					.stack = stack_copy,
+					.stack_len = len};
+}
+
+__attribute__((noinline)) void unwind_test_mid(int depth)
+{
+	if (depth)
+		unwind_test_mid(depth - 1);
+	else
+		unwind_test_leaf();
+	__asm__ volatile("" ::: "memory"); /* no tail call */
+}
+
+__attribute__((noinline)) void unwind_test_top(void)
+{
+	unwind_test_mid(3);
+	__asm__ volatile("" ::: "memory");
+}
+
+static int index_of(const struct unwind_frame *f, size_t n, const char *name, size_t from)
+{
+	for (size_t i = from; i < n; i++)
+		if (f[i].name && !strcmp(f[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static void test_unwind_own_stack(void)
+{
+	struct unwinder *u = unwinder__new("/proc");
+	struct unwind_frame frames[64];
+	struct unwind_stats st;
+	size_t n = 0;
+	int leaf, mid, top;
+
+	CHECK(u != NULL);
+	if (!u)
+		return;
+	unwind_test_top();
+	CHECK_EQ_INT(unwinder__unwind(u, &sample, frames, 64, &n), 0);
+	leaf = index_of(frames, n, "unwind_test_leaf", 0);
+	mid = index_of(frames, n, "unwind_test_mid", 0);
+	top = index_of(frames, n, "unwind_test_top", 0);
+	CHECK_EQ_INT(leaf, 0);
+	CHECK_EQ_INT(mid, 1);
+	/* four activations of unwind_test_mid between leaf and top */
+	CHECK_EQ_INT(top, 5);
+	CHECK(index_of(frames, n, "main", 0) > top);
+	CHECK(frames[0].module != NULL && frames[0].module->path[0] == '/');
+	CHECK(frames[0].module && frames[0].pc >= frames[0].module->start &&
+	      frames[0].pc < frames[0].module->limit);
+
+	/* A copy cut short: the unwind stops, what was found is kept. */
+	sample.stack_len = 64;
+	CHECK_EQ_INT(unwinder__unwind(u, &sample, frames, 64, &n), 0);
+	CHECK(n >= 1 && n < 6);
+	CHECK(n >= 1 && frames[0].name && !strcmp(frames[0].name, "unwind_test_leaf"));
+
+	unwinder__stats(u, &st);
+	CHECK_EQ_INT(st.processes, 1);
+	CHECK(st.symbols > 0);
+	unwinder__forget(u, getpid());
+	unwinder__stats(u, &st);
+	CHECK_EQ_INT(st.processes, 0);
+	unwinder__free(u);
+}
+
+static void test_gone_process(void)
+{
+	struct unwinder *u = unwinder__new("/proc");
+	struct unwind_frame frames[4];
+	struct unwind_sample s = {.pid = 0x3ffffff, .tid = 0x3ffffff, .ip = 1, .sp = 8};
+	size_t n = 1;
+
+	CHECK(unwinder__unwind(u, &s, frames, 4, &n) < 0);
+	CHECK_EQ_INT(n, 0);
+	unwinder__free(u);
+}
+
+TEST_MAIN(TEST(test_unwind_own_stack), TEST(test_gone_process))
