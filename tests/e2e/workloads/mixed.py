@@ -22,6 +22,7 @@ PR_SET_NAME = 15
 ZLIB_BUF = os.urandom(1 << 19) + b"ab" * (1 << 18)  # 1 MiB, half compressible
 KEYS = list(range(5000))
 out_lock = threading.Lock()
+announced = threading.Semaphore(0)
 LIBC = ctypes.CDLL("libc.so.6")
 CMP = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int))
 
@@ -35,6 +36,7 @@ def say(text):
 def announce(name):
     LIBC.prctl(PR_SET_NAME, name.encode(), 0, 0, 0)
     say("thread %s %d" % (name, threading.get_native_id()))
+    announced.release()
 
 
 def compress_loop():
@@ -89,10 +91,11 @@ def read_loop():
 
 
 def main():
-    for fn in (compress_loop, sort_loop, ctypes_loop, gc_loop, read_loop):
+    loops = (compress_loop, sort_loop, ctypes_loop, gc_loop, read_loop)
+    for fn in loops:
         threading.Thread(target=fn, daemon=True).start()
-    while len(threading.enumerate()) < 6:
-        pass
+    for _ in loops:
+        announced.acquire()
     say("ready")
     threading.Event().wait()
 
