@@ -21,6 +21,7 @@
 #include "config.h"
 #include "counters.h"
 #include "dump.h"
+#include "launch.h"
 #include "outdir.h"
 #include "outfile.h"
 #include "pprofread.h"
@@ -613,15 +614,29 @@ static int run(const struct config *cfg)
 	    .rate_hz = cfg->rate_hz,
 	    .all_pythons = cfg->all_pythons,
 	    .native = cfg->native,
+	    .subprocesses = cfg->subprocesses || cfg->program,
 	    .proc_root = "/proc",
 	    .log = session_log,
 	};
 	struct sigaction sa = {.sa_handler = on_signal};
+	struct launch prog = {.pid = 0, .go_fd = -1};
+	int forwarded = 0;
 	struct timespec t0;
 	struct session *s;
 	const char *cap;
 	int rc, err;
 
+	if (cfg->program) {
+		err = launch__check(cfg->program[0]);
+		if (err == -ENOENT) {
+			die_msg("%s: command not found", cfg->program[0]);
+			return EXIT_PROGRAM_NOT_FOUND;
+		}
+		if (err) {
+			die_msg("%s: not executable", cfg->program[0]);
+			return EXIT_PROGRAM_NOT_EXECUTABLE;
+		}
+	}
 	cap = missing_capability();
 	if (cap) {
 		die_msg("not privileged: %s required (run as root or grant them)", cap);
@@ -655,6 +670,18 @@ static int run(const struct config *cfg)
 	rc = add_pids(cfg, s);
 	if (rc)
 		goto out;
+	if (cfg->program) {
+		/* Held before its exec: it and its descendants are profiled from
+		 * their exec on, as children of this process's tree. */
+		err = launch__start(&prog, cfg->program);
+		if (!err)
+			err = session__add_root(s, getpid());
+		if (err) {
+			die_msg("cannot start %s: %s", cfg->program[0], strerror(-err));
+			rc = EXIT_FAILURE_INTERNAL;
+			goto out;
+		}
+	}
 
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
@@ -663,6 +690,11 @@ static int run(const struct config *cfg)
 	if (err) {
 		die_msg("cannot start sampling: %s", strerror(-err));
 		rc = err == -EACCES || err == -EPERM ? EXIT_NO_PRIVILEGE : EXIT_FAILURE_INTERNAL;
+		goto out;
+	}
+	if (cfg->program && launch__release(&prog)) {
+		die_msg("cannot start %s", cfg->program[0]);
+		rc = EXIT_FAILURE_INTERNAL;
 		goto out;
 	}
 	if (verbosity)
@@ -675,16 +707,28 @@ static int run(const struct config *cfg)
 		summary(cfg, s, elapsed_s(&t0));
 		goto out;
 	}
-	while (!stop_signal) {
+	for (;;) {
 		double left = cfg->duration_s > 0 ? cfg->duration_s - elapsed_s(&t0) : 0.1;
 		int timeout = left > 0.1 ? 100 : (int)(left * 1000);
 
-		if (left <= 0)
+		if (stop_signal && cfg->program && !forwarded) {
+			/* The program decides when the run ends: pass the signal on
+			 * (a second one stops at once). */
+			forwarded = stop_signal;
+			stop_signal = 0;
+			launch__signal(&prog, forwarded);
+		}
+		if (stop_signal || left <= 0)
 			break;
 		err = session__step(s, timeout);
 		if (err) {
 			die_msg("sampling failed: %s; writing what was collected", strerror(-err));
 			break;
+		}
+		if (cfg->program) {
+			if (launch__poll(&prog))
+				break;
+			continue;
 		}
 		if (session__targets_gone(s)) {
 			if (verbosity)
@@ -704,7 +748,14 @@ static int run(const struct config *cfg)
 
 		rc = rc ? rc : prc;
 	}
+	if (cfg->program && prog.exited) {
+		fprintf(stderr, "pybpf-prof: %s exited with code %d\n", cfg->program[0],
+			launch__exit_code(&prog));
+		if (!rc)
+			rc = launch__exit_code(&prog);
+	}
 out:
+	launch__abort(&prog);
 	session__free(s);
 	return rc;
 }
@@ -777,11 +828,6 @@ int main(int argc, char **argv)
 		return run_top(&cfg);
 	case CMD_RECORD:
 	default:
-		if (cfg.program || cfg.subprocesses) {
-			die_msg("record -- PROGRAM and --subprocesses are not available in this "
-				"build yet");
-			return EXIT_USAGE;
-		}
 		return run(&cfg);
 	}
 }

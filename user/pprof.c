@@ -32,6 +32,7 @@ enum {
 	STR_NANOSECONDS,
 	STR_PID,
 	STR_TID,
+	STR_PPID,
 	STR_COMM,
 	STR_THREAD_NAME,
 	STR_CONTAINER,
@@ -47,6 +48,7 @@ static const char *const fixed_strings[STR_NFIXED] = {
     [STR_NANOSECONDS] = "nanoseconds",
     [STR_PID] = "pid",
     [STR_TID] = "tid",
+    [STR_PPID] = "ppid",
     [STR_COMM] = "comm",
     [STR_THREAD_NAME] = "thread_name",
     [STR_CONTAINER] = "container_id",
@@ -350,6 +352,8 @@ static int encode_sample(struct pbuf *msg, struct strtab *strs, const struct pro
 
 	encode_label(msg, STR_PID, 0, labels->pid);
 	encode_label(msg, STR_TID, 0, labels->tid);
+	if (labels->ppid > 0)
+		encode_label(msg, STR_PPID, 0, labels->ppid);
 	if (labels->comm)
 		encode_label(msg, STR_COMM, comm, 0);
 	if (labels->thread_name)

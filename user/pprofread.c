@@ -594,6 +594,8 @@ static int rd_label(struct reader *r, struct cur *msg, struct profile_labels *la
 		labels->pid = (int64_t)num;
 	else if (strcmp(k, "tid") == 0)
 		labels->tid = (int64_t)num;
+	else if (strcmp(k, "ppid") == 0)
+		labels->ppid = (int64_t)num;
 	else if (strcmp(k, "comm") == 0)
 		labels->comm = r->strs[str];
 	else if (strcmp(k, "thread_name") == 0)

@@ -408,10 +408,9 @@ static bool sample_eq(const struct profile *p, size_t id, const void *key)
 	const struct sample *a = &p->samples[id - 1], *b = key;
 
 	return a->stack_id == b->stack_id && a->labels.pid == b->labels.pid &&
-	       a->labels.tid == b->labels.tid && a->labels.comm == b->labels.comm &&
-	       a->labels.thread_name == b->labels.thread_name &&
-	       a->labels.container == b->labels.container &&
-	       a->labels.service == b->labels.service;
+	       a->labels.tid == b->labels.tid && a->labels.ppid == b->labels.ppid &&
+	       a->labels.comm == b->labels.comm && a->labels.thread_name == b->labels.thread_name &&
+	       a->labels.container == b->labels.container && a->labels.service == b->labels.service;
 }
 
 /* Add the size of s's copy (if any) to *bytes; true on overflow. */
@@ -506,6 +505,7 @@ int profile__add(struct profile *p, const struct profile_labels *labels,
 	/* From here on nothing can fail. */
 	key.labels.pid = labels->pid;
 	key.labels.tid = labels->tid;
+	key.labels.ppid = labels->ppid;
 	key.labels.comm = string_intern(p, labels->comm);
 	key.labels.thread_name = string_intern(p, labels->thread_name);
 	key.labels.container = string_intern(p, labels->container);

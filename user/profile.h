@@ -45,6 +45,7 @@ struct profile_labels {
 	const char *thread_name;
 	const char *container;    /* container id from the cgroup path */
 	const char *service;      /* service name derived from the command line */
+	int64_t ppid;		  /* parent process (host pid), 0 if unknown */
 };
 
 /* Run-wide metadata, used by the pprof writer. */

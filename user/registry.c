@@ -48,6 +48,8 @@ struct registry {
 	struct registry_ops ops;
 	void *ctx;
 	bool explicit_only;
+	bool tree;		   /* follow descendants of the roots */
+	struct hashmap *tree_pids; /* pid -> start time: roots and their known descendants */
 	struct hashmap *by_gen;	 /* gen -> registry_proc (alive, and exited until pruned) */
 	__u32 last_gen;		 /* gens are never reused within a run */
 	size_t total;		 /* registrations since the start */
@@ -108,8 +110,10 @@ struct registry *registry__new(const char *proc_root, const struct registry_ops 
 	r->by_gen = hashmap__new(sizeof(__u32));
 	r->seen = hashmap__new(sizeof(pid_t));
 	r->threads = hashmap__new(sizeof(struct thread_key));
+	r->tree_pids = hashmap__new(sizeof(pid_t));
 	r->elf_verdicts = pyinfo_cache__new();
-	if (!r->by_pid || !r->by_gen || !r->seen || !r->threads || !r->elf_verdicts) {
+	if (!r->by_pid || !r->by_gen || !r->seen || !r->threads || !r->tree_pids ||
+	    !r->elf_verdicts) {
 		registry__free(r);
 		errno = ENOMEM;
 		return NULL;
@@ -131,6 +135,9 @@ void registry__free(struct registry *r)
 	if (r->threads)
 		hashmap__each(r->threads, free_value, NULL);
 	hashmap__free(r->threads);
+	if (r->tree_pids)
+		hashmap__each(r->tree_pids, free_value, NULL);
+	hashmap__free(r->tree_pids);
 	pyinfo_cache__free(r->elf_verdicts);
 	free(r);
 }
@@ -138,6 +145,70 @@ void registry__free(struct registry *r)
 void registry__set_explicit(struct registry *r, bool explicit_only)
 {
 	r->explicit_only = explicit_only;
+}
+
+void registry__set_tree(struct registry *r, bool tree)
+{
+	r->tree = tree;
+}
+
+/* Remember pid (started at start_time) as part of a followed tree. */
+static int tree_add(struct registry *r, pid_t pid, uint64_t start_time)
+{
+	uint64_t *v = hashmap__get(r->tree_pids, &pid);
+	int err;
+
+	if (v) {
+		*v = start_time;
+		return 0;
+	}
+	v = malloc(sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	*v = start_time;
+	err = hashmap__set(r->tree_pids, &pid, v);
+	if (err)
+		free(v);
+	return err;
+}
+
+int registry__add_root(struct registry *r, pid_t pid)
+{
+	uint64_t start_time;
+	int err = procfs__start_time(r->proc, pid, &start_time);
+
+	if (err)
+		return err == -ENOENT ? -ESRCH : err;
+	return tree_add(r, pid, start_time);
+}
+
+/* Is pid a descendant of a root (or one)? Walks up the parents until a
+ * known member, and remembers the way up as members. */
+#define TREE_MAX_DEPTH 64
+static bool in_tree(struct registry *r, pid_t pid)
+{
+	pid_t chain[TREE_MAX_DEPTH];
+	uint64_t starts[TREE_MAX_DEPTH];
+	size_t n = 0;
+	pid_t cur = pid;
+
+	while (cur > 0 && n < TREE_MAX_DEPTH) {
+		uint64_t *known = hashmap__get(r->tree_pids, &cur);
+		uint64_t start_time;
+
+		if (procfs__start_time(r->proc, cur, &start_time))
+			return false;
+		if (known && *known == start_time) {
+			for (size_t i = 0; i < n; i++)
+				tree_add(r, chain[i], starts[i]);
+			return true;
+		}
+		chain[n] = cur;
+		starts[n++] = start_time;
+		if (procfs__ppid(r->proc, cur, &cur))
+			return false;
+	}
+	return false;
 }
 
 static void forget_seen(struct registry *r, pid_t pid)
@@ -215,6 +286,8 @@ static int inspect(struct registry *r, pid_t pid, uint64_t start_time, struct py
 		goto out_free;
 	p->gen = r->last_gen + 1;
 	p->pid = pid;
+	if (procfs__ppid(r->proc, pid, &p->ppid))
+		p->ppid = 0;
 	p->start_time = start_time;
 	p->alive = true;
 	if (procfs__comm(r->proc, pid, 0, p->comm, sizeof(p->comm)))
@@ -260,6 +333,8 @@ int registry__add_pid(struct registry *r, pid_t pid, struct pyinfo *info)
 	if (err)
 		return err == -ENOENT ? -ESRCH : err;
 	err = inspect(r, pid, start_time, info);
+	if (!err && r->tree)
+		err = tree_add(r, pid, start_time);
 	return err == -EAGAIN ? -EPROTO : err;
 }
 
@@ -282,7 +357,7 @@ static int scan_pid(pid_t pid, void *arg)
 			return 0;
 		drop(r, p); /* PID reused */
 	}
-	if (r->explicit_only)
+	if (r->explicit_only && !(r->tree && in_tree(r, pid)))
 		return 0;
 	if (s && s->start_time == start_time && boottime_ns() >= s->recheck_until_ns)
 		return 0;
@@ -341,6 +416,30 @@ static int forget_unseen(struct registry *r)
 	return err;
 }
 
+static int collect_gone_tree(const void *key, void *value, void *arg)
+{
+	struct check_ctx *c = arg;
+	const pid_t *pid = key;
+	const uint64_t *start = value;
+	uint64_t start_time;
+
+	if (procfs__start_time(c->r->proc, *pid, &start_time) || start_time != *start)
+		return key_list__push(&c->dead, key);
+	return 0;
+}
+
+/* Forget tree members that exited (their pid may be reused by a stranger). */
+static int prune_tree(struct registry *r)
+{
+	struct check_ctx c = {.r = r, .dead = {.size = sizeof(pid_t)}};
+	int err = hashmap__each(r->tree_pids, collect_gone_tree, &c);
+
+	for (size_t i = 0; i < c.dead.n; i++)
+		free(hashmap__remove(r->tree_pids, key_list__at(&c.dead, i)));
+	free(c.dead.keys);
+	return err;
+}
+
 int registry__tick(struct registry *r)
 {
 	struct check_ctx c = {.r = r, .dead = {.size = sizeof(pid_t)}};
@@ -353,7 +452,9 @@ int registry__tick(struct registry *r)
 			drop(r, p);
 	}
 	free(c.dead.keys);
-	if (err || r->explicit_only)
+	if (!err && r->tree)
+		err = prune_tree(r);
+	if (err || (r->explicit_only && !r->tree))
 		return err;
 	r->epoch++;
 	err = procfs__pids(r->proc, scan_pid, r);
@@ -370,7 +471,7 @@ void registry__on_exec(struct registry *r, pid_t pid)
 	if (p)
 		drop(r, p); /* the image it described is gone */
 	forget_seen(r, pid);
-	if (r->explicit_only && !p)
+	if (r->explicit_only && !p && !(r->tree && in_tree(r, pid)))
 		return;
 	if (procfs__start_time(r->proc, pid, &start_time))
 		return;

@@ -21,6 +21,7 @@ struct registry;
 struct registry_proc {
 	__u32 gen;
 	pid_t pid;
+	pid_t ppid;		  /* parent when registered */
 	uint64_t start_time;      /* clock ticks since boot */
 	char comm[64];
 	char container[80];       /* container id from the cgroup path, "" on the host */
@@ -54,6 +55,19 @@ int registry__add_pid(struct registry *r, pid_t pid, struct pyinfo *info);
 
 /* Follow only the processes registered so far (--pid), not new ones. */
 void registry__set_explicit(struct registry *r, bool explicit_only);
+
+/*
+ * Process trees (--subprocesses, record -- PROGRAM): besides the processes
+ * registered explicitly, follow every descendant of a root, including
+ * those started later (found by exec events and by the periodic scan,
+ * which also finds children that fork without exec). Processes registered
+ * with registry__add_pid become roots too. Off by default.
+ */
+void registry__set_tree(struct registry *r, bool tree);
+
+/* Make pid a root of a followed tree without registering it (it need not
+ * be Python, e.g. the launcher of a program). 0 or -errno. */
+int registry__add_root(struct registry *r, pid_t pid);
 
 /* Periodic work: drop processes that are gone; in --all-pythons mode also
  * find new ones. 0 or -errno. */

@@ -178,7 +178,7 @@ static void pseudo(struct profile_frame *f, const char *name)
 static void labels_of(struct session *s, const struct registry_proc *p, __u32 tid,
 		      struct profile_labels *labels)
 {
-	*labels = (struct profile_labels){.pid = p->pid, .tid = tid};
+	*labels = (struct profile_labels){.pid = p->pid, .tid = tid, .ppid = p->ppid};
 	labels->comm = p->comm;
 	labels->container = p->container[0] ? p->container : NULL;
 	labels->service = p->service;
@@ -316,7 +316,7 @@ static int on_event(void *ctx, void *data, size_t size)
 		const struct pybpf_proc_event *ev = data;
 
 		/* With --pid, an exec means the process is no longer the one asked for. */
-		if (type == EVENT_EXEC && s->opts.all_pythons)
+		if (type == EVENT_EXEC && (s->opts.all_pythons || s->opts.subprocesses))
 			registry__on_exec(s->registry, (pid_t)ev->pid);
 		else
 			registry__on_exit(s->registry, (pid_t)ev->pid);
@@ -378,6 +378,7 @@ struct session *session__new(const struct session_opts *opts)
 							     .start = 0xffff800000000000ull,
 							     .limit = UINT64_MAX};
 	}
+	registry__set_tree(s->registry, opts->subprocesses);
 	s->sampler = sampler__new(&sopts);
 	if (!s->sampler) {
 		err = errno;
@@ -400,13 +401,22 @@ int session__add_pid(struct session *s, pid_t pid, struct pyinfo *info)
 	return err;
 }
 
+int session__add_root(struct session *s, pid_t pid)
+{
+	int err = registry__add_root(s->registry, pid);
+
+	if (!err)
+		s->had_targets = true;
+	return err;
+}
+
 int session__start(struct session *s)
 {
 	int err;
 
 	/* Find the processes running now before the clock starts: on a busy
 	 * node the first scan is the longest one. */
-	if (s->opts.all_pythons) {
+	if (s->opts.all_pythons || s->opts.subprocesses) {
 		err = registry__tick(s->registry);
 		if (err)
 			return err;

@@ -28,6 +28,7 @@ struct session_opts {
 	unsigned int rate_hz;
 	bool all_pythons;
 	bool native;            /* --native: native and kernel frames merged in */
+	bool subprocesses;      /* also every descendant of the --pid processes / roots */
 	const char *proc_root;  /* "/proc" */
 	/* Messages for the user; the session itself never prints. */
 	void (*log)(void *ctx, enum session_log_level level, const char *fmt, va_list ap);
@@ -69,6 +70,10 @@ void session__free(struct session *s);
 
 /* Add a process by PID (before session__start). See registry__add_pid. */
 int session__add_pid(struct session *s, pid_t pid, struct pyinfo *info);
+
+/* With subprocesses: follow pid's descendants (pid itself need not be
+ * Python: e.g. the launcher of record -- PROGRAM). 0 or -errno. */
+int session__add_root(struct session *s, pid_t pid);
 
 /* Attach the perf events and start sampling. 0 or -errno. */
 int session__start(struct session *s);

@@ -7,6 +7,7 @@
  * with the right innermost function and line.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,27 @@ struct expect {
 	int tid;
 	int line;
 };
+
+/* Every thread but the spinner on its expected line. */
+static bool all_parked(const struct threadsnap_thread *th, size_t n, const struct expect *exp,
+		       size_t nexp, struct symbolizer *sym, const struct symbolizer_proc *sp)
+{
+	for (size_t e = 0; e < nexp; e++) {
+		struct profile_frame f;
+		bool found = false;
+
+		if (!exp[e].line)
+			continue;
+		for (size_t i = 0; i < n; i++)
+			if (th[i].tid == exp[e].tid && th[i].stack.depth &&
+			    symbolizer__frame(sym, sp, &th[i].stack.frames[0], &f) == 0 &&
+			    f.line == exp[e].line)
+				found = true;
+		if (!found)
+			return false;
+	}
+	return true;
+}
 
 static void snap_one(const char *python, const char *script)
 {
@@ -67,8 +89,6 @@ static void snap_one(const char *python, const char *script)
 		reap(&c);
 		return;
 	}
-	CHECK_EQ_INT(threadsnap__take(ts, &th, &n), 0);
-	CHECK_EQ_INT(n, 4);
 	sym = symbolizer__new();
 	sp = (struct symbolizer_proc){.gen = 1,
 				      .pid = c.pid,
@@ -76,6 +96,17 @@ static void snap_one(const char *python, const char *script)
 				      .major = info.major,
 				      .minor = info.minor,
 				      .off = &threadsnap__proc(ts)->off};
+	/* On a busy machine a thread may not have reached its parking call
+	 * yet when the script reports: look again until all have. */
+	for (int tries = 0; tries < 50; tries++) {
+		free(th);
+		th = NULL;
+		CHECK_EQ_INT(threadsnap__take(ts, &th, &n), 0);
+		if (all_parked(th, n, exp, nexp, sym, &sp))
+			break;
+		usleep(200000);
+	}
+	CHECK_EQ_INT(n, 4);
 	for (size_t e = 0; e < nexp; e++) {
 		const struct threadsnap_thread *t = NULL;
 		struct profile_frame f;
