@@ -640,8 +640,8 @@ static void test_strings_and_defaults(void)
 	CHECK_EQ_INT(d.time_nanos, 0);
 	CHECK_EQ_INT(d.duration_nanos, 0);
 	CHECK_EQ_INT(d.period, 1000000000);
-	/* "", 11 fixed strings, "x.py"; "samples" is shared with the sample type */
-	CHECK_EQ_INT(d.nstrs, 13);
+	/* "", 12 fixed strings, "x.py"; "samples" is shared with the sample type */
+	CHECK_EQ_INT(d.nstrs, 14);
 	CHECK_EQ_INT(d.nfuncs, 2);
 	if (d.nfuncs == 2) {
 		CHECK_EQ_INT(d.funcs[1].name, 0);
