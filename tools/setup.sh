@@ -14,6 +14,8 @@ PKGS=(
   # tests: the independent pprof reader (google/pprof's profile package + Go),
   # pytest for the end-to-end suite, the interpreter the suite profiles
   golang-go golang-github-google-pprof-dev python3 python3-pytest python3.11
+  # fuzzers: libFuzzer and the sanitizer runtimes for clang
+  libclang-rt-14-dev
   # tests of `pybpf-prof top` (driven in a tmux pane)
   tmux
   # the man page (help2man over --help), the container image test (podman)

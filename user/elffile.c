@@ -99,6 +99,16 @@ static void elf_file__find_symtabs(struct elf_file *ef)
 
 struct elf_file *elf_file__open(const char *path)
 {
+	/* O_NONBLOCK: a FIFO or device must not hang us; it is rejected below. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+
+	if (fd < 0)
+		return NULL;
+	return elf_file__open_fd(fd);
+}
+
+struct elf_file *elf_file__open_fd(int fd)
+{
 	struct elf_file *ef;
 	struct stat st;
 	GElf_Ehdr eh;
@@ -107,14 +117,10 @@ struct elf_file *elf_file__open(const char *path)
 	ef = calloc(1, sizeof(*ef));
 	if (!ef) {
 		err = ENOMEM;
+		close(fd);
 		goto out;
 	}
-	/* O_NONBLOCK: a FIFO or device must not hang us; it is rejected below. */
-	ef->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (ef->fd < 0) {
-		err = errno;
-		goto out_free;
-	}
+	ef->fd = fd;
 	if (fstat(ef->fd, &st) != 0) {
 		err = errno;
 		goto out_close_fd;
@@ -151,7 +157,6 @@ out_end_elf:
 	elf_end(ef->elf);
 out_close_fd:
 	close(ef->fd);
-out_free:
 	free(ef);
 out:
 	errno = err;

@@ -14,6 +14,9 @@ struct elf_file;
 
 /* Open by path. NULL with errno set (ENOENT, ENOEXEC for not-an-ELF, ...). */
 struct elf_file *elf_file__open(const char *path);
+/* The same over an open file descriptor, which the handle then owns (it is
+ * closed on failure too). Only regular files are accepted. */
+struct elf_file *elf_file__open_fd(int fd);
 void elf_file__close(struct elf_file *ef);
 
 /* ET_EXEC (non-PIE executable) or ET_DYN (PIE or shared object). */

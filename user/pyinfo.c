@@ -574,6 +574,22 @@ static int pyinfo__version(const struct elf_file *ef, uint64_t rt, uint64_t rt_s
 
 /* ---- the inspection --------------------------------------------------------- */
 
+int pyinfo__from_elf(const struct elf_file *ef, uint64_t bias, struct pyinfo *info)
+{
+	uint64_t rt, rt_size, code_type;
+	int err;
+
+	err = pyinfo__runtime(ef, &rt, &rt_size);
+	if (err)
+		return err;
+	memset(info, 0, sizeof(*info));
+	info->runtime_addr = rt + bias;
+	info->runtime_size = rt_size;
+	if (elf_file__symbol(ef, "PyCode_Type", &code_type, NULL) == 0)
+		info->code_type_addr = code_type + bias;
+	return pyinfo__version(ef, rt, rt_size, info);
+}
+
 /*
  * Does `file` hold the runtime? 0 and info filled, -ENOENT if it is not
  * CPython, or the error that prevented reading it.
@@ -583,7 +599,7 @@ static int pyinfo__try_file(const char *proc, pid_t pid, const struct pyinfo_sca
 {
 	const struct pyinfo_file *f = &s->files[file];
 	struct elf_file *ef = NULL;
-	uint64_t rt, rt_size, code_type, bias;
+	uint64_t bias;
 	int err;
 
 	err = pyinfo__open_file(proc, pid, s, file, &ef);
@@ -591,21 +607,14 @@ static int pyinfo__try_file(const char *proc, pid_t pid, const struct pyinfo_sca
 		err = -ENOENT;
 	if (err)
 		goto out;
-	err = pyinfo__runtime(ef, &rt, &rt_size);
-	if (err)
-		goto out_close_elf;
 	err = pyinfo__bias(ef, s, file, &bias);
 	if (err)
 		goto out_close_elf;
-
-	memset(info, 0, sizeof(*info));
-	info->runtime_addr = rt + bias;
-	info->runtime_size = rt_size;
-	if (elf_file__symbol(ef, "PyCode_Type", &code_type, NULL) == 0)
-		info->code_type_addr = code_type + bias;
-	snprintf(info->binary, sizeof(info->binary), "%s", f->path);
-	info->shared = !f->is_exe;
-	err = pyinfo__version(ef, rt, rt_size, info);
+	err = pyinfo__from_elf(ef, bias, info);
+	if (err == 0 || err == -ENOTSUP) {
+		snprintf(info->binary, sizeof(info->binary), "%s", f->path);
+		info->shared = !f->is_exe;
+	}
 out_close_elf:
 	elf_file__close(ef);
 out:

@@ -40,6 +40,16 @@ const char *pyinfo__version_str(const struct pyinfo *info, char *buf, size_t siz
 int pyinfo__inspect(const char *proc, pid_t pid, struct pyinfo *info);
 
 /*
+ * The runtime, version and debug offsets of one opened ELF file whose load
+ * bias (0 for non-PIE executables) is `bias`; binary and shared are left
+ * empty. 0, -ENOENT no _PyRuntime, -ENOTSUP version unknown, -ENOMEM.
+ * pyinfo__inspect uses it on each candidate file; tests and fuzzers call
+ * it on files they made.
+ */
+struct elf_file;
+int pyinfo__from_elf(const struct elf_file *ef, uint64_t bias, struct pyinfo *info);
+
+/*
  * Files found not to hold a CPython runtime, by device, inode, size and
  * mtime, so that every new process of a large non-Python program does not
  * cost a symbol search again. Bounded (cleared when full).

@@ -1,0 +1,190 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Seed corpora for the fuzzers, made at build time from the interpreters on
+this machine (nothing binary is committed).
+
+    python3 gen_seeds.py OUTDIR --cc CC --record RECORD_PYWALK --parked PARKED_PY [PYTHON ...]
+
+With no PYTHON, the interpreters are Debian's, pyenv's and /opt/pythons'
+(the same list the unit tests use). Each interpreter runs a probe that
+prints its line tables, strings, /proc files and (3.13+) the first bytes
+of _PyRuntime; the seeds are written in each fuzzer's input format:
+
+  linetable/   format, co_firstlineno, offset step, table
+  pystr/       kind, output size, code units
+  procfs/      the interpreter's /proc/self/{maps,stat,comm,cgroup}
+  debugoffsets/ minor, flags, the _Py_DebugOffsets block
+  elf/         a small shared object per interpreter with its Py_Version,
+               _PyRuntime block and version string (made with CC), and the
+               interpreter's executable when it is small
+  pywalk/      a memory image recorded by RECORD_PYWALK from a live thread
+"""
+
+import argparse
+import glob
+import hashlib
+import json
+import os
+import struct
+import subprocess
+import sys
+import tempfile
+
+PROBE = r'''
+import ctypes, json, sys, types
+out = {"version": list(sys.version_info[:3]), "hexversion": sys.hexversion,
+       "tables": [], "strings": [], "proc": {}, "runtime": ""}
+import json.decoder, argparse, string
+def codes(c):
+    yield c
+    for k in c.co_consts:
+        if isinstance(k, types.CodeType):
+            yield from codes(k)
+for mod in (json.decoder, string, argparse):
+    with open(mod.__file__) as f:
+        top = compile(f.read(), mod.__file__, "exec")
+    for c in codes(top):
+        if sys.version_info >= (3, 10):
+            tab = c.co_linetable
+        else:
+            tab = c.co_lnotab
+        out["tables"].append([c.co_firstlineno, tab.hex()])
+        out["strings"].append(c.co_qualname if hasattr(c, "co_qualname") else c.co_name)
+        if len(out["tables"]) >= 40:
+            break
+out["strings"] += ["caf\u00e9.cr\u00e8me", "\u540d\u524d.\u95a2\u6570", "emoji_\U0001f40d", "\udcff"]
+for name in ("maps", "stat", "comm", "cgroup"):
+    try:
+        with open("/proc/self/" + name, "rb") as f:
+            out["proc"][name] = f.read().hex()
+    except OSError:
+        pass
+if sys.version_info >= (3, 13):
+    try:
+        addr = ctypes.addressof(ctypes.c_char.in_dll(ctypes.pythonapi, "_PyRuntime"))
+        out["runtime"] = ctypes.string_at(addr, 1024).hex()
+    except (ValueError, AttributeError):
+        pass
+print(json.dumps(out))
+'''
+
+SO_TEMPLATE = r'''
+const unsigned long Py_Version = %(hex)du;
+__attribute__((section(".PyRuntime"), aligned(64))) unsigned char _PyRuntime[%(rtlen)d] = { %(rt)s };
+static const char version[] = "%(ver)s";
+char buf[64];
+const char *Py_GetVersion(void)
+{
+	__builtin_memcpy(buf, version, sizeof(version));
+	return buf;
+}
+'''
+
+GLOBS = ["/usr/bin/python3.[0-9]*[0-9]", "/root/.pyenv/versions/3.*/bin/python3",
+         "/opt/pythons/*/bin/python3"]
+
+
+def put(outdir, kind, data):
+    d = os.path.join(outdir, kind)
+    os.makedirs(d, exist_ok=True)
+    name = hashlib.sha1(data).hexdigest()[:16]
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def lt_format(ver):
+    if ver[:2] < [3, 10]:
+        return 1
+    return 2 if ver[:2] == [3, 10] else 3
+
+
+def seeds_for(python, args):
+    try:
+        res = subprocess.run([python, "-I", "-c", PROBE], capture_output=True, timeout=60,
+                             check=True)
+    except (OSError, subprocess.SubprocessError) as e:
+        print("gen_seeds: %s: skipped (%s)" % (python, e), file=sys.stderr)
+        return 0
+    p = json.loads(res.stdout)
+    ver = p["version"]
+    n = 0
+    for first, tab in p["tables"]:
+        put(args.outdir, "linetable",
+            struct.pack("<Bih", lt_format(ver), first, 2) + bytes.fromhex(tab))
+        n += 1
+    for s in p["strings"]:
+        m = max(map(ord, s)) if s else 0
+        kind, enc = (1, "latin-1") if m < 256 else (2, "utf-16-le") if m < 65536 else (4, "utf-32-le")
+        units = s.encode(enc, "surrogatepass")
+        for outlen in (255, 12):
+            put(args.outdir, "pystr", struct.pack("<BB", kind, outlen) + units)
+            n += 1
+    for name, data in p["proc"].items():
+        put(args.outdir, "procfs", bytes.fromhex(data))
+        n += 1
+    rt = bytes.fromhex(p["runtime"])
+    if rt[:8] == b"xdebugpy":
+        put(args.outdir, "debugoffsets", struct.pack("<BB", ver[1], 0) + rt)
+        put(args.outdir, "debugoffsets", struct.pack("<BB", ver[1], 2) + rt)
+        n += 2
+    n += elf_seed(python, p, rt, args)
+    if args.record and args.parked:
+        with tempfile.NamedTemporaryFile(delete=False) as tmp:
+            pass
+        r = subprocess.run([args.record, python, args.parked, tmp.name], timeout=120)
+        if r.returncode == 0:
+            with open(tmp.name, "rb") as f:
+                put(args.outdir, "pywalk", f.read())
+            n += 1
+        os.unlink(tmp.name)
+    return n
+
+
+def elf_seed(python, p, rt, args):
+    n = 0
+    exe = os.path.realpath(python)
+    if os.path.getsize(exe) <= 65536:
+        with open(exe, "rb") as f:
+            put(args.outdir, "elf", f.read())
+        n += 1
+    if not args.cc:
+        return n
+    rt = rt or bytes(64)
+    src = SO_TEMPLATE % {"hex": p["hexversion"], "rtlen": len(rt),
+                         "rt": ",".join(str(b) for b in rt), "ver": ".".join(map(str, p["version"]))}
+    with tempfile.TemporaryDirectory() as d:
+        c, so = os.path.join(d, "rt.c"), os.path.join(d, "rt.so")
+        with open(c, "w") as f:
+            f.write(src)
+        r = subprocess.run([args.cc, "-shared", "-fPIC", "-O1", "-nostdlib", "-o", so, c])
+        if r.returncode == 0:
+            with open(so, "rb") as f:
+                put(args.outdir, "elf", f.read())
+            n += 1
+    return n
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("outdir")
+    ap.add_argument("--cc")
+    ap.add_argument("--record")
+    ap.add_argument("--parked")
+    ap.add_argument("pythons", nargs="*")
+    args = ap.parse_args()
+    pythons = args.pythons
+    if not pythons and os.environ.get("PYBPF_TEST_PYTHONS"):
+        pythons = os.environ["PYBPF_TEST_PYTHONS"].split()
+    if not pythons:
+        pythons = sorted(x for g in GLOBS for x in glob.glob(g))
+    total = 0
+    for py in pythons:
+        total += seeds_for(py, args)
+    # Never an empty corpus directory: libFuzzer then starts from nothing.
+    for kind in ("linetable", "pystr", "procfs", "debugoffsets", "elf", "pywalk"):
+        os.makedirs(os.path.join(args.outdir, kind), exist_ok=True)
+    print("gen_seeds: %d seeds from %d interpreters in %s" % (total, len(pythons), args.outdir),
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
