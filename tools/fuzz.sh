@@ -76,6 +76,10 @@ for n in "${NAMES[@]}"; do
     "$n" "$SECS" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$files" "$result"
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$n" "$SECS" "${execs:-}" \
     "${cov:-}" "${ft:-}" "$files" "$result" >> "$FUZZ/summary.tsv"
-  [ "$CI" -eq 1 ] && rm -rf "$corpus"
+  if [ "$CI" -eq 1 ]; then
+    rm -rf "$corpus"
+    printf 'fuzz %-13s %5ss %10s execs  cov %5s  ft %6s  %s\n' "$n" "$SECS" "${execs:-?}" \
+      "${cov:-?}" "${ft:-?}" "$result" >> "$FUZZ/ci-summary.txt"
+  fi
 done
 exit "$status"

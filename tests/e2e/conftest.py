@@ -27,6 +27,9 @@ from pathlib import Path
 
 import pytest
 
+# A table of outcomes per interpreter at the end of the run (outcomes.py).
+pytest_plugins = ["outcomes"]
+
 HERE = Path(__file__).resolve().parent
 WORKLOADS = HERE / "workloads"
 REPO = HERE.parent.parent
