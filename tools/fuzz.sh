@@ -55,10 +55,13 @@ for n in "${NAMES[@]}"; do
   log="$FUZZ/logs/$n.log"
   extra=()
   [ "$n" = elf ] && extra+=(-max_len=65536)
+  # pprof profiles checked in next to the fuzzers (tests/fuzz/seeds) seed the reader too.
+  more=()
+  [ "$n" = pprofread ] && [ -d tests/fuzz/seeds ] && more+=(tests/fuzz/seeds)
   set +e
   nice -n "${FUZZ_NICE:-10}" "$bin" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$FUZZ/artifacts/$n-" "${extra[@]}" \
-    "$corpus" "$seeds" > "$log" 2>&1
+    "$corpus" "$seeds" "${more[@]}" > "$log" 2>&1
   rc=$?
   set -e
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")

@@ -2,7 +2,8 @@
 """Seed corpora for the fuzzers, made at build time from the interpreters on
 this machine (nothing binary is committed).
 
-    python3 gen_seeds.py OUTDIR --cc CC --record RECORD_PYWALK --parked PARKED_PY [PYTHON ...]
+    python3 gen_seeds.py OUTDIR --cc CC --record RECORD_PYWALK --parked PARKED_PY
+                         --record-pprof RECORD_PPROF [PYTHON ...]
 
 With no PYTHON, the interpreters are Debian's, pyenv's and /opt/pythons'
 (the same list the unit tests use). Each interpreter runs a probe that
@@ -17,6 +18,8 @@ of _PyRuntime; the seeds are written in each fuzzer's input format:
                _PyRuntime block and version string (made with CC), and the
                interpreter's executable when it is small
   pywalk/      a memory image recorded by RECORD_PYWALK from a live thread
+  pprofread/   the interpreter's own stacks (traceback) written as pprof,
+               plain and gzipped, by RECORD_PPROF
 """
 
 import argparse
@@ -58,6 +61,15 @@ for name in ("maps", "stat", "comm", "cgroup"):
             out["proc"][name] = f.read().hex()
     except OSError:
         pass
+import traceback
+stacks = []
+def leaf(d=None):
+    stacks.append([(f.name, f.filename, f.lineno, getattr(f, "lineno", 0))
+                   for f in reversed(traceback.extract_stack())])
+    return d
+json.loads('{"a": [1, {"b": 2}]}', object_hook=leaf)
+leaf()
+out["stacks"] = stacks
 if sys.version_info >= (3, 13):
     try:
         addr = ctypes.addressof(ctypes.c_char.in_dll(ctypes.pythonapi, "_PyRuntime"))
@@ -127,6 +139,18 @@ def seeds_for(python, args):
         put(args.outdir, "debugoffsets", struct.pack("<BB", ver[1], 2) + rt)
         n += 2
     n += elf_seed(python, p, rt, args)
+    if args.record_pprof and p.get("stacks"):
+        text = "".join(
+            "%d\t%s\n" % (i + 1, "\t".join("%s|%s|%d|%d" % tuple(f) for f in st))
+            for i, st in enumerate(p["stacks"]))
+        with tempfile.TemporaryDirectory() as d:
+            base = os.path.join(d, "p")
+            r = subprocess.run([args.record_pprof, base], input=text.encode(), timeout=60)
+            for ext in (".pb", ".pb.gz"):
+                if r.returncode == 0 and os.path.exists(base + ext):
+                    with open(base + ext, "rb") as f:
+                        put(args.outdir, "pprofread", f.read())
+                    n += 1
     if args.record and args.parked:
         with tempfile.NamedTemporaryFile(delete=False) as tmp:
             pass
@@ -169,6 +193,7 @@ def main():
     ap.add_argument("--cc")
     ap.add_argument("--record")
     ap.add_argument("--parked")
+    ap.add_argument("--record-pprof")
     ap.add_argument("pythons", nargs="*")
     args = ap.parse_args()
     pythons = args.pythons
@@ -180,7 +205,8 @@ def main():
     for py in pythons:
         total += seeds_for(py, args)
     # Never an empty corpus directory: libFuzzer then starts from nothing.
-    for kind in ("linetable", "pystr", "procfs", "debugoffsets", "elf", "pywalk"):
+    for kind in ("linetable", "pystr", "procfs", "debugoffsets", "elf", "pywalk",
+                 "pprofread"):
         os.makedirs(os.path.join(args.outdir, kind), exist_ok=True)
     print("gen_seeds: %d seeds from %d interpreters in %s" % (total, len(pythons), args.outdir),
           file=sys.stderr)
