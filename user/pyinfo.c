@@ -34,7 +34,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "elffile.h"
@@ -175,61 +178,103 @@ static int pyinfo__open_error(int prev, int err)
 }
 
 /*
- * Open one mapped file as the target sees it. Through <proc>/PID/root
- * when the path is still that file (same inode); otherwise, or if that
- * fails, through <proc>/PID/map_files/START-END, which is the mapped file
- * itself. As a last resort the root path is used even with another inode
- * (overlay file systems may show a different inode number than maps).
+ * Open `rel` (an absolute path as the target names it) under the target's
+ * root directory, as a regular file, never following a symbolic link: the
+ * target owns its file system and could otherwise point us at any file of
+ * the host (/etc/shadow) through a link, or swap one in between a check
+ * and the open. openat2() with RESOLVE_IN_ROOT keeps every ".." and
+ * absolute link inside that root and RESOLVE_NO_SYMLINKS refuses links
+ * altogether (paths in maps are already resolved, so a link in one means
+ * it was changed since). Kernels without openat2 get O_NOFOLLOW on the
+ * last component; the caller then insists on the mapped inode.
+ * An fd, or -errno (-ELOOP for a link, -ENOEXEC for a non-regular file).
+ */
+static int pyinfo__open_in_root(const char *proc, pid_t pid, const char *rel, bool *no_openat2)
+{
+	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	struct open_how how = {
+	    .flags = (uint64_t)(flags | O_NOFOLLOW),
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	char path[PATH_MAX];
+	struct stat st;
+	int rootfd, fd, n, err;
+
+	*no_openat2 = false;
+	n = snprintf(path, sizeof(path), "%s/%d/root", proc, (int)pid);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return -errno;
+	fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM || errno == E2BIG)) {
+		/* No openat2 (or a seccomp filter refusing it). */
+		*no_openat2 = true;
+		fd = openat(rootfd, rel[0] == '/' ? rel + 1 : rel, flags | O_NOFOLLOW);
+	}
+	err = fd < 0 ? -errno : 0;
+	close(rootfd);
+	if (err)
+		return err;
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -ENOEXEC; /* never read devices, FIFOs and the like */
+	}
+	return fd;
+}
+
+/*
+ * Open one mapped file as the target sees it, returning an fd.
+ * First <proc>/PID/map_files/START-END: the mapped file itself, whatever
+ * its path now names (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE).
+ * Else its path under <proc>/PID/root, opened without following links,
+ * when the file opened is the mapped inode. As a last resort, with
+ * openat2 only, the file at that path even with another inode (overlay
+ * file systems may show a different inode number than maps): a regular
+ * file the target's own root names there, reached through no link.
  */
 static int pyinfo__open_file(const char *proc, pid_t pid, const struct pyinfo_scan *s, size_t file,
-			     struct elf_file **out)
+			     int *out)
 {
 	const struct pyinfo_file *f = &s->files[file];
 	const struct pyinfo_map *m = pyinfo__first_map(s, file);
-	char root_path[PATH_MAX], mf_path[PATH_MAX];
-	bool root_other_inode = false;
-	struct elf_file *ef = NULL;
+	char mf_path[PATH_MAX];
+	bool no_openat2 = false;
 	struct stat st;
-	int n, err = -ENOENT;
+	int fd, n, err = -ENOENT;
 
 	if (!m)
 		goto out;
-	n = snprintf(root_path, sizeof(root_path), "%s/%d/root%s", proc, (int)pid, f->path);
-	if (!pyinfo__is_deleted(f->path) && n > 0 && (size_t)n < sizeof(root_path)) {
-		if (stat(root_path, &st) != 0) {
-			err = pyinfo__open_error(err, errno);
-		} else if (!S_ISREG(st.st_mode)) {
-			err = -ENOEXEC; /* never open devices and the like */
-			goto out;
-		} else if ((uint64_t)st.st_ino != f->inode) {
-			root_other_inode = true;
-		} else {
-			ef = elf_file__open(root_path);
-			if (ef)
-				goto out_found;
-			err = pyinfo__open_error(err, errno);
-		}
-	}
-
 	n = snprintf(mf_path, sizeof(mf_path), "%s/%d/map_files/%" PRIx64 "-%" PRIx64, proc,
 		     (int)pid, m->start, m->end);
 	if (n > 0 && (size_t)n < sizeof(mf_path)) {
-		ef = elf_file__open(mf_path);
-		if (ef)
-			goto out_found;
+		fd = open(mf_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		if (fd >= 0) {
+			if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
+				goto out_found;
+			close(fd);
+			err = -ENOEXEC;
+			goto out;
+		}
 		err = pyinfo__open_error(err, errno);
 	}
 
-	if (root_other_inode) {
-		ef = elf_file__open(root_path);
-		if (ef)
-			goto out_found;
-		err = pyinfo__open_error(err, errno);
+	if (pyinfo__is_deleted(f->path) || f->path[0] != '/')
+		goto out;
+	fd = pyinfo__open_in_root(proc, pid, f->path, &no_openat2);
+	if (fd < 0) {
+		err = fd == -ENOEXEC || fd == -ELOOP ? -ENOEXEC : pyinfo__open_error(err, -fd);
+		goto out;
 	}
+	if (fstat(fd, &st) == 0 && ((uint64_t)st.st_ino == f->inode || !no_openat2))
+		goto out_found;
+	close(fd);
+	err = -ENOEXEC;
 	goto out;
 
 out_found:
-	*out = ef;
+	*out = fd;
 	err = 0;
 out:
 	return err;
@@ -590,37 +635,6 @@ int pyinfo__from_elf(const struct elf_file *ef, uint64_t bias, struct pyinfo *in
 	return pyinfo__version(ef, rt, rt_size, info);
 }
 
-/*
- * Does `file` hold the runtime? 0 and info filled, -ENOENT if it is not
- * CPython, or the error that prevented reading it.
- */
-static int pyinfo__try_file(const char *proc, pid_t pid, const struct pyinfo_scan *s, size_t file,
-			    struct pyinfo *info)
-{
-	const struct pyinfo_file *f = &s->files[file];
-	struct elf_file *ef = NULL;
-	uint64_t bias;
-	int err;
-
-	err = pyinfo__open_file(proc, pid, s, file, &ef);
-	if (err == -ENOEXEC)
-		err = -ENOENT;
-	if (err)
-		goto out;
-	err = pyinfo__bias(ef, s, file, &bias);
-	if (err)
-		goto out_close_elf;
-	err = pyinfo__from_elf(ef, bias, info);
-	if (err == 0 || err == -ENOTSUP) {
-		snprintf(info->binary, sizeof(info->binary), "%s", f->path);
-		info->shared = !f->is_exe;
-	}
-out_close_elf:
-	elf_file__close(ef);
-out:
-	return err;
-}
-
 static int pyinfo__read_exe(const char *proc, pid_t pid, char *buf, size_t len)
 {
 	char link[PATH_MAX];
@@ -682,22 +696,78 @@ size_t pyinfo_cache__size(const struct pyinfo_cache *c)
 	return hashmap__size(c->not_python);
 }
 
-static bool pyinfo__file_key(const char *proc, pid_t pid, const char *path,
-			     struct pyinfo_file_key *key)
+static void pyinfo__file_key(const struct stat *st, struct pyinfo_file_key *key)
 {
-	char root_path[PATH_MAX];
-	struct stat st;
-	int n = snprintf(root_path, sizeof(root_path), "%s/%d/root%s", proc, (int)pid, path);
-
-	if (pyinfo__is_deleted(path) || n <= 0 || (size_t)n >= sizeof(root_path) ||
-	    stat(root_path, &st) || !S_ISREG(st.st_mode))
-		return false;
 	memset(key, 0, sizeof(*key));
-	key->dev = st.st_dev;
-	key->ino = st.st_ino;
-	key->size = (uint64_t)st.st_size;
-	key->mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec;
-	return true;
+	key->dev = st->st_dev;
+	key->ino = st->st_ino;
+	key->size = (uint64_t)st->st_size;
+	key->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000 + st->st_mtim.tv_nsec;
+}
+
+static void pyinfo__cache_not_python(struct pyinfo_cache *cache, const struct pyinfo_file_key *key)
+{
+	if (hashmap__size(cache->not_python) >= PYINFO_CACHE_MAX) {
+		hashmap__free(cache->not_python);
+		cache->not_python = hashmap__new(sizeof(*key));
+	}
+	if (cache->not_python)
+		hashmap__set(cache->not_python, key, cache);
+}
+
+/*
+ * Does `file` hold the runtime? 0 and info filled, -ENOENT if it is not
+ * CPython, or the error that prevented reading it. The cache is keyed by
+ * the identity of the file actually opened (fstat), so that a path the
+ * target changes cannot get another file marked "not Python".
+ */
+static int pyinfo__try_file(const char *proc, pid_t pid, const struct pyinfo_scan *s, size_t file,
+			    struct pyinfo_cache *cache, struct pyinfo *info)
+{
+	const struct pyinfo_file *f = &s->files[file];
+	struct pyinfo_file_key key;
+	struct elf_file *ef = NULL;
+	bool keyed = false;
+	struct stat st;
+	uint64_t bias;
+	int fd, err;
+
+	err = pyinfo__open_file(proc, pid, s, file, &fd);
+	if (err == -ENOEXEC)
+		err = -ENOENT;
+	if (err)
+		goto out;
+	if (cache && cache->not_python && fstat(fd, &st) == 0) {
+		pyinfo__file_key(&st, &key);
+		keyed = true;
+		/* A file already found not to hold a runtime is not read again:
+		 * big non-Python binaries (node, JVMs) cost a symbol search. */
+		if (hashmap__get(cache->not_python, &key)) {
+			close(fd);
+			err = -ENOENT;
+			goto out;
+		}
+	}
+	ef = elf_file__open_fd(fd);
+	if (!ef) {
+		err = errno == ENOMEM ? -ENOMEM : -ENOENT;
+		goto out_cache;
+	}
+	err = pyinfo__bias(ef, s, file, &bias);
+	if (err)
+		goto out_close_elf;
+	err = pyinfo__from_elf(ef, bias, info);
+	if (err == 0 || err == -ENOTSUP) {
+		snprintf(info->binary, sizeof(info->binary), "%s", f->path);
+		info->shared = !f->is_exe;
+	}
+out_close_elf:
+	elf_file__close(ef);
+out_cache:
+	if (keyed && err == -ENOENT)
+		pyinfo__cache_not_python(cache, &key);
+out:
+	return err;
 }
 
 int pyinfo__inspect(const char *proc, pid_t pid, struct pyinfo *info)
@@ -745,23 +815,8 @@ int pyinfo__inspect_cached(const char *proc, pid_t pid, struct pyinfo_cache *cac
 
 			if (pass == 0 ? !f->is_exe : (f->is_exe || !f->exec))
 				continue;
-			struct pyinfo_file_key key;
-			bool keyed = cache && pyinfo__file_key(proc, pid, f->path, &key);
-
-			/* A file already found not to hold a runtime is not read again:
-			 * big non-Python binaries (node, JVMs) cost a symbol search. */
-			if (keyed && hashmap__get(cache->not_python, &key))
-				continue;
 			/* An unreadable or odd file only rules that file out. */
-			r = pyinfo__try_file(proc, pid, &scan, i, info);
-			if (keyed && r == -ENOENT) {
-				if (hashmap__size(cache->not_python) >= PYINFO_CACHE_MAX) {
-					hashmap__free(cache->not_python);
-					cache->not_python = hashmap__new(sizeof(key));
-				}
-				if (cache->not_python)
-					hashmap__set(cache->not_python, &key, cache);
-			}
+			r = pyinfo__try_file(proc, pid, &scan, i, cache, info);
 			if (r == 0 || r == -ENOMEM || r == -ENOTSUP) {
 				err = r;
 				break;

@@ -733,6 +733,142 @@ static void verdict_cache(void)
 	pyinfo_cache__free(NULL);
 }
 
+/*
+ * A fixture process mapping `path` with maps inode `ino`; when `mf_target`
+ * is set, PID/map_files/START-END links to it (the kernel's link is to the
+ * mapped file itself, whatever `path` names now).
+ */
+static const char *fixture_one(const char *name, const char *path, unsigned long long ino,
+			       const char *mf_target)
+{
+	static char proc[512];
+	char dir[600], cmd[2048], maps[1024];
+	int n;
+
+	if (!tmp_path(""))
+		return NULL;
+	snprintf(proc, sizeof(proc), "%.400s/%s", tmpdir, name);
+	snprintf(dir, sizeof(dir), "%s/%d", proc, FX_PID);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && mkdir -p '%s/map_files'", proc, dir);
+	if (system(cmd) != 0)
+		return NULL;
+	snprintf(cmd, sizeof(cmd), "%s/root", dir);
+	if (symlink("/", cmd) != 0)
+		return NULL;
+	if (mf_target) {
+		snprintf(cmd, sizeof(cmd), "%s/map_files/%llx-%llx", dir, FX_BASE,
+			 FX_BASE + 0x1000);
+		if (symlink(mf_target, cmd) != 0)
+			return NULL;
+	}
+	n = snprintf(maps, sizeof(maps),
+		     "%llx-%llx r--p 00000000 fd:01 %llu    %s\n"
+		     "%llx-%llx r-xp 00001000 fd:01 %llu    %s\n",
+		     FX_BASE, FX_BASE + 0x1000, ino, path, FX_BASE + 0x1000, FX_BASE + 0x200000,
+		     ino, path);
+	snprintf(cmd, sizeof(cmd), "%s/maps", dir);
+	if (n < 0 || (size_t)n >= sizeof(maps) || write_all(cmd, maps, (size_t)n) != 0)
+		return NULL;
+	return proc;
+}
+
+static void fixture_one_cleanup(const char *proc)
+{
+	char cmd[PATH_MAX + 32];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", proc);
+	CHECK_EQ_INT(system(cmd), 0);
+}
+
+/*
+ * A target's mapped path now a symbolic link to a host file (here a real
+ * libpython, so that reading it would be visible as "Python found"): the
+ * agent must not follow it. It used to, when map_files was unavailable:
+ * the inode differed and the path was opened anyway as a last resort.
+ */
+static void symlink_to_host_file(void)
+{
+	const char *lib = "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0";
+	char link[PATH_MAX];
+	struct pyinfo info;
+	const char *proc;
+
+	if (access(lib, R_OK) != 0) {
+		fprintf(stderr, "skip: %s absent\n", lib);
+		return;
+	}
+	snprintf(link, sizeof(link), "%s", tmp_path("libpython-link.so"));
+	unlink(link);
+	CHECK_EQ_INT(symlink(lib, link), 0);
+	proc = fixture_one("proc-link", link, 99, NULL);
+	CHECK(proc != NULL);
+	if (proc) {
+		CHECK_EQ_INT(pyinfo__inspect(proc, FX_PID, &info), -ENOEXEC);
+		fixture_one_cleanup(proc);
+	}
+	/* A link in a directory component is refused the same way. */
+	snprintf(link, sizeof(link), "%s", tmp_path("libdir"));
+	unlink(link);
+	CHECK_EQ_INT(symlink("/root/.pyenv/versions/3.11.7/lib", link), 0);
+	strncat(link, "/libpython3.11.so.1.0", sizeof(link) - strlen(link) - 1);
+	proc = fixture_one("proc-dirlink", link, 99, NULL);
+	CHECK(proc != NULL);
+	if (proc) {
+		CHECK_EQ_INT(pyinfo__inspect(proc, FX_PID, &info), -ENOEXEC);
+		fixture_one_cleanup(proc);
+	}
+	unlink(tmp_path("libdir"));
+	unlink(tmp_path("libpython-link.so"));
+}
+
+/*
+ * The verdict cache must describe the file actually read. A target maps a
+ * non-Python file, then makes its path a link to the host's libpython: the
+ * agent reads the mapped file (map_files) and must not record libpython
+ * as "not Python", or every real interpreter using it would be skipped.
+ */
+static void cache_not_poisoned_by_link(void)
+{
+	const char *lib = "/root/.pyenv/versions/3.11.7/lib/libpython3.11.so.1.0";
+	const char *other = "/proc/self/exe"; /* this test: an ELF without a runtime */
+	struct pyinfo_cache *cache = pyinfo_cache__new();
+	char link[PATH_MAX], self[PATH_MAX];
+	struct pyinfo info;
+	struct stat st;
+	const char *proc;
+	ssize_t n;
+
+	CHECK(cache != NULL);
+	if (!cache || access(lib, R_OK) != 0 || stat(lib, &st) != 0) {
+		fprintf(stderr, "skip: %s absent\n", lib);
+		pyinfo_cache__free(cache);
+		return;
+	}
+	n = readlink(other, self, sizeof(self) - 1);
+	CHECK(n > 0);
+	self[n > 0 ? n : 0] = '\0';
+	snprintf(link, sizeof(link), "%s", tmp_path("swapped.so"));
+	unlink(link);
+	CHECK_EQ_INT(symlink(lib, link), 0);
+	proc = fixture_one("proc-poison", link, 99, self);
+	CHECK(proc != NULL);
+	if (proc) {
+		CHECK_EQ_INT(pyinfo__inspect_cached(proc, FX_PID, cache, &info), -ENOEXEC);
+		fixture_one_cleanup(proc);
+	}
+	/* A process that really maps libpython is still found. */
+	proc = fixture_one("proc-real", lib, (unsigned long long)st.st_ino, NULL);
+	CHECK(proc != NULL);
+	if (proc) {
+		CHECK_EQ_INT(pyinfo__inspect_cached(proc, FX_PID, cache, &info), 0);
+		CHECK_EQ_INT(info.minor, 11);
+		fixture_one_cleanup(proc);
+	}
+	unlink(link);
+	pyinfo_cache__free(cache);
+}
+
 TEST_MAIN(TEST(interpreters), TEST(self_is_not_python), TEST(dead_process), TEST(permission_denied),
 	  TEST(stripped_copy), TEST(no_symbols), TEST(deleted_executable), TEST(version_fallbacks),
-	  TEST(fixture_candidates), TEST(verdict_cache), TEST(cleanup))
+	  TEST(fixture_candidates), TEST(verdict_cache), TEST(symlink_to_host_file),
+	  TEST(cache_not_poisoned_by_link), TEST(cleanup))
