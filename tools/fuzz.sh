@@ -53,6 +53,7 @@ for n in "${NAMES[@]}"; do
     mkdir -p "$corpus"
   fi
   log="$FUZZ/logs/$n.log"
+  [ "$CI" -eq 1 ] && log="$FUZZ/logs/$n.ci.log"
   extra=()
   [ "$n" = elf ] && extra+=(-max_len=65536)
   # pprof profiles checked in next to the fuzzers (tests/fuzz/seeds) seed the reader too.
@@ -64,8 +65,8 @@ for n in "${NAMES[@]}"; do
     "$corpus" "$seeds" "${more[@]}" > "$log" 2>&1
   rc=$?
   set -e
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log")
-  last=$(grep -E '^#[0-9]+.*cov: ' "$log" | tail -n 1 || true)
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
+  last=$(grep -aE '^#[0-9]+.*cov: ' "$log" | tail -n 1 || true)
   cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<< "$last")
   ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<< "$last")
   files=$(find "$corpus" -type f | wc -l)
@@ -73,7 +74,7 @@ for n in "${NAMES[@]}"; do
   if [ "$rc" -ne 0 ]; then
     result="FAILED (exit $rc, see $log)"
     status=1
-    grep -E '^==[0-9]+==ERROR|^SUMMARY|runtime error|artifact_prefix|Test unit written' "$log" | head -n 5 >&2 || true
+    grep -aE '^==[0-9]+==ERROR|^SUMMARY|runtime error|artifact_prefix|Test unit written' "$log" | head -n 5 >&2 || true
   fi
   printf 'fuzz %-13s %5ss %10s execs  cov %5s  ft %6s  corpus %5s  %s\n' \
     "$n" "$SECS" "${execs:-?}" "${cov:-?}" "${ft:-?}" "$files" "$result"
