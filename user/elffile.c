@@ -70,6 +70,26 @@ static int elf_file__load_phdrs(struct elf_file *ef)
 	return 0;
 }
 
+/*
+ * Is this table small enough to read? libelf reads a section whole on first
+ * use, and a hostile file can be sparse: a few kilobytes on disk whose
+ * section headers claim a 2 GiB string table of zeros would cost 2 GiB of
+ * memory and seconds of reading per process. Tables over ELF_FILE_TABLE_MAX
+ * (with their linked string table) are treated as absent.
+ */
+static bool elf_file__table_ok(const struct elf_file *ef, Elf_Scn *scn, bool with_link)
+{
+	GElf_Shdr sh, lsh;
+	Elf_Scn *link;
+
+	if (!scn || !gelf_getshdr(scn, &sh) || sh.sh_size > ELF_FILE_TABLE_MAX)
+		return false;
+	if (!with_link)
+		return true;
+	link = elf_getscn(ef->elf, sh.sh_link);
+	return !link || (gelf_getshdr(link, &lsh) && lsh.sh_size <= ELF_FILE_TABLE_MAX);
+}
+
 static void elf_file__find_symtabs(struct elf_file *ef)
 {
 	const char *ident = elf_getident(ef->elf, NULL);
@@ -77,17 +97,21 @@ static void elf_file__find_symtabs(struct elf_file *ef)
 	Elf_Scn *scn = NULL, *gnu_hash = NULL;
 	size_t gnu_hash_link = 0;
 
-	ef->have_shstrndx = elf_getshdrstrndx(ef->elf, &ef->shstrndx) == 0;
+	ef->have_shstrndx = elf_getshdrstrndx(ef->elf, &ef->shstrndx) == 0 &&
+			    elf_file__table_ok(ef, elf_getscn(ef->elf, ef->shstrndx), false);
 	while ((scn = elf_nextscn(ef->elf, scn)) != NULL) {
 		GElf_Shdr sh;
 
 		if (!gelf_getshdr(scn, &sh))
 			continue;
-		if (sh.sh_type == SHT_DYNSYM && !ef->dynsym)
-			ef->dynsym = scn;
-		else if (sh.sh_type == SHT_SYMTAB && !ef->symtab)
-			ef->symtab = scn;
-		else if (sh.sh_type == SHT_GNU_HASH && !gnu_hash) {
+		if (sh.sh_type == SHT_DYNSYM && !ef->dynsym) {
+			if (elf_file__table_ok(ef, scn, true))
+				ef->dynsym = scn;
+		} else if (sh.sh_type == SHT_SYMTAB && !ef->symtab) {
+			if (elf_file__table_ok(ef, scn, true))
+				ef->symtab = scn;
+		} else if (sh.sh_type == SHT_GNU_HASH && !gnu_hash &&
+			   elf_file__table_ok(ef, scn, false)) {
 			gnu_hash = scn;
 			gnu_hash_link = sh.sh_link;
 		}

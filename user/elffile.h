@@ -12,6 +12,10 @@
 
 struct elf_file;
 
+/* Symbol, string and hash tables larger than this are not read (treated as
+ * absent): a sparse file can claim gigabytes of them at no cost to its maker. */
+#define ELF_FILE_TABLE_MAX (128ull << 20)
+
 /* Open by path. NULL with errno set (ENOENT, ENOEXEC for not-an-ELF, ...). */
 struct elf_file *elf_file__open(const char *path);
 /* The same over an open file descriptor, which the handle then owns (it is

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -560,6 +561,74 @@ static void gnu_hash_lookup(void)
 	hash_lookup("/usr/bin/node");
 }
 
+/*
+ * A sparse file with a real ELF at its start whose section `which` now
+ * claims 2 GiB at offset 1 GiB (zeros on read, nothing on disk): a hostile
+ * target can map such a file. Reading symbols must neither allocate nor
+ * read the claimed size (it used to read all of it: 2 GiB of memory).
+ */
+static void huge_sparse_table(const char *src, const char *which, const char *sym)
+{
+	const char *path = tmp_path("huge");
+	unsigned char *data;
+	struct elf_file *ef;
+	struct rusage before, after;
+	Elf64_Ehdr *eh;
+	size_t len = 0, i;
+	uint64_t addr;
+	int fd, found = 0;
+
+	if (!have(src) || !path)
+		return;
+	data = read_whole(src, &len);
+	CHECK(data != NULL && len > sizeof(*eh));
+	if (!data)
+		return;
+	eh = (Elf64_Ehdr *)data;
+	CHECK(eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(Elf64_Shdr) <= len);
+	for (i = 0; i < eh->e_shnum; i++) {
+		Elf64_Shdr *sh = (Elf64_Shdr *)(data + eh->e_shoff) + i;
+		Elf64_Shdr *names = (Elf64_Shdr *)(data + eh->e_shoff) + eh->e_shstrndx;
+
+		if (strcmp((char *)data + names->sh_offset + sh->sh_name, which) == 0) {
+			sh->sh_offset = 1ull << 30;
+			sh->sh_size = 2ull << 30;
+			found = 1;
+		}
+	}
+	CHECK(found);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	CHECK(fd >= 0);
+	CHECK(write(fd, data, len) == (ssize_t)len);
+	CHECK_EQ_INT(ftruncate(fd, (3ll << 30) + 4096), 0);
+	close(fd);
+	free(data);
+
+	getrusage(RUSAGE_SELF, &before);
+	ef = elf_file__open(path);
+	CHECK(ef != NULL);
+	if (ef) {
+		(void)elf_file__symbol(ef, sym, &addr, NULL);
+		(void)elf_file__symbol(ef, "no_such_symbol_anywhere", &addr, NULL);
+		(void)elf_file__section(ef, ".text", &addr, NULL);
+		elf_file__close(ef);
+	}
+	getrusage(RUSAGE_SELF, &after);
+	/* ru_maxrss is in KiB; 128 MiB of slack for the tables really read. */
+	CHECK(after.ru_maxrss - before.ru_maxrss < 256 * 1024);
+	unlink(path);
+}
+
+static void huge_sparse_tables(void)
+{
+	huge_sparse_table(PYENV_LIB, ".strtab", "_PyRuntime");
+	huge_sparse_table(PYENV_LIB, ".symtab", "_PyRuntime");
+	huge_sparse_table(PYENV_LIB, ".dynstr", "Py_Version");
+	huge_sparse_table(PYENV_LIB, ".dynsym", "Py_Version");
+	huge_sparse_table(PYENV_LIB, ".shstrtab", "Py_Version");
+	huge_sparse_table(DEBIAN_PY, ".dynstr", "_PyRuntime");
+}
+
 static void cleanup(void)
 {
 	static const char *names[] = {"empty", "random", "truncated", "crafted", "mutant"};
@@ -576,4 +645,5 @@ static void cleanup(void)
 }
 
 TEST_MAIN(TEST(debian_python), TEST(read_semantics), TEST(pyenv_libpython), TEST(not_python),
-	  TEST(open_errors), TEST(truncated), TEST(crafted_headers), TEST(mutations), TEST(gnu_hash_lookup), TEST(cleanup))
+	  TEST(open_errors), TEST(truncated), TEST(crafted_headers), TEST(mutations),
+	  TEST(gnu_hash_lookup), TEST(huge_sparse_tables), TEST(cleanup))
