@@ -1,0 +1,213 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Faults around the agent, each end to end:
+
+- SIGKILL of the agent at many points, writes included, leaves no partial
+  or misnamed profile in --output-dir: every file with a final name is a
+  valid profile (temporary files are hidden ".pybpf-..." names that the
+  next agent removes once stale);
+- ENOSPC in the output directory (a 64 KiB tmpfs filled up) is logged and
+  retried every interval, leaves no temporary file behind, and writing
+  resumes when space returns;
+- the output directory deleted and re-created while running;
+- RLIMIT_MEMLOCK far below what the maps need;
+- two agents at once over the same process: both profile it fully.
+
+Every target's exit status is checked; none is ever stopped.
+"""
+import os
+import re
+import resource
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import (LiveProfiler, Workload, frame_names, interpreter_list, load_profile,
+                      samples_of, total)
+
+NAME_RE = re.compile(r"^pybpf-[A-Za-z0-9.-]+-\d{8}T\d{6}Z-\d{4}\.pb\.gz$")
+TMP_RE = re.compile(r"^\.pybpf-[A-Za-z0-9.-]+-\d{8}T\d{6}Z-\d{4}\.pb\.gz\.[A-Za-z0-9]{6}$")
+
+
+@pytest.fixture(scope="module")
+def one_python():
+    pythons = interpreter_list()
+    if not pythons:
+        pytest.skip("no interpreter")
+    return pythons[0]
+
+
+def heavy(prof, pid, python):
+    name = python.func_name("Split.heavy")
+    return sum(s["values"][0] for s in samples_of(prof, pid) if name in frame_names(s))
+
+
+def not_stopped(pid):
+    try:
+        stat = open("/proc/%d/stat" % pid).read()
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] not in ("t", "T")
+
+
+def finish(w, timeout=300):
+    """The workload ends by itself (its CPU budget), exit status 0."""
+    rc = w.wait(timeout)
+    assert rc == 0, "workload exited %s: %s" % (rc, w.err_lines[-5:])
+    assert w.matching(r"^done\b"), w.lines[-5:]
+
+
+def start_agent(prof_bin, args, prefix=()):
+    p = LiveProfiler(prof_bin, [str(a) for a in args] + ["-v"], prefix=prefix).start()
+    p.wait_for_stderr(r"sampling at", 120)
+    return p
+
+
+def stop_agent(p, timeout=30):
+    p.signal(signal.SIGTERM)
+    rc, out, err = p.wait(timeout)
+    assert rc == 0, "agent exited %s\n%s" % (rc, err)
+    return err
+
+
+def check_dir(d):
+    """Every final name is a valid profile; anything else is a temp file."""
+    files = sorted(os.listdir(d))
+    final = [f for f in files if NAME_RE.match(f)]
+    other = [f for f in files if not NAME_RE.match(f)]
+    assert all(TMP_RE.match(f) for f in other), "misnamed files: %s" % other
+    for f in final:
+        load_profile(d / f)
+    return final, other
+
+
+def test_sigkill_mid_write_leaves_no_partial_file(one_python, root_prof, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    kills = 0
+    with Workload(one_python, "split.py", 40) as w:
+        # --rate 999 and 1 s intervals: a write every second, each bigger;
+        # the kills land at different offsets into the interval.
+        for i in range(8):
+            p = start_agent(root_prof, ["--all-pythons", "--rate", 999, "--interval", 1,
+                                        "--output-dir", out])
+            time.sleep(1.0 + 0.13 * i)
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(30)
+            kills += 1
+            assert not_stopped(w.pid)
+        final, temps = check_dir(out)
+        # The next agent starts fine on the same directory and writes.
+        p = start_agent(root_prof, ["--all-pythons", "--interval", 1, "--output-dir", out])
+        time.sleep(2.5)
+        stop_agent(p)
+        assert w.alive(), "the workload died"
+    final2, _ = check_dir(out)
+    assert len(final2) > len(final), (final, final2)
+    assert kills == 8
+    assert len(final) >= 4, "too few intervals written before the kills: %s" % final
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs: %s" % r.stderr.strip())
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def fill(path):
+    """Write a file until the file system is full."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        while True:
+            os.write(fd, b"\0" * 1024)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def test_enospc_is_logged_retried_and_recovers(one_python, root_prof, small_tmpfs):
+    out = small_tmpfs
+    filler = out / "filler"
+    with Workload(one_python, "split.py", 30) as w:
+        fill(filler)
+        p = start_agent(root_prof, ["--all-pythons", "--interval", 1, "--output-dir", out,
+                                    "--max-files", 4])
+        time.sleep(3.5)
+        assert p.proc.poll() is None, "the agent died on a full directory"
+        during = [f for f in os.listdir(out) if f != "filler"]
+        filler.unlink()
+        time.sleep(3.5)
+        err = stop_agent(p)
+        assert w.alive()
+    assert "NOT written" in err and "No space left on device" in err, err
+    assert not [f for f in during if NAME_RE.match(f)], during
+    final, temps = check_dir(out)
+    assert not temps, "temporary files left behind: %s" % temps
+    assert len(final) >= 2, (final, err)
+
+
+def test_output_dir_deleted_and_recreated(one_python, root_prof, tmp_path):
+    out = tmp_path / "gone"
+    out.mkdir()
+    with Workload(one_python, "split.py", 30) as w:
+        p = start_agent(root_prof, ["--all-pythons", "--interval", 1, "--output-dir", out])
+        time.sleep(2.5)
+        for f in os.listdir(out):
+            os.unlink(out / f)
+        out.rmdir()
+        time.sleep(2.2)
+        assert p.proc.poll() is None, "the agent died when its directory went away"
+        out.mkdir()
+        time.sleep(2.5)
+        err = stop_agent(p)
+        assert w.alive()
+    final, temps = check_dir(out)
+    assert len(final) >= 2, (final, err)
+    assert not temps
+
+
+def test_memlock_limit_low(one_python, root_prof, run_profiler, tmp_path):
+    """RLIMIT_MEMLOCK of 64 KiB: the agent either profiles (kernels that
+    charge BPF maps to the memory cgroup ignore the limit) or says why in
+    one line with the documented exit code; it never crashes."""
+    out = tmp_path / "m.pb.gz"
+
+    def low_memlock():
+        resource.setrlimit(resource.RLIMIT_MEMLOCK, (64 * 1024, 64 * 1024))
+
+    with Workload(one_python, "split.py", 8) as w:
+        pid = w.pid
+        argv = [str(root_prof), "--pid", str(pid), "--duration", "2", "-o", str(out)]
+        r = subprocess.run(argv, capture_output=True, text=True, timeout=120,
+                           preexec_fn=low_memlock)
+        finish(w)
+    assert r.returncode in (0, 1, 3), (r.returncode, r.stderr)
+    assert r.returncode >= 0, "killed by signal %d" % -r.returncode
+    if r.returncode == 0:
+        assert heavy(load_profile(out), pid, one_python) >= 10, r.stderr
+    else:
+        lines = [l for l in r.stderr.splitlines() if l.strip()]
+        assert lines and lines[-1].startswith("pybpf-prof: "), r.stderr
+
+
+def test_two_agents_at_once(one_python, root_prof, tmp_path):
+    a, b = tmp_path / "a.pb.gz", tmp_path / "b.pb.gz"
+    with Workload(one_python, "split.py", 10) as w:
+        pa = start_agent(root_prof, ["--pid", w.pid, "--duration", 4, "-o", a])
+        pb = start_agent(root_prof, ["--all-pythons", "--duration", 4, "-o", b])
+        ra = pa.wait(120)
+        rb = pb.wait(120)
+        finish(w)
+    assert ra[0] == 0, ra[2]
+    assert rb[0] == 0, rb[2]
+    ha, hb = heavy(load_profile(a), w.pid, one_python), heavy(load_profile(b), w.pid, one_python)
+    # Each saw the workload as if alone: its own maps, its own counts.
+    assert ha >= 20 and hb >= 20, (ha, hb)
