@@ -355,7 +355,29 @@ struct daemon {
 	__u64 prev[CNT__MAX];
 	double prev_cpu_s;
 	struct timespec prev_t;
+	/* The newest interval that could not be written (full or missing
+	 * directory), retried before each later one; one at most. */
+	struct profile *unwritten;
+	unsigned long unwritten_interval;
 };
+
+/* Try again to write the interval kept by emit_interval. */
+static void retry_unwritten(struct daemon *d)
+{
+	char path[4096] = "";
+	int err;
+
+	if (!d->unwritten)
+		return;
+	err = outdir__write(d->outdir, d->unwritten, profile__meta(d->unwritten)->time_ns, path,
+			    sizeof(path));
+	if (err)
+		return;
+	fprintf(stderr, "pybpf-prof: interval %lu: written late, %s\n", d->unwritten_interval,
+		path);
+	profile__free(d->unwritten);
+	d->unwritten = NULL;
+}
 
 /* One line per interval: what was collected, what it cost, where it went. */
 static void report_interval(struct daemon *d, const struct profile *p, const char *path, int werr)
@@ -414,12 +436,25 @@ static void emit_interval(struct daemon *d)
 		return;
 	}
 	d->interval++;
-	if (d->outdir)
+	if (d->outdir) {
+		retry_unwritten(d);
 		err = outdir__write(d->outdir, p, profile__meta(p)->time_ns, path, sizeof(path));
+	}
 	if (d->pusher && pusher__push(d->pusher, p, d->host, profile__meta(p)->time_ns,
 				      profile__meta(p)->time_ns + profile__meta(p)->duration_ns))
 		die_msg("interval %lu: out of memory queueing the push", d->interval);
 	report_interval(d, p, d->outdir ? path : NULL, d->outdir ? err : 0);
+	if (d->outdir && err) {
+		/* Kept for the next interval's write; an older one still waiting
+		 * gives way (memory stays bounded). */
+		if (d->unwritten)
+			die_msg("interval %lu: not written, dropped for the newer interval %lu",
+				d->unwritten_interval, d->interval);
+		profile__free(d->unwritten);
+		d->unwritten = p;
+		d->unwritten_interval = d->interval;
+		p = NULL;
+	}
 	profile__free(p);
 }
 
@@ -473,8 +508,13 @@ static int run_daemon(const struct config *cfg, struct session *s, const struct 
 		if (err)
 			die_msg("sampling: %s", strerror(-err));
 	}
-	/* The partial last interval is written too. */
+	/* The partial last interval is written too, and one left unwritten. */
 	emit_interval(&d);
+	if (d.outdir)
+		retry_unwritten(&d);
+	if (d.unwritten)
+		die_msg("interval %lu: could not be written before exit", d.unwritten_interval);
+	profile__free(d.unwritten);
 out:
 	push_finish(d.pusher, 5);
 	outdir__free(d.outdir);

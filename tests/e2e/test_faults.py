@@ -5,9 +5,9 @@
   or misnamed profile in --output-dir: every file with a final name is a
   valid profile (temporary files are hidden ".pybpf-..." names that the
   next agent removes once stale);
-- ENOSPC in the output directory (a 64 KiB tmpfs filled up) is logged and
-  retried every interval, leaves no temporary file behind, and writing
-  resumes when space returns;
+- ENOSPC in the output directory (a 64 KiB tmpfs filled up) is logged,
+  leaves no temporary file behind, the newest unwritten interval is kept
+  and retried, and writing resumes (that interval too) when space returns;
 - the output directory deleted and re-created while running;
 - RLIMIT_MEMLOCK far below what the maps need;
 - two agents at once over the same process: both profile it fully.
@@ -148,6 +148,8 @@ def test_enospc_is_logged_retried_and_recovers(one_python, root_prof, small_tmpf
         err = stop_agent(p)
         assert w.alive()
     assert "NOT written" in err and "No space left on device" in err, err
+    # The newest interval that could not be written is written once there is room.
+    assert re.search(r"interval \d+: written late, ", err), err
     assert not [f for f in during if NAME_RE.match(f)], during
     final, temps = check_dir(out)
     assert not temps, "temporary files left behind: %s" % temps
