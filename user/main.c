@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -30,6 +32,7 @@
 #include "pyoffsets.h"
 #include "push.h"
 #include "session.h"
+#include "topview.h"
 #include "writer.h"
 
 #ifndef CAP_PERFMON
@@ -648,6 +651,44 @@ static int run_dump(const struct config *cfg)
 	return l.rc;
 }
 
+/* Privileges and kernel support for sampling: 0 or the exit code (said). */
+static int can_sample(void)
+{
+	const char *cap = missing_capability();
+
+	if (cap) {
+		die_msg("not privileged: %s required (run as root or grant them)", cap);
+		return EXIT_NO_PRIVILEGE;
+	}
+	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
+		die_msg("kernel has no BTF (/sys/kernel/btf/vmlinux): CONFIG_DEBUG_INFO_BTF=y is "
+			"required");
+		return EXIT_NO_BTF;
+	}
+	return EXIT_OK;
+}
+
+/* Load the BPF side: 0 or the exit code (said). */
+static int open_session(const struct session_opts *opts, struct session **out)
+{
+	int err;
+
+	libbpf_set_print(libbpf_log);
+	*out = session__new(opts);
+	if (*out)
+		return EXIT_OK;
+	err = errno;
+	if (err == EPERM || err == EACCES) {
+		die_msg("not privileged: loading BPF was refused (%s); CAP_BPF and "
+			"CAP_PERFMON are required",
+			strerror(err));
+		return EXIT_NO_PRIVILEGE;
+	}
+	die_msg("cannot load the BPF program: %s (run with -vv for the verifier log)",
+		strerror(err));
+	return EXIT_FAILURE_INTERNAL;
+}
+
 static int run(const struct config *cfg)
 {
 	struct session_opts opts = {
@@ -663,7 +704,6 @@ static int run(const struct config *cfg)
 	int forwarded = 0;
 	struct timespec t0;
 	struct session *s;
-	const char *cap;
 	int rc, err;
 
 	if (cfg->program) {
@@ -677,36 +717,17 @@ static int run(const struct config *cfg)
 			return EXIT_PROGRAM_NOT_EXECUTABLE;
 		}
 	}
-	cap = missing_capability();
-	if (cap) {
-		die_msg("not privileged: %s required (run as root or grant them)", cap);
-		return EXIT_NO_PRIVILEGE;
-	}
-	if (access("/sys/kernel/btf/vmlinux", R_OK)) {
-		die_msg("kernel has no BTF (/sys/kernel/btf/vmlinux): CONFIG_DEBUG_INFO_BTF=y is "
-			"required");
-		return EXIT_NO_BTF;
-	}
+	rc = can_sample();
+	if (rc)
+		return rc;
 	if (cfg->interval_s == 0) {
 		err = outfile__check(cfg->output, cfg->force);
 		if (err)
 			return output_error(cfg->output, err);
 	}
-
-	libbpf_set_print(libbpf_log);
-	s = session__new(&opts);
-	if (!s) {
-		err = errno;
-		if (err == EPERM || err == EACCES) {
-			die_msg("not privileged: loading BPF was refused (%s); CAP_BPF and "
-				"CAP_PERFMON are required",
-				strerror(err));
-			return EXIT_NO_PRIVILEGE;
-		}
-		die_msg("cannot load the BPF program: %s (run with -vv for the verifier log)",
-			strerror(err));
-		return EXIT_FAILURE_INTERNAL;
-	}
+	rc = open_session(&opts, &s);
+	if (rc)
+		return rc;
 	rc = add_pids(cfg, s);
 	if (rc)
 		goto out;
@@ -834,11 +855,256 @@ static int convert(const struct config *cfg)
 	return rc;
 }
 
+/* ---- top ---------------------------------------------------------------- */
+
+static struct termios top_saved_tty;
+static bool top_tty_raw;
+static volatile sig_atomic_t top_resized;
+
+static void top_on_winch(int sig)
+{
+	(void)sig;
+	top_resized = 1;
+}
+
+/* Leave the full screen and give the terminal back as it was. Safe to call
+ * twice (also from atexit). */
+static void top_restore_terminal(void)
+{
+	if (!top_tty_raw)
+		return;
+	top_tty_raw = false;
+	fputs("\x1b[?25h\x1b[?1049l", stdout);
+	fflush(stdout);
+	tcsetattr(STDIN_FILENO, TCSAFLUSH, &top_saved_tty);
+}
+
+static int top_raw_terminal(void)
+{
+	struct termios raw;
+
+	if (tcgetattr(STDIN_FILENO, &top_saved_tty))
+		return -errno;
+	raw = top_saved_tty;
+	raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+	raw.c_cc[VMIN] = 0;
+	raw.c_cc[VTIME] = 0;
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &raw))
+		return -errno;
+	top_tty_raw = true;
+	atexit(top_restore_terminal);
+	fputs("\x1b[?1049h\x1b[?25l\x1b[2J", stdout); /* alternate screen, no cursor */
+	return 0;
+}
+
+static void top_size(struct topview_opts *o)
+{
+	struct winsize ws;
+
+	if (!ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_row && ws.ws_col) {
+		o->rows = ws.ws_row;
+		o->cols = ws.ws_col;
+	} else {
+		o->rows = 24;
+		o->cols = 80;
+	}
+}
+
+struct top_state {
+	struct topview_opts o;
+	char filter[64];
+	char typing[64];
+	bool prompting;
+	bool quit;
+};
+
+/* One key; true when the screen should be drawn again now. */
+static bool top_key(struct top_state *t, char c)
+{
+	size_t n = strlen(t->typing);
+
+	if (t->prompting) {
+		if (c == '\r' || c == '\n') {
+			memcpy(t->filter, t->typing, sizeof(t->filter));
+			t->prompting = false;
+		} else if (c == 27) {
+			t->prompting = false; /* Esc: keep the old filter */
+		} else if ((c == 127 || c == 8) && n) {
+			t->typing[n - 1] = '\0';
+		} else if (c >= 32 && c < 127 && n + 1 < sizeof(t->typing)) {
+			t->typing[n] = c;
+			t->typing[n + 1] = '\0';
+		}
+		return true;
+	}
+	switch (c) {
+	case 'q':
+	case 'Q':
+		t->quit = true;
+		return false;
+	case 'o':
+		t->o.sort = TOPVIEW_SORT_OWN;
+		return true;
+	case 't':
+		t->o.sort = TOPVIEW_SORT_TOTAL;
+		return true;
+	case 'a':
+	case 'l':
+		t->o.since_start = !t->o.since_start;
+		return true;
+	case 'p':
+	case ' ':
+		t->o.paused = !t->o.paused;
+		return true;
+	case 'f':
+	case '/':
+		t->prompting = true;
+		t->typing[0] = '\0';
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void top_draw(struct top_state *t, const struct topview *tv, const struct topview_status *st)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (!f)
+		return;
+	t->o.filter = t->filter;
+	t->o.prompt = t->prompting ? t->typing : NULL;
+	topview__render(tv, &t->o, st, f);
+	if (!t->o.ansi)
+		fputc('\n', f);
+	fclose(f);
+	fwrite(buf, 1, len, stdout);
+	fflush(stdout);
+	free(buf);
+}
+
 static int run_top(const struct config *cfg)
 {
-	(void)cfg;
-	die_msg("top: not available in this build yet");
-	return EXIT_USAGE;
+	struct session_opts opts = {
+	    .rate_hz = cfg->rate_hz,
+	    .all_pythons = cfg->all_pythons,
+	    .subprocesses = cfg->subprocesses,
+	    .proc_root = "/proc",
+	    .log = session_log,
+	};
+	struct sigaction sa = {.sa_handler = on_signal}, sw = {.sa_handler = top_on_winch};
+	struct top_state t = {.o = {.sort = TOPVIEW_SORT_OWN}};
+	struct topview_status st = {.mode = "cpu"};
+	struct timespec t0;
+	double prev_at = 0, next_at = 0.5;
+	__u64 prev_drops = 0;
+	struct topview *tv;
+	struct session *s;
+	int rc, err;
+
+	rc = can_sample();
+	if (rc)
+		return rc;
+	t.o.ansi = isatty(STDOUT_FILENO) && isatty(STDIN_FILENO);
+	top_size(&t.o);
+	if (!t.o.ansi)
+		t.o.rows = 20; /* plain text: the 20 hottest each second */
+	rc = open_session(&opts, &s);
+	if (rc)
+		return rc;
+	tv = topview__new();
+	if (!tv) {
+		die_msg("out of memory");
+		rc = EXIT_FAILURE_INTERNAL;
+		goto out;
+	}
+	rc = add_pids(cfg, s);
+	if (rc)
+		goto out;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	sigemptyset(&sw.sa_mask);
+	sigaction(SIGWINCH, &sw, NULL);
+	err = session__start(s);
+	if (err) {
+		die_msg("cannot start sampling: %s", strerror(-err));
+		rc = err == -EACCES || err == -EPERM ? EXIT_NO_PRIVILEGE : EXIT_FAILURE_INTERNAL;
+		goto out;
+	}
+	if (t.o.ansi && top_raw_terminal()) {
+		t.o.ansi = false;
+		t.o.rows = 20;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	/* A first screen at once, the first numbers after half a second, then
+	 * every second. */
+	top_draw(&t, tv, &st);
+	while (!stop_signal && !t.quit) {
+		bool redraw = false;
+		char keys[32];
+		ssize_t nk;
+
+		if (cfg->duration_s > 0 && elapsed_s(&t0) >= cfg->duration_s)
+			break;
+		err = session__step(s, 50);
+		if (err) {
+			die_msg("sampling failed: %s", strerror(-err));
+			rc = EXIT_FAILURE_INTERNAL;
+			break;
+		}
+		if (t.o.ansi) {
+			while ((nk = read(STDIN_FILENO, keys, sizeof(keys))) > 0)
+				for (ssize_t i = 0; i < nk; i++)
+					redraw |= top_key(&t, keys[i]);
+		}
+		if (top_resized) {
+			top_resized = 0;
+			top_size(&t.o);
+			fputs("\x1b[2J", stdout);
+			redraw = true;
+		}
+		if (elapsed_s(&t0) >= next_at) {
+			struct session_stats ss;
+			struct profile *p = NULL;
+			double secs = elapsed_s(&t0) - prev_at;
+			__u64 drops = 0;
+			time_t now = time(NULL);
+			struct tm tm;
+			char clock_buf[16];
+
+			prev_at = elapsed_s(&t0);
+			next_at = prev_at + 1.0;
+			err = session__rotate(s, &p);
+			if (p) {
+				if (!t.o.paused && topview__add(tv, p, secs))
+					die_msg("out of memory");
+				st.samples_per_s = (double)profile__total_count(p) / secs;
+				profile__free(p);
+			}
+			session__stats(s, &ss);
+			for (unsigned int i = 0; i < CNT__MAX; i++)
+				if (counter__is_drop(i))
+					drops += ss.counters[i];
+			st.drops = drops - prev_drops;
+			prev_drops = drops;
+			st.processes = ss.processes_alive;
+			localtime_r(&now, &tm);
+			strftime(clock_buf, sizeof(clock_buf), "%H:%M:%S", &tm);
+			st.clock = clock_buf;
+			redraw = !t.o.paused;
+		}
+		if (redraw)
+			top_draw(&t, tv, &st);
+	}
+out:
+	top_restore_terminal();
+	topview__free(tv);
+	session__free(s);
+	return rc;
 }
 
 int main(int argc, char **argv)

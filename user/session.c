@@ -572,6 +572,7 @@ void session__stats(struct session *s, struct session_stats *st)
 	st->frames_without_line = sy.no_line;
 	st->code_objects = sy.codes;
 	st->processes = registry__total(s->registry);
+	st->processes_alive = registry__alive(s->registry);
 	memcpy(st->skipped, s->skipped, sizeof(st->skipped));
 	st->threads = profile__thread_count(s->profile);
 	st->cpus = sampler__cpus(s->sampler);

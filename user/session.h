@@ -52,6 +52,7 @@ struct session_stats {
 	uint64_t frames_without_line;
 	uint64_t code_objects;
 	size_t processes;            /* profiled during the run */
+	size_t processes_alive;	     /* followed now */
 	size_t skipped[SESSION_SKIP__MAX]; /* Python processes not profiled, by reason */
 	size_t threads;              /* distinct (pid, tid) in the current profile */
 	unsigned int cpus;
