@@ -33,6 +33,7 @@ const volatile __u32 tstate_retry_max_shift = 7; /* 10 ms << 7 = 1.28 s */
 /* --native: each sample goes to `native_events` with registers, user and
  * kernel stacks instead of being aggregated here. */
 const volatile bool native_mode = false;
+const volatile __u32 native_ring_bytes = 4096;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -402,7 +403,12 @@ static __always_inline int record_native(struct bpf_perf_event_data *ctx, struct
 	} else {
 		count(CNT_NATIVE_NO_REGS);
 	}
-	bpf_ringbuf_submit(ev, 0);
+	/* Userspace takes the samples in batches, every 100 ms: wake it only
+	 * when the ring is a quarter full. */
+	bpf_ringbuf_submit(ev, bpf_ringbuf_query(&native_events, BPF_RB_AVAIL_DATA) >
+				       native_ring_bytes / 4
+				   ? BPF_RB_FORCE_WAKEUP
+				   : BPF_RB_NO_WAKEUP);
 	count(CNT_STACKS_RECORDED);
 	return 0;
 }

@@ -33,6 +33,7 @@ struct sampler {
 	__u64 *values;
 	__u32 max_counts;
 	int batch_ok; /* 1 works, 0 untried, -1 unsupported */
+	bool native;
 };
 
 static int free_stack(const void *key, void *value, void *arg)
@@ -100,7 +101,9 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 	bpf_map__set_max_entries(s->skel->maps.stacks, opts->max_stacks);
 	bpf_map__set_max_entries(s->skel->maps.counts, opts->max_counts);
 	if (opts->native) {
+		s->native = true;
 		s->skel->rodata->native_mode = true;
+		s->skel->rodata->native_ring_bytes = opts->native_ring_bytes;
 		bpf_map__set_max_entries(s->skel->maps.native_events, opts->native_ring_bytes);
 	}
 	err = pybpf__load(s->skel);
@@ -257,6 +260,10 @@ int sampler__poll(struct sampler *s, int timeout_ms)
 {
 	int n = ring_buffer__poll(s->rb, timeout_ms);
 
+	/* --native samples do not wake us up one by one (see record_native):
+	 * take whatever is there, in one batch. */
+	if (n >= 0 && s->native)
+		n = ring_buffer__consume(s->rb);
 	return n == -EINTR ? 0 : (n < 0 ? n : 0);
 }
 

@@ -17,6 +17,10 @@
 
 /* A module list is re-read at most this often per process (dlopen). */
 #define RELOAD_MIN_NS 1000000000ull
+/* A process that could not be opened is not tried again for this long;
+ * the verdicts are kept in a small direct-mapped table. */
+#define RETRY_NS 1000000000ull
+#define FAILED_SLOTS 256
 /* Symbols cached per process; the cache starts over beyond this. */
 #define MAX_SYMS 65536
 
@@ -44,6 +48,11 @@ struct uproc {
 struct unwinder {
 	char proc_root[PATH_MAX];
 	struct hashmap *procs; /* pid -> struct uproc */
+	struct {
+		pid_t pid;
+		int err;
+		uint64_t at;
+	} failed[FAILED_SLOTS];
 	uint32_t epoch;
 	struct unwind_stats st;
 };
@@ -203,6 +212,11 @@ static struct uproc *uproc_get(struct unwinder *u, pid_t pid, int *err)
 
 	if (p)
 		return p;
+	if (u->failed[pid % FAILED_SLOTS].pid == pid &&
+	    mono_ns() - u->failed[pid % FAILED_SLOTS].at < RETRY_NS) {
+		*err = u->failed[pid % FAILED_SLOTS].err;
+		return NULL;
+	}
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		*err = -ENOMEM;
@@ -232,6 +246,9 @@ static struct uproc *uproc_get(struct unwinder *u, pid_t pid, int *err)
 
 out_free:
 	uproc_free(p);
+	u->failed[pid % FAILED_SLOTS].pid = pid;
+	u->failed[pid % FAILED_SLOTS].err = *err;
+	u->failed[pid % FAILED_SLOTS].at = mono_ns();
 	return NULL;
 }
 
