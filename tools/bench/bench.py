@@ -934,21 +934,21 @@ def report_native(R):
         return ""
     rows = ["### 7. --native against Python-only, same targets\n",
             "| mode | Hz | window s | samples | target CPU s | BPF us/run | agent CPU (% of a core) "
-            "| agent CPU us/sample | that at 2 x 99 samples/s | agent peak RSS MB "
+            "| agent CPU added per sample; projected for 2 busy targets | agent peak RSS MB "
             "| BPF maps MB (memlock) | native frames/sample |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for rec in R["native"]:
         if "error" in rec:
             rows.append("| %s | – | error: %s |" % (rec["label"], rec["error"][:80]))
             continue
         if rec["label"].startswith("py-spy"):
             # py-spy samples each target 99 times a wall-clock second, busy or not
-            rows.append("| %s | %d | %.1f | %d in the run (errors %d) | %.2f | – | %.2f%% | %.0f "
-                        "| %.1f%% | %.1f | – | – |" % (
+            rows.append("| %s | %d | %.1f | %d in the run (errors %d) | %.2f | – | %.2f%% "
+                        "| %.0f us; %.2f%% (it samples on wall-clock time) | %.1f | – | – |" % (
                             rec["label"], rec["rate"], rec["window_s"], rec["samples"],
                             rec["errors"], rec["target_cpu_s"],
                             rec["agent_window_cpu_s"] / rec["window_s"] * 100,
-                            rec["agent_window_cpu_s"] / rec["window_s"] / 198 * 1e6,
+                            rec["agent_window_cpu_s"] / rec["window_s"] / (2 * rec["rate"]) * 1e6,
                             rec["agent_window_cpu_s"] / rec["window_s"] * 100,
                             rec["agent_maxrss_mb"]))
             continue
@@ -957,11 +957,24 @@ def report_native(R):
             if rec.get("agent_window_cpu_s") is not None else float("nan")
         nf = s.get("native_frames_per_sample")
         n = rec["counters"].get("CNT_PY_SAMPLES", 0)
-        per = rec["agent_window_cpu_s"] / max(1, n) * 1e6
-        rows.append("| %s | %d | %.1f | %d | %.2f | %s | %.2f%% | %.0f | %.2f%% | %.1f | %.1f | %s |" % (
+        agent_s = rec["agent_window_cpu_s"]
+        # Against the Python-only run at the same rate: what each --native
+        # sample adds, and the projection for two targets busy all the time
+        # (2 x rate samples/s): the Python-only agent's own CPU share plus
+        # that many added samples.
+        base = next((b for b in R["native"] if b["label"] == "python only"
+                     and b.get("rate") == rec["rate"] and "error" not in b), None)
+        if rec["label"] == "--native" and base:
+            base_pct = base["agent_window_cpu_s"] / base["window_s"]
+            extra_us = (agent_s - base_pct * rec["window_s"]) / max(1, n) * 1e6
+            proj = "%.0f us; %.2f%%" % (extra_us, (base_pct + extra_us * 2 * rec["rate"] / 1e6)
+                                      * 100)
+        else:
+            proj = "–"
+        rows.append("| %s | %d | %.1f | %d | %.2f | %s | %.2f%% | %s | %.1f | %.1f | %s |" % (
             rec["label"], rec["rate"], rec["window_s"], n, rec["target_cpu_s"],
             "%.2f" % (rec["run_ns"] / rec["run_cnt"] / 1e3) if rec["run_cnt"] else "–",
-            agent, per, per * 198 / 1e4, s.get("agent_maxrss_mb") or 0,
+            agent_s / rec["window_s"] * 100, proj, s.get("agent_maxrss_mb") or 0,
             rec["map_bytes"] / 1e6, "%.1f" % nf if nf is not None else "–"))
     return "\n".join(rows)
 
