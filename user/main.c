@@ -991,6 +991,7 @@ static int run_top(const struct config *cfg)
 	    .rate_hz = cfg->rate_hz,
 	    .all_pythons = cfg->all_pythons,
 	    .subprocesses = cfg->subprocesses,
+	    .native = cfg->native,
 	    .proc_root = "/proc",
 	    .log = session_log,
 	};
