@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
-# Soak test of the always-on mode (not part of CI): run pybpf-prof with
-# --interval for a long time while Python processes come and go, sample the
-# agent's memory and CPU every few seconds into a CSV, and at the end check
-# every profile it wrote with build/pprofcheck.
+# Soak test of the always-on mode: run pybpf-prof with --interval for a long
+# time at a high rate while Python processes come and go, sample the agent's
+# memory, CPU, open fds and locked memory into a CSV, and at the end check
+# every profile it wrote with build/pprofcheck. ctest runs a 2-minute form
+# (soak.short); the issue's form is the default: 1 h, 999 Hz, 10 s intervals.
 #
 # Usage (as root): tools/soak.sh [options]
 #   --duration S    how long to run (default 3600)
-#   --interval S    the agent's --interval (default 60)
-#   --every S       sampling period of RSS / CPU (default 10)
+#   --interval S    the agent's --interval (default 10)
+#   --rate HZ       the agent's --rate (default 999)
+#   --churn N       short-lived Python processes started per second (default 5)
+#   --every S       sampling period of RSS / CPU / fds (default 60)
+#   --push          also push to build/push-receiver, which is stopped for 20 s
+#                   every 60 s (a push target that goes up and down)
 #   --out DIR       where the CSV, logs and profiles go (default: a new /tmp/pybpf-soak.XXXXXX)
 #   --python PATH   interpreter for the workload (default python3)
 #   --prof PATH     the agent (default build/pybpf-prof)
@@ -22,8 +27,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 DURATION=3600
-INTERVAL=60
-EVERY=10
+INTERVAL=10
+RATE=999
+CHURN=5
+EVERY=60
+PUSH=0
 OUT=""
 PY=python3
 PROF=build/pybpf-prof
@@ -38,12 +46,15 @@ while [ $# -gt 0 ]; do
     --duration) posint "$1" "${2-}"; DURATION=$2; shift 2 ;;
     --interval) posint "$1" "${2-}"; INTERVAL=$2; shift 2 ;;
     --every) posint "$1" "${2-}"; EVERY=$2; shift 2 ;;
+    --rate) posint "$1" "${2-}"; RATE=$2; shift 2 ;;
+    --churn) posint "$1" "${2-}"; CHURN=$2; shift 2 ;;
+    --push) PUSH=1; shift ;;
     --out) OUT=${2?}; shift 2 ;;
     --python) PY=${2?}; shift 2 ;;
     --prof) PROF=${2?}; shift 2 ;;
     --churn-only) CHURN_ONLY=1; shift ;;
     --) shift; EXTRA=("$@"); break ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,28p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
 done
@@ -60,6 +71,7 @@ if [ -z "$OUT" ]; then
   OUT=$(mktemp -d /tmp/pybpf-soak.XXXXXX)
 else
   mkdir -p "$OUT"
+  rm -rf "$OUT/profiles" "$OUT/workload" "$OUT/summary.txt" # a reused --out starts clean
 fi
 PROFDIR="$OUT/profiles"
 WORK="$OUT/workload"
@@ -155,16 +167,37 @@ churn() {
   while :; do
     "$PY" "$WORK/${shapes[i % ${#shapes[@]}]}.py" &
     i=$((i + 1))
-    sleep 1
+    sleep "$(awk -v n="$CHURN" 'BEGIN {printf "%.3f", 1 / n}')"
+  done
+}
+
+# A push receiver that is up for 40 s, then down for 20 s, and so on.
+receiver_cycle() {
+  local port=$1
+  while :; do
+    "$RECEIVER" -listen "127.0.0.1:$port" >> "$OUT/receiver.log" 2>&1 &
+    local r=$!
+    sleep 40
+    kill -TERM "$r" 2>/dev/null || true
+    wait "$r" 2>/dev/null || true
+    sleep 20
   done
 }
 
 # ---- start ----
 CLK_TCK=$(getconf CLK_TCK)
 AGENT_START_TICKS=0
+if [ "$PUSH" -eq 1 ]; then
+  RECEIVER=${PYBPF_PUSH_RECEIVER:-build/push-receiver}
+  [ -x "$RECEIVER" ] || die "no push receiver at $RECEIVER (built with the tests)"
+  PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  receiver_cycle "$PORT" > /dev/null 2>&1 &
+  GROUPS_STARTED+=($!)
+  EXTRA+=(--push "http://127.0.0.1:$PORT")
+fi
 if [ "$CHURN_ONLY" -eq 0 ]; then
-  "$PROF" --all-pythons --interval "$INTERVAL" --output-dir "$PROFDIR" "${EXTRA[@]}" \
-    2> "$OUT/agent.log" &
+  "$PROF" --all-pythons --rate "$RATE" --interval "$INTERVAL" --output-dir "$PROFDIR" \
+    ${EXTRA[@]+"${EXTRA[@]}"} 2> "$OUT/agent.log" &
   AGENT=$!
   GROUPS_STARTED+=("$AGENT")
 fi
@@ -174,12 +207,12 @@ churn > /dev/null 2>&1 &
 GROUPS_STARTED+=($!)
 set +m # the groups stay; no job notices from here on
 
-echo "soak: ${DURATION}s, agent interval ${INTERVAL}s, output in $OUT" >&2
-echo "elapsed_s,rss_kb,hwm_kb,cpu_s,files,pythons" > "$CSV"
+echo "soak: ${DURATION}s, agent --rate $RATE --interval ${INTERVAL}s, churn $CHURN/s, push $PUSH, output in $OUT" >&2
+echo "elapsed_s,rss_kb,hwm_kb,cpu_s,fds,locked_kb,files,pythons" > "$CSV"
 
-# VmRSS, VmHWM (kB) and utime+stime (s) of the agent; "" when it is gone.
+# VmRSS, VmHWM (kB), utime+stime (s), open fds and VmLck (kB) of the agent.
 agent_sample() {
-  local rss hwm stat rest ticks
+  local rss hwm stat rest ticks fds lck
   [ -n "$AGENT" ] && [ -r "/proc/$AGENT/status" ] || return 1
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$AGENT/status" 2>/dev/null) || return 1
   hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$AGENT/status" 2>/dev/null) || return 1
@@ -187,7 +220,9 @@ agent_sample() {
   rest=${stat##*) }   # after the command name, which may hold spaces
   # fields after ')' start at 3 (state): utime is 14, stime 15
   ticks=$(echo "$rest" | awk '{print $12 + $13}')
-  echo "$rss $hwm $(awk -v t="$ticks" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}')"
+  fds=$(ls "/proc/$AGENT/fd" 2>/dev/null | wc -l)
+  lck=$(awk '/^VmLck:/ {print $2}' "/proc/$AGENT/status" 2>/dev/null)
+  echo "$rss $hwm $(awk -v t="$ticks" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}') $fds ${lck:-0}"
 }
 
 START=$(date +%s)
@@ -203,11 +238,11 @@ while :; do
       status=1
       break
     fi
-    read -r rss hwm cpu <<< "$s"
+    read -r rss hwm cpu fds lck <<< "$s"
   else
-    rss="" hwm="" cpu=""
+    rss="" hwm="" cpu="" fds="" lck=""
   fi
-  echo "$elapsed,$rss,$hwm,$cpu,$files,$pythons" >> "$CSV"
+  echo "$elapsed,$rss,$hwm,$cpu,$fds,$lck,$files,$pythons" >> "$CSV"
   [ "$elapsed" -ge "$DURATION" ] && break
   sleep "$EVERY"
 done
@@ -229,12 +264,13 @@ if [ -n "$AGENT" ]; then
 fi
 cleanup
 
-# ---- summary ----
+# ---- summary (also in $OUT/summary.txt) ----
+exec > >(tee "$OUT/summary.txt")
 echo
 echo "soak summary ($OUT)"
 awk -F, -v dur="$DURATION" '
   NR == 1 { next }
-  { n++; t[n] = $1; rss[n] = $2; hwm[n] = $3; cpu[n] = $4; files = $5; py[n] = $6
+  { n++; t[n] = $1; rss[n] = $2; hwm[n] = $3; cpu[n] = $4; fd[n] = $5; lck[n] = $6; files = $7; py[n] = $8
     if ($2 > maxrss) maxrss = $2; if ($3 > maxhwm) maxhwm = $3 }
   END {
     if (!n) { print "  no samples"; exit }
@@ -245,6 +281,8 @@ awk -F, -v dur="$DURATION" '
         rss[1] / 1024, rss[mid] / 1024, rss[n] / 1024, maxrss / 1024, maxhwm / 1024
       if (t[n] > t[1])
         printf "  agent CPU: %.2f s, %.2f%% of one core\n", cpu[n] - cpu[1], 100 * (cpu[n] - cpu[1]) / (t[n] - t[1])
+      printf "  agent fds: start %d, mid %d, end %d; locked memory (kB): start %d, end %d\n",
+        fd[1], fd[mid], fd[n], lck[1], lck[n]
     }
   }
   function minp(a, n,   i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] < m) m = a[i]; return m }
@@ -272,6 +310,12 @@ if [ "$CHURN_ONLY" -eq 0 ]; then
     echo "  files: $nfiles (not checked: no $PPROFCHECK)"
   fi
   [ "${agent_rc:-1}" -eq 0 ] || status=1
+  # Open fds must not grow with the number of processes seen (a leak).
+  fd_growth=$(awk -F, 'NR == 2 {a = $5} END {print $5 - a}' "$CSV")
+  if [ "${fd_growth:-0}" -gt 32 ]; then
+    echo "  FD LEAK: the agent's open fds grew by $fd_growth" >&2
+    status=1
+  fi
   echo "  last lines of the agent's log:"
   tail -n 3 "$OUT/agent.log" | sed 's/^/    /'
 fi
