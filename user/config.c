@@ -93,12 +93,12 @@ static const struct option long_opts[] = {
 	"  126 PROGRAM not executable, 127 PROGRAM not found\n"
 
 static const char usage_record[] =
-    "Usage: pybpf-prof [record] (--all-pythons | --pid PID... [--subprocesses])\n"
-    "                           [options]\n"
-    "       pybpf-prof record [options] -- PROGRAM [ARGS...]\n"
-    "       pybpf-prof dump (--pid PID... | --all-pythons) [--json] [--locals]\n"
-    "       pybpf-prof top [--all-pythons | --pid PID... [--subprocesses]]\n"
-    "       pybpf-prof convert IN.pb.gz [-o OUT] [--format FORMAT] [text options]\n"
+    /* "  or:" lines: help2man makes each a synopsis of the man page */
+    "Usage: pybpf-prof [record] (--all-pythons | --pid PID...) [options]\n"
+    "  or:  pybpf-prof record [options] -- PROGRAM [ARGS...]\n"
+    "  or:  pybpf-prof dump (--pid PID... | --all-pythons) [--json] [--locals]\n"
+    "  or:  pybpf-prof top [--all-pythons | --pid PID... [--subprocesses]]\n"
+    "  or:  pybpf-prof convert IN.pb.gz [-o OUT] [--format FORMAT] [text options]\n"
     "\n"
     "Sample the Python stacks of running CPython processes with BPF on CPU-clock\n"
     "perf events (no ptrace, the targets are never paused) and write a profile.\n"

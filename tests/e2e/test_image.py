@@ -179,3 +179,6 @@ def test_debian_package(tmp_path):
     assert "ExecStart=/usr/sbin/pybpf-prof " in unit
     man = (x / "usr/share/man/man1/pybpf-prof.1").read_text()
     assert "\\-\\-push" in man and "\\-\\-all\\-pythons" in man, man[:2000]
+    # each "or:" line of --help's usage is a synopsis line
+    synopsis = man.split(".SH SYNOPSIS", 1)[1].split(".SH", 1)[0]
+    assert all(cmd in synopsis for cmd in ("record", "dump", "top", "convert")), synopsis
