@@ -10,20 +10,23 @@
   and retried, and writing resumes (that interval too) when space returns;
 - the output directory deleted and re-created while running;
 - RLIMIT_MEMLOCK far below what the maps need;
-- two agents at once over the same process: both profile it fully.
+- two agents at once over the same process: both profile it fully;
+- a target that exec()s into a non-Python program, and a C program that
+  dlopen()s libpython late: the agent carries on / profiles the late Python.
 
 Every target's exit status is checked; none is ever stopped.
 """
 import os
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import (LiveProfiler, Workload, frame_names, interpreter_list, load_profile,
+from conftest import (WORKLOADS, LiveProfiler, Workload, frame_names, interpreter_list, load_profile,
                       samples_of, total)
 
 NAME_RE = re.compile(r"^pybpf-[A-Za-z0-9.-]+-\d{8}T\d{6}Z-\d{4}\.pb\.gz$")
@@ -213,3 +216,55 @@ def test_two_agents_at_once(one_python, root_prof, tmp_path):
     ha, hb = heavy(load_profile(a), w.pid, one_python), heavy(load_profile(b), w.pid, one_python)
     # Each saw the workload as if alone: its own maps, its own counts.
     assert ha >= 20 and hb >= 20, (ha, hb)
+
+
+def test_target_execs_into_a_non_python_program(one_python, root_prof, tmp_path):
+    """A profiled Python replaces itself (exec) by a shell loop: the agent
+    notices, keeps running, and the process ends by itself with status 0."""
+    out = tmp_path / "exec.pb.gz"
+    code = ("import os, sys, time\n"
+            "print('ready', flush=True)\n"
+            "end = time.process_time() + 2\n"
+            "while time.process_time() < end:\n"
+            "    sum(i * i for i in range(10000))\n"
+            "os.execv('/bin/sh', ['sh', '-c', 'i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done;"
+            " echo done'])\n")
+    script = tmp_path / "execs.py"
+    script.write_text(code)
+    with Workload(one_python, "split.py", argv=[one_python.path, script]) as w:
+        p = start_agent(root_prof, ["--all-pythons", "-o", out])
+        rc = w.wait(300)
+        time.sleep(1.0)
+        assert p.proc.poll() is None, "the agent died when its target exec'd"
+        p.signal(signal.SIGINT)
+        arc, _, err = p.wait(60)
+    assert rc == 0, w.err_lines
+    assert w.matching(r"^done$"), w.lines
+    assert arc == 0, err
+    assert total(samples_of(load_profile(out), w.pid)) >= 5, err
+
+
+def test_libpython_dlopened_late(root_prof, tmp_path):
+    """A C program that dlopen()s a shared libpython after 2 s and then runs
+    Python: the agent, already running, profiles its Python code."""
+    cc = shutil.which("cc") or shutil.which("gcc")
+    shared = [p for p in interpreter_list() if p.shared and not p.free_threaded]
+    if not cc or not shared:
+        pytest.skip("no C compiler or no shared-libpython interpreter")
+    py = shared[0]
+    lib = subprocess.run([py.path, "-c", "import sysconfig, os; print(os.path.join("
+                          "sysconfig.get_config_var('LIBDIR'), sysconfig.get_config_var('LDLIBRARY')))"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    exe = tmp_path / "late_dlopen"
+    subprocess.run([cc, "-O1", "-o", str(exe), str(WORKLOADS / "late_dlopen.c"), "-ldl"], check=True)
+    out = tmp_path / "late.pb.gz"
+    with Workload(py, "split.py", argv=[exe, lib]) as w:
+        p = start_agent(root_prof, ["--all-pythons", "-o", out])
+        rc = w.wait(300)
+        p.signal(signal.SIGINT)
+        arc, _, err = p.wait(60)
+    assert rc == 0, w.err_lines
+    assert w.matching(r"^done$"), w.lines
+    assert arc == 0, err
+    spin = [s for s in samples_of(load_profile(out), w.pid) if "late_spin" in frame_names(s)]
+    assert total(spin) >= 5, err
