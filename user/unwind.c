@@ -69,22 +69,52 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Open a mapped file through the process's own root (containers). */
+/* Open the file mapped as `name` through /proc/PID/map_files: the very file
+ * the process mapped, whatever mount namespace, chroot or deletion stands
+ * between it and us. -1 if none. */
+static int open_map_file(const struct uproc *p, const char *name, char *path, size_t len)
+{
+	unsigned long long start, end;
+	char line[PATH_MAX + 128];
+	int fd = -1, at;
+	FILE *f;
+
+	if (snprintf(path, len, "%s/%d/maps", p->u->proc_root, (int)p->pid) >= (int)len)
+		return -1;
+	f = fopen(path, "re");
+	if (!f)
+		return -1;
+	while (fd < 0 && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "%llx-%llx %*s %*s %*s %*s %n", &start, &end, &at) != 2 ||
+		    strcmp(line + at, name))
+			continue;
+		if (snprintf(path, len, "%s/%d/map_files/%llx-%llx", p->u->proc_root, (int)p->pid,
+			     start, end) < (int)len)
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	fclose(f);
+	return fd;
+}
+
+/* Open a mapped file: the mapping itself, else through the process's own
+ * root (containers), else where libdwfl looks by default. */
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
 		    char **file_name, Elf **elfp)
 {
 	char path[PATH_MAX];
-	int fd;
+	int fd = -1;
 
-	if (opening && name[0] == '/' &&
-	    snprintf(path, sizeof(path), "%s/%d/root%s", opening->u->proc_root, (int)opening->pid,
-		     name) < (int)sizeof(path)) {
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd >= 0) {
-			*file_name = strdup(path);
-			*elfp = NULL;
-			return fd;
-		}
+	if (opening && name[0] == '/') {
+		fd = open_map_file(opening, name, path, sizeof(path));
+		if (fd < 0 && snprintf(path, sizeof(path), "%s/%d/root%s", opening->u->proc_root,
+				       (int)opening->pid, name) < (int)sizeof(path))
+			fd = open(path, O_RDONLY | O_CLOEXEC);
+	}
+	if (fd >= 0) {
+		*file_name = strdup(path);
+		*elfp = NULL;
+		return fd;
 	}
 	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
 }

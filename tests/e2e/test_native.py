@@ -12,11 +12,15 @@ called it and those it called back, in order:
 Names of static C functions are only checked where the object has a
 .symtab (Debian strips its python3.11: those show as [python3.11+0x...]).
 """
+import os
 import re
+import shutil
 import subprocess
 
-from conftest import (Workload, assert_ran_ok, count, describe, load_profile, marker_line,
-                      run_for_cpu, str_label)
+import pytest
+
+from conftest import (WORKLOADS, Workload, assert_ran_ok, count, describe, kill_tree,
+                      load_profile, marker_line, run_for_cpu, str_label)
 
 SCRIPT = "mixed.py"
 THREADS = ("m-zlib", "m-sort", "m-ctypes", "m-gc", "m-sys")
@@ -177,3 +181,59 @@ def test_native_frames_merged(root_prof, pprofcheck, python, tmp_path):
     libz = [f for f in frames if f["function"] == "deflate"]
     assert libz and all(re.fullmatch(r"[0-9a-f]{40}", f.get("build_id", "")) for f in libz), \
         libz[:3]
+
+
+CHROOT_SETUP = r"""
+set -e
+R=$1; shift
+mount --rbind /usr "$R/usr"
+mount --bind /dev "$R/dev"
+exec chroot "$R" "$@"
+"""
+
+
+def test_native_in_a_chroot_with_private_mounts(root_prof, pprofcheck, tmp_path):
+    """Binaries seen through another mount namespace: the process maps a copy
+    of the interpreter and libraries under paths that, from the host, are
+    empty directories (its /usr is a bind mount only its namespace has). The
+    unwinder must open them through /proc/PID/map_files."""
+    py = "/usr/bin/python3.11"
+    if not os.path.exists(py):
+        pytest.skip("Debian's python3.11 is not installed")
+    for tool in ("unshare", "chroot", "mount"):
+        if not shutil.which(tool):
+            pytest.skip("%s (util-linux) not installed" % tool)
+    root = tmp_path / "root"
+    for d in ("usr", "dev", "tmp", "ctr-bin", "app"):
+        (root / d).mkdir(parents=True)
+    for d in ("bin", "sbin", "lib", "lib64"):
+        if os.path.islink("/" + d):
+            os.symlink(os.readlink("/" + d), str(root / d))
+    shutil.copy2(py, str(root / "ctr-bin" / "python3.11"))
+    shutil.copy(str(WORKLOADS / "zloop.py"), str(root / "app" / "zloop.py"))
+    proc = subprocess.Popen(["unshare", "--mount", "--fork", "sh", "-c", CHROOT_SETUP, "sh",
+                             str(root), "/ctr-bin/python3.11", "/app/zloop.py"],
+                            stdout=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert proc.stdout.readline().startswith("ready"), "zloop.py did not start"
+        pid = int(subprocess.run(["pgrep", "-f", "^/ctr-bin/python3.11 /app/zloop.py"],
+                                 capture_output=True, text=True).stdout.split()[0])
+        out = tmp_path / "chroot.pb.gz"
+        rc, so, se, _ = run_for_cpu(root_prof, ["--pid", pid, "--native", "--rate", RATE,
+                                                "-o", out], [pid], CPU_S)
+        assert_ran_ok(rc, so, se)
+    finally:
+        kill_tree(proc.pid)
+    prof = load_profile(out)
+    samples = [s for s in prof["samples"] if s["num_labels"].get("pid") == [pid]]
+    info = describe(prof, pid) + "\n" + se
+
+    def ok(frames):
+        names = [f["function"] for f in frames]
+        return "compress_loop" in names and "deflate" in names and \
+            names.index("deflate") < names.index("compress_loop") and names[-1] == "_start"
+
+    frac, n = share(samples, ok)
+    assert n >= MIN_SAMPLES, "%d samples\n%s" % (n, info)
+    assert frac >= 0.9, "%.0f%% of %d samples unwound through the chroot\n%s" % (
+        100 * frac, n, info)
