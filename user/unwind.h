@@ -5,8 +5,9 @@
  * (.eh_frame, .debug_frame), through elfutils' libdwfl, and names the
  * frames (.symtab, else .dynsym, else the debuginfo under
  * /usr/lib/debug/.build-id). Binaries are opened through
- * /proc/PID/map_files (else /proc/PID/root), so processes in containers work; libraries dlopen'ed later are picked up
- * when an address falls outside every known module.
+ * /proc/PID/map_files (else /proc/PID/root), so processes in containers
+ * work; libraries dlopen'ed later are picked up when an address falls
+ * outside every known module.
  *
  * One libdwfl session per process, created at its first sample, freed when
  * the process goes (unwinder__forget) or stays unused (unwinder__prune).
