@@ -88,7 +88,8 @@ struct dump_proc *dump__take(const char *proc, pid_t pid, const struct dump_opts
 	struct threadsnap *ts;
 	struct dump_priv *priv;
 	struct dump_proc *d;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = mono_ns(), gil = 0;
+	bool gil_known = false;
 	size_t n = 0;
 	int err;
 
@@ -126,6 +127,7 @@ struct dump_proc *dump__take(const char *proc, pid_t pid, const struct dump_opts
 	err = threadsnap__take(ts, &th, &n);
 	if (err)
 		goto out_free_locals;
+	gil_known = threadsnap__gil_holder(ts, &gil) == 0;
 	d->threads = calloc(n ? n : 1, sizeof(*d->threads));
 	if (!d->threads) {
 		err = -ENOMEM;
@@ -144,6 +146,7 @@ struct dump_proc *dump__take(const char *proc, pid_t pid, const struct dump_opts
 		t->tid = th[i].tid;
 		t->ns_tid = th[i].ns_tid;
 		t->status = th[i].status;
+		t->gil = !gil_known ? -1 : th[i].tstate && th[i].tstate == gil;
 		t->state = '?';
 		t->syscall = TASKINFO_SYSCALL_UNKNOWN;
 		if (th[i].tid && !taskinfo__read(proc, pid, th[i].tid, &ti)) {
@@ -227,7 +230,7 @@ int dump__write_text(FILE *f, const struct dump_proc *d)
 			fprintf(f, "Thread %d \"%s\"", (int)t->tid, t->name);
 			if (t->ns_tid != t->tid)
 				fprintf(f, " (%d in its namespace)", (int)t->ns_tid);
-			fprintf(f, ": %s", act);
+			fprintf(f, ": %s%s", act, t->gil == 1 ? ", holds the GIL" : "");
 			if (t->status == THREADSNAP_TORN)
 				fputs(", stack changing while read (partial)", f);
 			fputc('\n', f);
@@ -284,6 +287,7 @@ static void json_thread(FILE *f, const struct dump_thread *t)
 		fprintf(f, "\"%ld\"", t->syscall);
 	else
 		fputs("null", f);
+	fprintf(f, ", \"gil\": %s", t->gil < 0 ? "null" : t->gil ? "true" : "false");
 	fprintf(f, ", \"status\": \"%s\", \"truncated\": %s, \"frames\": [",
 		threadsnap__status_name(t->status), t->truncated ? "true" : "false");
 	for (size_t j = 0; j < t->nframes; j++) {

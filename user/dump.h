@@ -38,6 +38,7 @@ struct dump_thread {
 	char state;    /* /proc state letter, '?' if unknown */
 	long syscall;  /* system call it is blocked in; TASKINFO_NO_SYSCALL / _UNKNOWN */
 	enum threadsnap_status status;
+	int gil;		   /* holds the GIL: 1 yes, 0 no, -1 unknown or no GIL */
 	bool truncated;		   /* deeper than the frames kept */
 	struct dump_frame *frames; /* innermost first */
 	size_t nframes;

@@ -592,9 +592,13 @@ static int dump_one(pid_t pid, void *arg)
 	if (!d) {
 		int err = -errno;
 
-		/* --all-pythons: whatever is not a Python we can read is skipped. */
-		if (l->cfg->all_pythons && (err == -ENOEXEC || err == -ESRCH || err == -EACCES))
+		/* --all-pythons: whatever is not a Python we can read is skipped
+		 * (said with -v). */
+		if (l->cfg->all_pythons && err != -ENOMEM) {
+			if (verbosity && err != -ENOEXEC && err != -ESRCH)
+				die_msg("skipping pid %d: %s", (int)pid, strerror(-err));
 			return 0;
+		}
 		if (err == -ENOMEM)
 			return err;
 		if (!l->rc || !l->cfg->all_pythons) {

@@ -86,6 +86,13 @@ int threadsnap__take(struct threadsnap *ts, struct threadsnap_thread **out, size
  */
 int threadsnap__thread(struct threadsnap *ts, pid_t tid, struct threadsnap_thread *out);
 
+/*
+ * The thread state holding the GIL now: 0 and *tstate (0 when nobody holds
+ * it), or -ENOTSUP (no GIL: a free-threaded build running without one, or a
+ * version whose GIL layout is not known) or -EFAULT.
+ */
+int threadsnap__gil_holder(struct threadsnap *ts, uint64_t *tstate);
+
 /* Short name of a status ("ok", "torn", ...). */
 const char *threadsnap__status_name(enum threadsnap_status s);
 

@@ -93,6 +93,8 @@ def test_dump_five_threads(python, run_profiler):
                 assert not t["on_cpu"] and t["state"] == "sleeping", t
                 assert t["syscall"] in calls, "%s blocked in %s" % (name, t["syscall"])
                 assert t["name"] == name
+                # Blocked threads do not hold the GIL (null: a build without one).
+                assert t["gil"] in (False, None), t
             s = th["spinner"]
             assert leaf(s)["function"] == "spinner"
             assert spin_first <= leaf(s)["line"] <= spin_last, s
@@ -104,6 +106,13 @@ def test_dump_five_threads(python, run_profiler):
                 if th[name]["on_cpu"]:
                     seen_on_cpu.add(name)
                 assert th[name]["syscall"] is None or th[name]["state"] != "running"
+            # At most one thread holds the GIL; free-threaded builds have none.
+            holders = [t for t in p["threads"] if t["gil"]]
+            assert len(holders) <= 1, holders
+            if python.free_threaded:
+                assert all(t["gil"] is None for t in p["threads"]), p
+            else:
+                assert all(t["gil"] is not None for t in p["threads"]), p
             # Never stopped, never traced.
             status = open("/proc/%d/status" % w.pid).read()
             assert "\nTracerPid:\t0\n" in status
