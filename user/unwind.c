@@ -30,7 +30,8 @@ struct umod {
 };
 
 struct usym {
-	char *name; /* NULL: no symbol */
+	uint32_t gen; /* module list it was resolved against (uproc.gen) */
+	char *name;   /* NULL: no symbol */
 	const struct unwind_module *mod;
 };
 
@@ -39,6 +40,7 @@ struct uproc {
 	pid_t pid;
 	Dwfl *dwfl;
 	uint64_t loaded_ns;		 /* when the module list was last read */
+	uint32_t gen;			 /* module list reads so far */
 	uint32_t last_used;		 /* unwinder epoch */
 	struct hashmap *syms;		 /* pc -> struct usym */
 	struct umod *mods;		 /* every module seen, kept until the process goes */
@@ -230,8 +232,7 @@ static int reload(struct uproc *p)
 	err = dwfl_linux_proc_report(p->dwfl, p->pid);
 	if (dwfl_report_end(p->dwfl, NULL, NULL) != 0 && !err)
 		err = EINVAL;
-	if (p->syms)
-		clear_syms(p); /* addresses that had no module may have one now */
+	p->gen++; /* addresses that had no module may have one now */
 	return err > 0 ? -err : (err < 0 ? -EINVAL : 0);
 }
 
@@ -347,6 +348,13 @@ static void symbolize(struct uproc *p, struct unwind_frame *f)
 	GElf_Off off;
 	GElf_Sym s;
 
+	if (sym && !sym->mod && sym->gen != p->gen) {
+		/* In no module when cached, and the list was read again since:
+		 * look again (such an entry holds no name another frame uses). */
+		hashmap__remove(p->syms, &f->pc);
+		free_sym(NULL, sym, NULL);
+		sym = NULL;
+	}
 	if (!sym) {
 		mod = dwfl_addrmodule(p->dwfl, f->pc);
 		if (!mod && mono_ns() - p->loaded_ns > RELOAD_MIN_NS) {
@@ -361,8 +369,7 @@ static void symbolize(struct uproc *p, struct unwind_frame *f)
 		/* "memcpy@@GLIBC_2.14": the symbol version is not part of the name. */
 		sym->name = name ? strndup(name, strcspn(name, "@")) : NULL;
 		sym->mod = mod ? module_of(p, mod) : NULL;
-		if (hashmap__size(p->syms) >= MAX_SYMS)
-			clear_syms(p);
+		sym->gen = p->gen;
 		if (!p->syms || hashmap__set(p->syms, &f->pc, sym)) {
 			f->name = NULL;
 			f->module = sym->mod;
@@ -398,6 +405,10 @@ int unwinder__unwind(struct unwinder *u, const struct unwind_sample *s, struct u
 			dwfl_getthread_frames(p->dwfl, s->tid, frame_cb, &w);
 		}
 	}
+	/* Bound the cache before naming: the names handed out for this sample
+	 * must stay valid until the next call. */
+	if (p->syms && hashmap__size(p->syms) + w.n > MAX_SYMS)
+		clear_syms(p);
 	for (size_t i = 0; i < w.n; i++)
 		symbolize(p, &out[i]);
 	opening = NULL;

@@ -12,6 +12,7 @@ called it and those it called back, in order:
 Names of static C functions are only checked where the object has a
 .symtab (Debian strips its python3.11: those show as [python3.11+0x...]).
 """
+import glob
 import os
 import re
 import shutil
@@ -19,6 +20,7 @@ import subprocess
 
 import pytest
 
+import conftest
 from conftest import (WORKLOADS, Workload, assert_ran_ok, count, describe, kill_tree,
                       load_profile, marker_line, run_for_cpu, str_label)
 
@@ -236,4 +238,34 @@ def test_native_in_a_chroot_with_private_mounts(root_prof, pprofcheck, tmp_path)
     frac, n = share(samples, ok)
     assert n >= MIN_SAMPLES, "%d samples\n%s" % (n, info)
     assert frac >= 0.9, "%.0f%% of %d samples unwound through the chroot\n%s" % (
+        100 * frac, n, info)
+
+
+def test_native_library_loaded_after_start(root_prof, pprofcheck, tmp_path):
+    """A library mapped after its process was first unwound (import of a C
+    extension = dlopen) is found: the unwinder reads the maps again."""
+    pys = sorted(glob.glob("/root/.pyenv/versions/3.12*/bin/python3"))
+    if not pys:
+        pytest.skip("no pyenv 3.12 (its bz2 is a shared extension)")
+    py = conftest.Interpreter(pys[0])
+    out = tmp_path / "late.pb.gz"
+    with Workload(py, "lateload.py", 4) as w:
+        rc, so, se, _ = run_for_cpu(root_prof, ["--pid", w.pid, "--native", "--rate", RATE,
+                                                "-o", out], [w.pid], CPU_S + 4)
+        assert_ran_ok(rc, so, se)
+        assert w.matching(r"^loaded"), "the extension was not loaded during the run"
+    prof = load_profile(out)
+    samples = [s for s in prof["samples"] if s["num_labels"].get("pid") == [w.pid] and
+               any(f["function"] == "bz_loop" for f in s["frames"])]
+    info = describe(prof, w.pid) + "\n" + se
+
+    def ok(frames):
+        names = [f["function"] for f in frames]
+        above = frames[:names.index("bz_loop")]
+        return any(re.search(r"_bz2|libbz2", f.get("mapping", "")) and
+                   not f["function"].startswith("[") for f in above)
+
+    frac, n = share(samples, ok)
+    assert n >= MIN_SAMPLES, "%d samples in bz_loop\n%s" % (n, info)
+    assert frac >= 0.9, "%.0f%% of %d samples named in the late library\n%s" % (
         100 * frac, n, info)
