@@ -1347,13 +1347,13 @@ ABLATIONS = [
 ]
 
 
-def build_variant(env, i, patches):
-    """The committed tree (git archive HEAD: a consistent snapshot even while
-    the work tree is being edited), the patches applied, pybpf-prof built.
-    Returns its path, or raises."""
-    root = Path(env.tmp("variant-%d" % i))
+def build_variant(env, i, patches, ref="HEAD"):
+    """The committed tree (git archive of `ref`: a consistent snapshot even
+    while the work tree is being edited), the patches applied, pybpf-prof
+    built. Returns its path, or raises."""
+    root = Path(env.tmp("variant-%s" % i))
     root.mkdir(parents=True, exist_ok=True)
-    arch = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", "HEAD"],
+    arch = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", ref],
                           capture_output=True, check=True).stdout
     subprocess.run(["tar", "-xf", "-", "-C", str(root)], input=arch, check=True)
     for fname, old, new in patches:
@@ -1396,6 +1396,45 @@ def section_ablate(env, R):
                 log("ablation %-55s %-9s %s" % (name, label, cost_line(rec)))
             env.save(R)
     finally:
+        sysctl_set("kernel.bpf_stats_enabled", old)
+
+
+def section_abcost(env, R):
+    """Before/after cost per sample, interleaved: the build of git ref
+    --before against --prof, on the distinct-function rows (and the idle row
+    each needs for its not-Python correction), for every --pythons
+    interpreter, over --rounds rounds whose order alternates."""
+    old = sysctl_get("kernel.bpf_stats_enabled")
+    sysctl_set("kernel.bpf_stats_enabled", 1)
+    out = R.setdefault("abcost", [])
+    builds = [("before " + env.before, build_variant(env, "before", [], env.before)),
+              ("after", env.prof)]
+    R["abcost_builds"] = [b[0] for b in builds]
+    pythons = env.pythons or [env.python]
+    default_python = env.python
+    try:
+        for rnd in range(env.rounds):
+            order = builds if rnd % 2 == 0 else builds[::-1]
+            for py in pythons:
+                env.python = py
+                for label, depth, idle in (("idle", 10, True), ("depth 50 distinct", 50, False),
+                                           ("depth 150 distinct", 150, False)):
+                    if idle and py != pythons[0]:
+                        continue
+                    for tag, prof in order:
+                        try:
+                            rec = cost_run(env, "ab-%s-%d" % (label.replace(" ", ""), rnd), depth, 1,
+                                           env.cost_s, 999, idle, prof_path=prof, distinct=not idle)
+                        except Exception as e:
+                            log("abcost %s %s: %s" % (tag, label, e))
+                            kill_all()
+                            rec = {"error": str(e)[:2000]}
+                        rec.update(build=tag, label=label, round=rnd, python=py)
+                        out.append(rec)
+                        log("abcost r%d %-14s %-20s %-28s %s" % (rnd, tag, label, py, cost_line(rec)))
+            env.save(R)
+    finally:
+        env.python = default_python
         sysctl_set("kernel.bpf_stats_enabled", old)
 
 
@@ -1921,6 +1960,39 @@ def load_snapshot():
             "top": sh("top -bn1 -w 160 | sed -n '1,5p;7,17p'")}
 
 
+def report_abcost(R):
+    A = R.get("abcost")
+    if not A:
+        return ""
+    builds = R.get("abcost_builds", [])
+    idle = {}  # build -> [ns per run of each idle run]
+    for rec in A:
+        if rec.get("idle") and rec.get("run_cnt"):
+            idle.setdefault(rec["build"], []).append(rec["run_ns"] / rec["run_cnt"])
+    per = collections.OrderedDict()  # (python, label) -> build -> [us per Python sample]
+    for rec in A:
+        if "error" in rec or rec.get("idle") or rec["build"] not in idle:
+            continue
+        py = rec["counters"].get("CNT_PY_SAMPLES", 0)
+        if not py:
+            continue
+        ns = (rec["run_ns"] - median(idle[rec["build"]]) * (rec["run_cnt"] - py)) / py
+        per.setdefault((rec["python"], rec["label"]), {}).setdefault(rec["build"], []).append(ns / 1e3)
+    rows = [["not-Python exit (idle), us/run", "–"] +
+            ["%s (%s)" % (fmt(median(idle.get(b, [])) and median(idle[b]) / 1e3),
+                          " / ".join("%.2f" % (x / 1e3) for x in idle.get(b, []))) for b in builds]]
+    for (py, label), by in per.items():
+        rows.append([label, py] + ["%s (%s)" % (fmt(median(by.get(b, []))),
+                                                " / ".join("%.2f" % x for x in by.get(b, [])))
+                                   for b in builds])
+    return "\n".join(["## Cost per sample, before/after (interleaved)\n",
+                      table(["workload (999 Hz)", "python"] +
+                            ["%s: BPF us per Python sample, median (each round)" % b for b in builds],
+                            rows),
+                      "\nEach round runs every row with both builds, alternating which goes first; "
+                      "the not-Python correction uses each build's own idle runs.\n"])
+
+
 def render(R):
     m = R["machine"]
     md = ["# pybpf-prof benchmark results\n",
@@ -1931,7 +2003,7 @@ def render(R):
               R["load_start"]["uptime"], R.get("load_end", {}).get("uptime", "?")),
           "Command: `%s`\n" % R["command"]]
     for f in (report_targets, report_slowdown, report_cost, report_accuracy, report_scale,
-              report_where, report_ablation, report_native):
+              report_where, report_ablation, report_native, report_abcost):
         part = f(R)
         if part:
             md.append(part)
@@ -1948,6 +2020,8 @@ class Env:
         self.pprofcheck = str(Path(a.pprofcheck).resolve())
         self.python = a.python
         self.venv = a.venv
+        self.before = a.before
+        self.pythons = [p for p in a.pythons.split(",") if p]
         self.pyspy = self.venv_bin("py-spy")
         self.out = Path(a.out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -1996,6 +2070,10 @@ def main():
     ap.add_argument("--rounds", type=int, default=0)
     ap.add_argument("--units", type=int, default=0)
     ap.add_argument("--keep", action="store_true", help="keep every profile written (printed at the end)")
+    ap.add_argument("--before", default="main",
+                    help="abcost: git ref of the build to compare --prof with")
+    ap.add_argument("--pythons", default="",
+                    help="abcost: comma-separated interpreters (default: --python)")
     ap.add_argument("--render", metavar="RESULTS_JSON", help="only rebuild report.md from a results.json")
     a = ap.parse_args()
     if a.sections is None:
@@ -2023,7 +2101,7 @@ def main():
     old_stats = sysctl_get("kernel.bpf_stats_enabled")
     sections = {"slowdown": section_slowdown, "cost": section_cost, "accuracy": section_accuracy,
                 "scale": section_scale, "where": section_where, "ablate": section_ablate,
-                "native": section_native}
+                "native": section_native, "abcost": section_abcost}
     t0 = time.monotonic()
     try:
         for name in a.sections.split(","):
