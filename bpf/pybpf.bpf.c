@@ -156,8 +156,10 @@ static __always_inline __u64 find_tstate(struct pywalk *w, __u32 tid)
 	if (cached && cached->tstate &&
 	    !bpf_probe_read_user(&thread_id, sizeof(thread_id),
 				 (void *)(cached->tstate + w->proc.off.tstate_thread_id)) &&
-	    thread_id == w->want_thread_id)
+	    thread_id == w->want_thread_id) {
+		w->interp = cached->interp;
 		return cached->tstate; /* the common case: cached and still valid */
+	}
 	now = bpf_ktime_get_ns();
 	if (cached) {
 		__u32 shift = cached->misses < tstate_retry_max_shift ? cached->misses
@@ -175,6 +177,7 @@ static __always_inline __u64 find_tstate(struct pywalk *w, __u32 tid)
 			count(CNT_THREAD_WALK_LIMIT);
 	}
 	val.tstate = w->tstate;
+	val.interp = w->tstate ? w->interp : 0;
 	val.checked_ns = now;
 	val.misses = val.tstate ? 0 : (cached && !cached->tstate ? cached->misses + 1 : 0);
 	bpf_map_update_elem(&threads, &key, &val, BPF_ANY);
@@ -448,6 +451,7 @@ int pybpf_sample(struct bpf_perf_event_data *ctx)
 		count(CNT_NO_TSTATE);
 		w->stack.flags = STACK_F_NO_TSTATE;
 	} else if (pywalk__begin(w) == 0) {
+		pywalk__ccache_begin(w, w->interp);
 		bpf_loop(PYBPF_MAX_FRAMES + 1, frames_cb, NULL, 0);
 		if (w->stack.flags & STACK_F_TRUNCATED)
 			count(CNT_TRUNCATED);

@@ -77,7 +77,7 @@ struct pybpf_offsets {
 	__u8 unicode_compact_bit;
 	__u8 unicode_ascii_bit;
 	__u8 frame_is_entry;         /* is_entry bool (3.11 only): an eval-loop activation's first frame; 0 = none */
-	__u8 pad0[2];
+	__u16 interp_code_gen;       /* PyInterpreterState._code_object_generation (3.14+), 0 = none */
 	__u64 executable_mask;       /* applied to frame_code (3.14 tagged refs); ~0 otherwise */
 };
 _Static_assert(sizeof(struct pybpf_offsets) == 72, "pybpf_offsets layout");
@@ -134,8 +134,9 @@ struct pybpf_thread_val {
 	__u64 checked_ns;
 	__u32 misses;   /* searches in a row that found none: the next waits longer */
 	__u32 pad;
+	__u64 interp;   /* interpreter the thread state was found in */
 };
-_Static_assert(sizeof(struct pybpf_thread_val) == 24, "pybpf_thread_val layout");
+_Static_assert(sizeof(struct pybpf_thread_val) == 32, "pybpf_thread_val layout");
 
 /* Key of the known-code map (value: struct pybpf_frame.ident last captured). */
 struct pybpf_code_key {

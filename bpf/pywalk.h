@@ -50,6 +50,26 @@
  * reference them keep them alive while it runs. */
 #define PYWALK_RECENT 8u
 
+/*
+ * Code-object identities kept across samples, per CPU: 2-way sets by address.
+ * An entry is trusted only while the count of code objects freed by its
+ * interpreter (3.14+: PyInterpreterState._code_object_generation, bumped by
+ * every code_dealloc) still equals the count read at the start of the sample
+ * that read the identity. While that count stands still no code object has
+ * been freed, so the address still holds the same object; once it moves,
+ * every entry of that interpreter is read again. Where the interpreter has no
+ * such count (before 3.14) or it cannot be read, the cache is not used.
+ */
+#define PYWALK_CCACHE_SETS 256u
+
+struct pywalk_ccache_entry {
+	__u64 code;   /* code object address, 0 = empty */
+	__u64 interp; /* interpreter whose count validated it */
+	__u64 freed;  /* that count when the identity was read */
+	__u32 gen;    /* process registration */
+	__u32 ident;  /* pyhash__code_ident */
+};
+
 enum pywalk_result {
 	PYWALK_CONTINUE = 0,
 	PYWALK_DONE = 1,
@@ -73,9 +93,14 @@ struct pywalk {
 	__u64 recent_code[PYWALK_RECENT];
 	__u32 recent_ident[PYWALK_RECENT];
 	__u64 entry[PYBPF_MAX_FRAMES / 64]; /* frames that begin an eval-loop activation */
+	__u32 ccache_on;          /* set by pywalk__ccache_begin for this sample */
+	__u32 pad2;
+	__u64 ccache_interp;      /* interpreter of the walked thread */
+	__u64 ccache_freed;       /* its count of freed code objects, read this sample */
 	struct pybpf_stack stack; /* result, innermost frame first */
 	__u8 buf[PYWALK_BUF_SIZE];
 	__u8 fwin[PYWALK_FWIN_SIZE];
+	struct pywalk_ccache_entry ccache[2 * PYWALK_CCACHE_SETS]; /* kept between walks */
 };
 
 static PYWALK_INLINE __u64 pywalk__u64(const struct pywalk *w, __u32 off)
@@ -210,6 +235,60 @@ static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
 	return 0;
 }
 
+/*
+ * Before a walk: use the cross-sample cache if the walked thread's
+ * interpreter `interp` (0 if unknown) counts freed code objects and the count
+ * reads. An offset of 0 means no count (offset 0 is never that field).
+ */
+static PYWALK_INLINE void pywalk__ccache_begin(struct pywalk *w, __u64 interp)
+{
+	__u16 off = w->proc.off.interp_code_gen;
+
+	w->ccache_on = 0;
+	w->ccache_interp = interp;
+	if (off && off != PYBPF_OFF_NONE && interp &&
+	    !PYWALK_READ(&w->ccache_freed, sizeof(w->ccache_freed), interp + off))
+		w->ccache_on = 1;
+}
+
+static PYWALK_INLINE __u32 pywalk__ccache_set(__u64 code)
+{
+	return (__u32)((code >> 4) ^ (code >> 13)) & (PYWALK_CCACHE_SETS - 1);
+}
+
+/* 1 and *ident if `code` has an entry validated by this sample's count. */
+static PYWALK_INLINE int pywalk__ccache_get(const struct pywalk *w, __u64 code, __u32 *ident)
+{
+	__u32 i = 2 * pywalk__ccache_set(code);
+
+	for (__u32 way = 0; way < 2; way++) {
+		const struct pywalk_ccache_entry *e =
+		    &w->ccache[(i + way) & (2 * PYWALK_CCACHE_SETS - 1)];
+
+		if (e->code == code && e->gen == w->proc.gen && e->interp == w->ccache_interp &&
+		    e->freed == w->ccache_freed) {
+			*ident = e->ident;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Remember an identity read in this sample: the newest entry of a set is way 0. */
+static PYWALK_INLINE void pywalk__ccache_put(struct pywalk *w, __u64 code, __u32 ident)
+{
+	__u32 i = 2 * pywalk__ccache_set(code) & (2 * PYWALK_CCACHE_SETS - 1);
+	struct pywalk_ccache_entry *e = &w->ccache[i];
+
+	if (e->code != code)
+		w->ccache[(i + 1) & (2 * PYWALK_CCACHE_SETS - 1)] = *e;
+	e->code = code;
+	e->interp = w->ccache_interp;
+	e->freed = w->ccache_freed;
+	e->gen = w->proc.gen;
+	e->ident = ident;
+}
+
 /* Read a code object's identity (pyhash__code_ident); 1 if it is not a code object. */
 static PYWALK_INLINE int pywalk__code_ident(struct pywalk *w, __u64 code, __u32 *ident)
 {
@@ -317,11 +396,17 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 	if (w->recent_code[slot] == code) {
 		ident = w->recent_ident[slot];
 		rc = 0;
+	} else if (w->ccache_on && pywalk__ccache_get(w, code, &ident)) {
+		w->recent_code[slot] = code;
+		w->recent_ident[slot] = ident;
+		rc = 0;
 	} else {
 		rc = pywalk__code_ident(w, code, &ident);
 		if (rc == 0) {
 			w->recent_code[slot] = code;
 			w->recent_ident[slot] = ident;
+			if (w->ccache_on)
+				pywalk__ccache_put(w, code, ident);
 		}
 	}
 	if (rc != 0) {

@@ -84,7 +84,7 @@ enum dbg_field {
 	D_ = 0, /* a word we do not use */
 	D_COOKIE, D_VERSION, D_FREE_THREADED,
 	D_RT_SIZE, D_RT_INTERP_HEAD,
-	D_IS_SIZE, D_IS_NEXT, D_IS_THREADS_HEAD,
+	D_IS_SIZE, D_IS_NEXT, D_IS_THREADS_HEAD, D_IS_CODE_GEN,
 	D_TS_SIZE, D_TS_NEXT, D_TS_INTERP, D_TS_CURRENT_FRAME, D_TS_THREAD_ID,
 	D_TS_NATIVE_THREAD_ID,
 	D_FR_SIZE, D_FR_PREVIOUS, D_FR_EXECUTABLE, D_FR_INSTR_PTR, D_FR_OWNER, D_FR_TLBC_INDEX,
@@ -136,7 +136,7 @@ static const unsigned char dbg_313[] = {
  * co_tlbc; a set_object block. */
 #define DBG_INTERP_314 /* size id next threads_head threads_main gc imports_modules sysdict builtins ceval_gil \
 	gil_runtime_state gil_runtime_state_{enabled,locked,holder} code_object_generation tlbc_generation */ \
-	D_IS_SIZE, D_, D_IS_NEXT, D_IS_THREADS_HEAD, D_, D_, D_, D_, D_, D_, D_, D_, D_, D_, D_, D_
+	D_IS_SIZE, D_, D_IS_NEXT, D_IS_THREADS_HEAD, D_, D_, D_, D_, D_, D_, D_, D_, D_, D_, D_IS_CODE_GEN, D_
 #define DBG_FRAME_314 /* size previous executable instr_ptr localsplus owner stackpointer tlbc_index */ \
 	D_FR_SIZE, D_FR_PREVIOUS, D_FR_EXECUTABLE, D_FR_INSTR_PTR, D_, D_FR_OWNER, D_, D_FR_TLBC_INDEX
 #define DBG_CODE_314 DBG_CODE_313, D_CO_TLBC
@@ -312,6 +312,11 @@ static int from_debug_offsets(const struct pyinfo *info, struct pybpf_offsets *o
 	off->runtime_interp_head = off16(&d, D_RT_INTERP_HEAD);
 	off->interp_next = off16(&d, D_IS_NEXT);
 	off->interp_threads_head = off16(&d, D_IS_THREADS_HEAD);
+	/* Count of freed code objects (3.14+): lets the walker keep code
+	 * identities between samples. 0 = none; also when out of the block. */
+	if (d.v[D_IS_CODE_GEN] != NONE_VAL && d.v[D_IS_CODE_GEN] > 0 &&
+	    d.v[D_IS_CODE_GEN] + 8 <= d.v[D_IS_SIZE] && d.v[D_IS_CODE_GEN] < NONE)
+		off->interp_code_gen = (__u16)d.v[D_IS_CODE_GEN];
 	off->tstate_next = off16(&d, D_TS_NEXT);
 	off->tstate_frame = off16(&d, D_TS_CURRENT_FRAME);
 	off->tstate_thread_id = off16(&d, D_TS_THREAD_ID);

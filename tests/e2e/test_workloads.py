@@ -12,6 +12,8 @@ import collections
 import re
 import time
 
+import pytest
+
 from conftest import (
     Workload, assert_ran_ok, check_split, count, def_line, describe, frame_names,
     frames_of, go_pprof, line_counts, load_profile, marker_line, num_label, parse_folded,
@@ -285,3 +287,53 @@ def test_labels_and_metadata(root_prof, pprofcheck, run_profiler, python, tmp_pa
     assert {num_label(s, "tid") for s in mine} <= tids
     # rate: 3 spinning threads share one GIL, so ~1 CPU busy at `rate` Hz
     assert total(mine) <= 2 * rate * (seconds + 1), "more samples than 2 CPUs x rate x duration"
+
+
+# --------------------------------------------------------------------------
+# Code objects freed and replaced at the same address within one run
+
+REUSE_RATE = 999
+REUSE_CPU_S = 3
+REUSE_MIN_SAMPLES = 5  # of ~30 per generation (30 ms of CPU at 999 Hz)
+REUSE_MIN_GENERATIONS = 5
+
+
+def test_code_object_replaced_at_same_address(root_prof, pprofcheck, python, tmp_path):
+    """Every generation whose code object took the address of an earlier one is
+    named by its own name and first line, with the samples it ran for: a
+    stale identity would put them on the older generation's name."""
+    out = tmp_path / "codereuse.pb.gz"
+    with Workload(python, "codereuse.py") as w:
+        profile_workload(root_prof, out, w, REUSE_CPU_S, extra=["--rate", REUSE_RATE])
+        gens = {}
+        for line in list(w.lines):
+            m = re.match(r"^gen (\d+) (\d+)$", line)
+            if m:
+                gens[int(m.group(1))] = int(m.group(2))
+    prof = load_profile(out)
+    samples = samples_of(prof, w.pid)
+    info = describe(prof, w.pid, limit=5)
+    by_gen = collections.Counter()
+    for s in samples:
+        f = s["frames"][0] if s.get("frames") else {}
+        m = re.match(r"^gen_(\d+)$", f.get("function", ""))
+        if m:
+            i = int(m.group(1))
+            assert f.get("filename") == "codereuse_gen.py", info
+            assert f.get("start_line") == i + 1, (
+                "gen_%d named with first line %s, want %d\n%s" % (i, f.get("start_line"), i + 1, info))
+            by_gen[i] += count(s)
+    assert by_gen, "no generation sampled\n%s" % info
+    lo, hi = min(by_gen), max(by_gen)
+    first_at, reused = {}, []
+    for i in sorted(gens):
+        if gens[i] in first_at and lo < i < hi:
+            reused.append(i)
+        first_at.setdefault(gens[i], i)
+    if len(reused) < REUSE_MIN_GENERATIONS:
+        pytest.skip("only %d generations reused an address inside the profile" % len(reused))
+    starved = [i for i in reused if by_gen[i] < REUSE_MIN_SAMPLES]
+    assert not starved, (
+        "generations at a reused address with fewer than %d samples: %s (of %d reused; "
+        "samples per generation %s)\n%s" % (REUSE_MIN_SAMPLES, starved[:10], len(reused),
+                                              dict(sorted(by_gen.items())[:20]), info))
