@@ -89,8 +89,9 @@ struct pybpf_proc {
 	__u64 runtime_addr;   /* address of _PyRuntime in the target */
 	__u64 code_type_addr; /* &PyCode_Type, 0 to skip the type check */
 	struct pybpf_offsets off;
+	__u64 code_count_addr; /* 3.12: _Py_next_func_version (u32, counts created code objects), or 0 */
 };
-_Static_assert(sizeof(struct pybpf_proc) == 96, "pybpf_proc layout");
+_Static_assert(sizeof(struct pybpf_proc) == 104, "pybpf_proc layout");
 
 /* One Python frame as recorded at sample time. */
 struct pybpf_frame {

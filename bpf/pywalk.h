@@ -52,13 +52,17 @@
 
 /*
  * Code-object identities kept across samples, per CPU: 2-way sets by address.
- * An entry is trusted only while the count of code objects freed by its
- * interpreter (3.14+: PyInterpreterState._code_object_generation, bumped by
- * every code_dealloc) still equals the count read at the start of the sample
- * that read the identity. While that count stands still no code object has
- * been freed, so the address still holds the same object; once it moves,
- * every entry of that interpreter is read again. Where the interpreter has no
- * such count (before 3.14) or it cannot be read, the cache is not used.
+ * An entry is trusted only while a count that moves whenever a code object
+ * can have been replaced still equals its value at the start of the sample
+ * that read the identity:
+ *   3.14+  code objects freed by the thread's interpreter
+ *          (PyInterpreterState._code_object_generation, bumped by code_dealloc);
+ *   3.12   code objects created, process-wide (_Py_next_func_version, bumped
+ *          by every code object's init; it stops at 0 when it wraps, and 0
+ *          turns the cache off).
+ * While the count stands still the address still holds the same object; once
+ * it moves, every entry is read again. Where there is no such count (3.11,
+ * 3.13, stripped 3.12) or it cannot be read, the cache is not used.
  */
 #define PYWALK_CCACHE_SETS 256u
 
@@ -95,8 +99,8 @@ struct pywalk {
 	__u64 entry[PYBPF_MAX_FRAMES / 64]; /* frames that begin an eval-loop activation */
 	__u32 ccache_on;          /* set by pywalk__ccache_begin for this sample */
 	__u32 pad2;
-	__u64 ccache_interp;      /* interpreter of the walked thread */
-	__u64 ccache_freed;       /* its count of freed code objects, read this sample */
+	__u64 ccache_interp;      /* interpreter of the walked thread (0 for a process-wide count) */
+	__u64 ccache_freed;       /* the count (see above), read this sample */
 	struct pybpf_stack stack; /* result, innermost frame first */
 	__u8 buf[PYWALK_BUF_SIZE];
 	__u8 fwin[PYWALK_FWIN_SIZE];
@@ -236,19 +240,26 @@ static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
 }
 
 /*
- * Before a walk: use the cross-sample cache if the walked thread's
- * interpreter `interp` (0 if unknown) counts freed code objects and the count
- * reads. An offset of 0 means no count (offset 0 is never that field).
+ * Before a walk: use the cross-sample cache if the process has a count (see
+ * above) and it reads. `interp` is the walked thread's interpreter, 0 if
+ * unknown. An offset of 0 means no count (offset 0 is never that field).
  */
 static PYWALK_INLINE void pywalk__ccache_begin(struct pywalk *w, __u64 interp)
 {
 	__u16 off = w->proc.off.interp_code_gen;
+	__u32 created = 0;
 
 	w->ccache_on = 0;
 	w->ccache_interp = interp;
 	if (off && off != PYBPF_OFF_NONE && interp &&
-	    !PYWALK_READ(&w->ccache_freed, sizeof(w->ccache_freed), interp + off))
+	    !PYWALK_READ(&w->ccache_freed, sizeof(w->ccache_freed), interp + off)) {
 		w->ccache_on = 1;
+	} else if (w->proc.code_count_addr &&
+		   !PYWALK_READ(&created, sizeof(created), w->proc.code_count_addr) && created) {
+		w->ccache_interp = 0;
+		w->ccache_freed = created;
+		w->ccache_on = 1;
+	}
 }
 
 static PYWALK_INLINE __u32 pywalk__ccache_set(__u64 code)

@@ -632,7 +632,14 @@ int pyinfo__from_elf(const struct elf_file *ef, uint64_t bias, struct pyinfo *in
 	info->runtime_size = rt_size;
 	if (elf_file__symbol(ef, "PyCode_Type", &code_type, NULL) == 0)
 		info->code_type_addr = code_type + bias;
-	return pyinfo__version(ef, rt, rt_size, info);
+	err = pyinfo__version(ef, rt, rt_size, info);
+	/* 3.12 counts created code objects in one global (3.14+ count freed ones
+	 * per interpreter, found through the debug offsets). Local symbol: only
+	 * unstripped builds have it. */
+	if (!err && info->major == 3 && info->minor == 12 &&
+	    elf_file__symbol(ef, "_Py_next_func_version", &code_type, NULL) == 0)
+		info->code_count_addr = code_type + bias;
+	return err;
 }
 
 static int pyinfo__read_exe(const char *proc, pid_t pid, char *buf, size_t len)

@@ -20,6 +20,7 @@ struct pyinfo {
 	uint64_t runtime_addr;  /* address of _PyRuntime in the target (load bias applied) */
 	uint64_t runtime_size;  /* size of _PyRuntime when known, else 0 */
 	uint64_t code_type_addr; /* address of PyCode_Type in the target, 0 if unknown */
+	uint64_t code_count_addr; /* 3.12: address of _Py_next_func_version (u32), 0 if unknown */
 	char binary[4096];      /* the ELF that holds _PyRuntime, as named in maps */
 	bool shared;            /* _PyRuntime is in a shared libpython */
 	/* 3.13+: the _Py_DebugOffsets block at the start of _PyRuntime, read

@@ -100,6 +100,8 @@ static int on_add(void *ctx, const struct registry_proc *p)
 	    .runtime_addr = p->info.runtime_addr,
 	    /* Every frame's code must be a code object: a chain read mid-change stops there. */
 	    .code_type_addr = p->info.code_type_addr,
+	    /* Lets the walker keep code identities between samples (3.12). */
+	    .code_count_addr = p->info.code_count_addr,
 	    .off = p->off,
 	};
 	int err = sampler__add_proc(s->sampler, p->pid, &bp);

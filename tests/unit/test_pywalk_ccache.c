@@ -192,6 +192,29 @@ static void test_no_count_no_cache(void)
 	CHECK(!w.ccache_on);
 }
 
+/* 3.12: one process-wide count of created code objects, 0 once it wrapped. */
+static void test_created_count(void)
+{
+	static struct pywalk w;
+
+	build_image();
+	memset(&w, 0, sizeof(w));
+	init_walker(&w, 1, 0);
+	w.proc.code_count_addr = IMG_BASE + 0x6800;
+	put32(IMG_BASE + 0x6800, 1000);
+	CHECK_EQ_INT(walk(&w), 3);
+	CHECK(w.ccache_on);
+	CHECK_EQ_INT(walk(&w), 0);
+	make_code(2, 77, 0x7def); /* a new code object at the same address */
+	put32(IMG_BASE + 0x6800, 1001);
+	CHECK_EQ_INT(walk(&w), 3);
+	CHECK_EQ_INT(w.stack.frames[2].ident, ident_of(77, 0x7def));
+	put32(IMG_BASE + 0x6800, 0); /* wrapped: creations no longer counted */
+	CHECK_EQ_INT(walk(&w), 3);
+	CHECK(!w.ccache_on);
+	CHECK_EQ_INT(walk(&w), 3);
+}
+
 static void test_set_collisions_keep_both_ways(void)
 {
 	static struct pywalk w;
@@ -221,4 +244,4 @@ static void test_set_collisions_keep_both_ways(void)
 }
 
 TEST_MAIN(TEST(test_replaced_code_object_read_again), TEST(test_no_count_no_cache),
-	  TEST(test_set_collisions_keep_both_ways))
+	  TEST(test_created_count), TEST(test_set_collisions_keep_both_ways))
