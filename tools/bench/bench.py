@@ -1981,6 +1981,12 @@ def report_abcost(R):
     rows = [["not-Python exit (idle), us/run", "–"] +
             ["%s (%s)" % (fmt(median(idle.get(b, [])) and median(idle[b]) / 1e3),
                           " / ".join("%.2f" % (x / 1e3) for x in idle.get(b, []))) for b in builds]]
+    mem = {b: [r for r in A if r.get("build") == b and "error" not in r] for b in builds}
+    rows.append(["BPF maps MB (memlock), median of runs", "–"] +
+                [fmt(median([r["map_bytes"] / 2**20 for r in mem[b]])) for b in builds])
+    rows.append(["agent peak RSS MB, median of runs", "–"] +
+                [fmt(median([r["summary"].get("agent_maxrss_mb") for r in mem[b]]), "%.1f")
+                 for b in builds])
     for (py, label), by in per.items():
         rows.append([label, py] + ["%s (%s)" % (fmt(median(by.get(b, []))),
                                                 " / ".join("%.2f" % x for x in by.get(b, [])))
