@@ -104,8 +104,14 @@ static int on_add(void *ctx, const struct registry_proc *p)
 	    .code_count_addr = p->info.code_count_addr,
 	    .off = p->off,
 	};
-	int err = sampler__add_proc(s->sampler, p->pid, &bp);
 	char v[32];
+	int err;
+
+	/* Activation boundaries are only needed to splice native frames: the
+	 * walk without --native does not even look at 3.11's is_entry. */
+	if (!s->opts.native)
+		bp.off.frame_is_entry = 0;
+	err = sampler__add_proc(s->sampler, p->pid, &bp);
 
 	if (!err)
 		say(s, SESSION_INFO, "profiling pid %d (%s): Python %s, %s%s%s\n", (int)p->pid,
