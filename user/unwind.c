@@ -405,6 +405,30 @@ int unwinder__unwind(struct unwinder *u, const struct unwind_sample *s, struct u
 			dwfl_getthread_frames(p->dwfl, s->tid, frame_cb, &w);
 		}
 	}
+	/* Stopped at the first frame: a PLT stub or a function's first
+	 * instruction, whose CFI libdwfl did not follow. There the return
+	 * address is the word at sp: try from the caller, if it lies in a
+	 * known object. */
+	if (w.n == 1 && w.max > 1 && s->stack_len >= 16) {
+		struct unwind_sample caller = *s;
+		uint64_t ra;
+
+		memcpy(&ra, s->stack, sizeof(ra));
+		caller.ip = ra;
+		caller.sp = s->sp + 8;
+		caller.stack = (const char *)s->stack + 8;
+		caller.stack_len = s->stack_len - 8;
+		if (ra && dwfl_addrmodule(p->dwfl, ra)) {
+			struct walk w2 = {.out = out + 1, .max = max - 1};
+
+			p->cur = &caller;
+			dwfl_getthread_frames(p->dwfl, s->tid, frame_cb, &w2);
+			if (w2.n)
+				out[1].pc = ra - 1; /* a return address, like any caller's */
+			w.n += w2.n;
+			p->cur = s;
+		}
+	}
 	/* Bound the cache before naming: the names handed out for this sample
 	 * must stay valid until the next call. */
 	if (p->syms && hashmap__size(p->syms) + w.n > MAX_SYMS)
