@@ -30,6 +30,13 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * gets its thread state within milliseconds, a native thread never does. */
 const volatile __u64 tstate_retry_min_ns = 10000000ull;
 const volatile __u32 tstate_retry_max_shift = 7; /* 10 ms << 7 = 1.28 s */
+/* Wall mode: samples carry a thread state, and the scheduler programs count
+ * off-CPU time. */
+const volatile __u32 wall_mode = 0;
+/* --gil: only threads holding the GIL are recorded. */
+const volatile __u32 gil_only = 0;
+/* The time one cpu-clock sample stands for. */
+const volatile __u64 period_ns = 10101010ull;
 /* --native: each sample goes to `native_events` with registers, user and
  * kernel stacks instead of being aggregated here. */
 const volatile bool native_mode = false;
@@ -65,8 +72,19 @@ struct {
 	__uint(max_entries, 65536);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, struct pybpf_count_key);
-	__type(value, __u64);
+	__type(value, struct pybpf_count_val);
 } counts SEC(".maps");
+
+/* Wall mode: threads of targets that are off CPU, by host tid. Not
+ * preallocated: an entry being closed by pybpf_close_offcpu while its thread
+ * switches in stays valid memory until every reader is done. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, __u32);
+	__type(value, struct pybpf_offcpu);
+} offcpu SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -112,8 +130,9 @@ struct {
 	__type(value, struct pywalk);
 } scratch SEC(".maps");
 
-/* Per-CPU, and only the sampling program counts (perf_event programs do not
- * nest on a CPU): a plain increment is exact. */
+/* Per-CPU; the sampling and scheduler programs never interrupt one another
+ * (the scheduler runs them with interrupts off): a plain increment is exact
+ * for them (the off-CPU closer, run on demand, may rarely lose one). */
 static __always_inline void count(enum pybpf_counter id)
 {
 	__u32 zero = 0;
@@ -290,38 +309,98 @@ static int capture_cb(__u32 i, void *ctx __attribute__((unused)))
 	return PYWALK_CONTINUE;
 }
 
-static __always_inline void record(struct pywalk *w, __u32 tid)
+/* Add to a (process, thread, stack, state) total. */
+static __always_inline void add_count(const struct pybpf_count_key *key, __u64 n, __u64 ns)
 {
-	struct pybpf_count_key key = { .gen = w->proc.gen, .tid = tid };
-	__u64 one = 1, *n;
+	struct pybpf_count_val one = {.count = n, .ns = ns}, *v;
 	long err;
 
-	key.stack = pywalk__stack_hash(w);
-	if (!bpf_map_lookup_elem(&stacks, &key.stack)) {
-		err = bpf_map_update_elem(&stacks, &key.stack, &w->stack, BPF_NOEXIST);
-		if (err && err != -17 /* EEXIST: another CPU won */) {
-			count(CNT_STACKS_FULL);
+	v = bpf_map_lookup_elem(&counts, key);
+	if (!v) {
+		err = bpf_map_update_elem(&counts, key, &one, BPF_NOEXIST);
+		if (!err) {
+			count(CNT_STACKS_RECORDED);
 			return;
 		}
-		if (!err && w->stack.depth)
-			bpf_loop(PYBPF_MAX_FRAMES, capture_cb, NULL, 0);
-	}
-
-	n = bpf_map_lookup_elem(&counts, &key);
-	if (n) {
-		__sync_fetch_and_add(n, 1);
-	} else {
-		err = bpf_map_update_elem(&counts, &key, &one, BPF_NOEXIST);
-		if (err == -17) {
-			n = bpf_map_lookup_elem(&counts, &key);
-			if (n)
-				__sync_fetch_and_add(n, 1);
-		} else if (err) {
+		v = err == -17 /* EEXIST: another CPU won */ ? bpf_map_lookup_elem(&counts, key)
+							     : NULL;
+		if (!v) {
 			count(CNT_COUNTS_FULL);
 			return;
 		}
 	}
+	__sync_fetch_and_add(&v->count, n);
+	__sync_fetch_and_add(&v->ns, ns);
 	count(CNT_STACKS_RECORDED);
+}
+
+/* Put the walked stack in the stacks map (naming its new code objects);
+ * its hash, or 0 when the map is full. */
+static __always_inline __u64 store_stack(struct pywalk *w)
+{
+	__u64 hash = pywalk__stack_hash(w);
+	long err;
+
+	if (bpf_map_lookup_elem(&stacks, &hash))
+		return hash;
+	err = bpf_map_update_elem(&stacks, &hash, &w->stack, BPF_NOEXIST);
+	if (err && err != -17 /* EEXIST: another CPU won */) {
+		count(CNT_STACKS_FULL);
+		return 0;
+	}
+	if (!err && w->stack.depth)
+		bpf_loop(PYBPF_MAX_FRAMES, capture_cb, NULL, 0);
+	return hash;
+}
+
+/* Set up the walk of a thread of a registered process and walk it. */
+static __always_inline struct pywalk *walk_thread(const struct pybpf_proc *proc,
+						  struct task_struct *task, __u32 tid)
+{
+	struct pywalk *w = walk_state();
+
+	if (!w) {
+		count(CNT_SCRATCH);
+		return NULL;
+	}
+	__builtin_memcpy(&w->proc, proc, sizeof(w->proc));
+	w->err = 0;
+	w->stack.depth = 0;
+	w->stack.flags = 0;
+	w->hash = pyhash__mix(0x5eed, w->proc.gen);
+
+	/* pthread_self() of the thread is its fs base (x86-64, glibc and musl). */
+	w->want_thread_id = task->thread.fsbase;
+	w->tstate = find_tstate(w, tid);
+	if (!w->tstate) {
+		count(CNT_NO_TSTATE);
+		w->stack.flags = STACK_F_NO_TSTATE;
+	} else if (pywalk__begin(w) == 0) {
+		pywalk__ccache_begin(w, w->interp);
+		bpf_loop(PYBPF_MAX_FRAMES + 1, frames_cb, NULL, 0);
+		if (w->stack.flags & STACK_F_TRUNCATED)
+			count(CNT_TRUNCATED);
+		if (!w->stack.depth)
+			count(CNT_EMPTY_STACK);
+	}
+	if (w->err)
+		count(w->err);
+	return w;
+}
+
+/*
+ * Does the walked thread hold the GIL? 1 yes (or the build has none), 0 no;
+ * *gil is the GIL's address, 0 without one.
+ */
+static __always_inline int holds_gil(struct pywalk *w, __u64 *gil)
+{
+	int held;
+
+	*gil = 0;
+	if (!w->tstate)
+		return 0; /* a native thread never holds it */
+	held = pywalk__gil(w, gil);
+	return !*gil || held > 0;
 }
 
 /*
@@ -421,9 +500,12 @@ int pybpf_sample(struct bpf_perf_event_data *ctx)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	struct pybpf_count_key key = {.tid = tid};
 	struct task_struct *task;
 	struct pybpf_proc *proc;
 	struct pywalk *w;
+	__u64 gil;
+	int held;
 
 	count(CNT_SAMPLES);
 	proc = bpf_map_lookup_elem(&procs, &tgid);
@@ -432,37 +514,183 @@ int pybpf_sample(struct bpf_perf_event_data *ctx)
 		return 0;
 	}
 	count(CNT_PY_SAMPLES);
-	w = walk_state();
-	if (!w) {
-		count(CNT_SCRATCH);
-		return 0;
-	}
-	__builtin_memcpy(&w->proc, proc, sizeof(w->proc));
-	w->err = 0;
-	w->stack.depth = 0;
-	w->stack.flags = 0;
-	w->hash = pyhash__mix(0x5eed, w->proc.gen);
-
-	/* pthread_self() of the running thread is its fs base (x86-64, glibc and musl). */
 	task = bpf_get_current_task_btf();
-	w->want_thread_id = task->thread.fsbase;
-	w->tstate = find_tstate(w, tid);
-	if (!w->tstate) {
-		count(CNT_NO_TSTATE);
-		w->stack.flags = STACK_F_NO_TSTATE;
-	} else if (pywalk__begin(w) == 0) {
-		pywalk__ccache_begin(w, w->interp);
-		bpf_loop(PYBPF_MAX_FRAMES + 1, frames_cb, NULL, 0);
-		if (w->stack.flags & STACK_F_TRUNCATED)
-			count(CNT_TRUNCATED);
-		if (!w->stack.depth)
-			count(CNT_EMPTY_STACK);
+	w = walk_thread(proc, task, tid);
+	if (!w)
+		return 0;
+	if (wall_mode || gil_only) {
+		held = holds_gil(w, &gil);
+		if (gil_only && !held) {
+			count(CNT_NOT_GIL_HOLDER);
+			return 0;
+		}
+		if (wall_mode)
+			key.state = held ? STATE_RUNNING : STATE_RUNNING_NOGIL;
 	}
-	if (w->err)
-		count(w->err);
 	if (native_mode && !record_native(ctx, w, tid, task))
 		return 0;
-	record(w, tid);
+	key.gen = w->proc.gen;
+	key.stack = store_stack(w);
+	if (key.stack)
+		add_count(&key, 1, period_ns);
+	return 0;
+}
+
+/*
+ * Wall mode. A target thread leaving the CPU is still `current`, so its
+ * Python stack can be read: it is stored with what the thread waits for,
+ * and the time until it runs again is added to its total when it does.
+ */
+
+#define TASK_DEAD_STATE 0x80 /* TASK_DEAD: the thread's last switch */
+#define SYSCALL_FUTEX 202    /* x86-64 */
+
+/* The wait of a thread that leaves the CPU in state prev_state. */
+static __always_inline __u16 wait_of(struct task_struct *task, unsigned int prev_state,
+				     __u64 *futex_addr)
+{
+	struct pt_regs *regs;
+	long nr;
+
+	*futex_addr = 0;
+	if (prev_state == 0) /* TASK_RUNNING */
+		return WAIT_PREEMPTED;
+	regs = (struct pt_regs *)bpf_task_pt_regs(task);
+	if (!regs)
+		return WAIT_OTHER;
+	/* A system call's entry saved the user rip in rcx and rflags in r11
+	 * (the syscall instruction does that); an exception's did not. */
+	nr = (long)BPF_CORE_READ(regs, orig_ax);
+	if (nr < 0 || nr >= WAIT_SYSCALL_MAX - WAIT_SYSCALL ||
+	    BPF_CORE_READ(regs, cx) != BPF_CORE_READ(regs, ip) ||
+	    BPF_CORE_READ(regs, r11) != BPF_CORE_READ(regs, flags))
+		return WAIT_OTHER;
+	if (nr == SYSCALL_FUTEX)
+		*futex_addr = BPF_CORE_READ(regs, di);
+	return (__u16)(WAIT_SYSCALL + nr);
+}
+
+static __always_inline void switch_out(struct task_struct *prev, unsigned int prev_state)
+{
+	__u32 tgid = prev->tgid, tid = prev->pid;
+	struct pybpf_offcpu e = {};
+	struct pybpf_proc *proc;
+	struct pywalk *w;
+	__u64 gil, futex;
+	int held;
+
+	proc = bpf_map_lookup_elem(&procs, &tgid);
+	if (!proc || (prev_state & TASK_DEAD_STATE))
+		return;
+	count(CNT_SWITCH_OUT);
+	w = walk_thread(proc, prev, tid);
+	if (!w)
+		return;
+	held = holds_gil(w, &gil);
+	if (gil_only && !held) {
+		count(CNT_NOT_GIL_HOLDER);
+		return;
+	}
+	e.gen = w->proc.gen;
+	e.state = STATE_BLOCKED;
+	e.wait = wait_of(prev, prev_state, &futex);
+	/* Waiting on the GIL's condition variable or mutex. */
+	if (gil && futex >= gil && futex - gil < w->proc.off.gil_size)
+		e.state = STATE_GIL_WAIT;
+	e.stack = store_stack(w);
+	if (!e.stack)
+		return;
+	e.run_ns = prev->se.sum_exec_runtime;
+	e.since_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&offcpu, &tid, &e, BPF_ANY))
+		count(CNT_OFFCPU_FULL);
+}
+
+/* Count the part of an off-CPU interval not counted yet, up to now. */
+static __always_inline void close_offcpu(__u32 tid, const struct pybpf_offcpu *e, __u64 since,
+					 __u64 now)
+{
+	struct pybpf_count_key key = {
+	    .gen = e->gen, .tid = tid, .stack = e->stack, .state = e->state, .wait = e->wait};
+
+	if (now > since) {
+		add_count(&key, 1, now - since);
+		count(CNT_OFFCPU_CLOSED);
+	}
+}
+
+static __always_inline void switch_in(struct task_struct *next)
+{
+	__u32 tid = next->pid;
+	struct pybpf_offcpu *e, copy;
+	__u64 since;
+
+	e = bpf_map_lookup_elem(&offcpu, &tid);
+	if (!e)
+		return;
+	/* The closer may be splitting this interval at the same moment: whoever
+	 * swaps since_ns first counts up to its own now. */
+	since = __sync_lock_test_and_set(&e->since_ns, 0);
+	__builtin_memcpy(&copy, e, sizeof(copy));
+	bpf_map_delete_elem(&offcpu, &tid);
+	if (copy.run_ns != next->se.sum_exec_runtime) {
+		count(CNT_OFFCPU_STALE); /* it ran meanwhile: not what was recorded */
+		return;
+	}
+	if (since)
+		close_offcpu(tid, &copy, since, bpf_ktime_get_ns());
+}
+
+/* sched_switch(bool preempt, prev, next, unsigned int prev_state) */
+SEC("tp_btf/sched_switch")
+int pybpf_switch(__u64 *ctx)
+{
+	struct task_struct *prev = (struct task_struct *)ctx[1];
+	struct task_struct *next = (struct task_struct *)ctx[2];
+
+	if (!wall_mode)
+		return 0;
+	switch_out(prev, (unsigned int)ctx[3]);
+	switch_in(next);
+	return 0;
+}
+
+/*
+ * Run by userspace at the end of each profile: count every open off-CPU
+ * interval up to now, so a thread asleep for the whole run is in it, and
+ * restart it from now. Entries whose thread ran or exited meanwhile are
+ * dropped.
+ */
+extern struct task_struct *bpf_task_from_pid(s32 pid) __ksym;
+extern void bpf_task_release(struct task_struct *p) __ksym;
+
+static long close_cb(struct bpf_map *map, __u32 *tid, struct pybpf_offcpu *e, void *ctx)
+{
+	struct task_struct *task = bpf_task_from_pid((s32)*tid);
+	__u64 run = 0, since, now;
+
+	(void)ctx;
+	if (task) {
+		run = task->se.sum_exec_runtime;
+		bpf_task_release(task);
+	}
+	if (!task || run != e->run_ns) {
+		bpf_map_delete_elem(map, tid);
+		count(CNT_OFFCPU_STALE);
+		return 0;
+	}
+	now = bpf_ktime_get_ns();
+	since = __sync_lock_test_and_set(&e->since_ns, now);
+	if (since)
+		close_offcpu(*tid, e, since, now);
+	return 0;
+}
+
+SEC("syscall")
+int pybpf_close_offcpu(void *ctx)
+{
+	(void)ctx;
+	bpf_for_each_map_elem(&offcpu, close_cb, NULL, 0);
 	return 0;
 }
 

@@ -79,8 +79,25 @@ struct pybpf_offsets {
 	__u8 frame_is_entry;         /* is_entry bool (3.11 only): an eval-loop activation's first frame; 0 = none */
 	__u16 interp_code_gen;       /* PyInterpreterState._code_object_generation (3.14+), 0 = none */
 	__u64 executable_mask;       /* applied to frame_code (3.14 tagged refs); ~0 otherwise */
+	/* The GIL (wall mode's thread states, --gil). gil_offset: GIL_IN_RUNTIME,
+	 * of the GIL in _PyRuntime; GIL_PTR_IN_INTERP, of the pointer to it in
+	 * PyInterpreterState. */
+	__u32 gil_offset;
+	__u16 gil_model;             /* enum pybpf_gil_model */
+	__u16 tstate_interp;         /* PyThreadState.interp */
+	__u16 gil_locked;            /* int, in struct _gil_runtime_state */
+	__u16 gil_last_holder;       /* PyThreadState *, in struct _gil_runtime_state */
+	__u16 gil_size;              /* sizeof(struct _gil_runtime_state): a futex in it = GIL wait */
+	__u16 pad1;
 };
-_Static_assert(sizeof(struct pybpf_offsets) == 72, "pybpf_offsets layout");
+_Static_assert(sizeof(struct pybpf_offsets) == 88, "pybpf_offsets layout");
+
+/* Where a version keeps its GIL. */
+enum pybpf_gil_model {
+	GIL_NONE = 0,          /* free-threaded build, or not known: no GIL states */
+	GIL_IN_RUNTIME = 1,    /* 3.8-3.11: _PyRuntime.ceval.gil */
+	GIL_PTR_IN_INTERP = 2, /* 3.12+: tstate->interp->ceval.gil points to it */
+};
 
 /* Value of the procs map, keyed by host tgid. */
 struct pybpf_proc {
@@ -91,7 +108,7 @@ struct pybpf_proc {
 	struct pybpf_offsets off;
 	__u64 code_count_addr; /* 3.12: _Py_next_func_version (u32, counts created code objects), or 0 */
 };
-_Static_assert(sizeof(struct pybpf_proc) == 104, "pybpf_proc layout");
+_Static_assert(sizeof(struct pybpf_proc) == 120, "pybpf_proc layout");
 
 /* One Python frame as recorded at sample time. */
 struct pybpf_frame {
@@ -115,13 +132,55 @@ struct pybpf_stack {
 };
 _Static_assert(sizeof(struct pybpf_stack) == 8 + 16 * PYBPF_MAX_FRAMES, "pybpf_stack layout");
 
-/* Key of the counts map; the value is a __u64 sample count. */
+/* What a thread was doing (wall mode; STATE_NONE in cpu mode). */
+enum pybpf_state {
+	STATE_NONE = 0,
+	STATE_RUNNING = 1,       /* on CPU holding the GIL, or a build without one */
+	STATE_RUNNING_NOGIL = 2, /* on CPU, GIL released (C code) */
+	STATE_GIL_WAIT = 3,      /* off CPU waiting to take the GIL */
+	STATE_BLOCKED = 4,       /* off CPU otherwise */
+	STATE__MAX,
+};
+
+/* What an off-CPU thread waited in: WAIT_SYSCALL + the syscall number, or one of these. */
+enum pybpf_wait {
+	WAIT_NONE = 0,      /* on CPU */
+	WAIT_PREEMPTED = 1, /* runnable, but another task got the CPU */
+	WAIT_OTHER = 2,     /* asleep in the kernel outside a system call (e.g. a page fault) */
+	WAIT_SYSCALL = 16,
+	WAIT_SYSCALL_MAX = 1024, /* syscall numbers at or above this are WAIT_OTHER */
+};
+
+/* Key of the counts map. */
 struct pybpf_count_key {
 	__u32 gen;    /* process registration */
 	__u32 tid;    /* host thread id */
 	__u64 stack;  /* key into the stacks map */
+	__u16 state;  /* enum pybpf_state */
+	__u16 wait;   /* enum pybpf_wait */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct pybpf_count_key) == 16, "pybpf_count_key layout");
+_Static_assert(sizeof(struct pybpf_count_key) == 24, "pybpf_count_key layout");
+
+/* Value of the counts map: on-CPU samples weigh one sampling period each;
+ * off-CPU intervals their measured length. */
+struct pybpf_count_val {
+	__u64 count;  /* samples, or off-CPU intervals */
+	__u64 ns;     /* time they stand for */
+};
+_Static_assert(sizeof(struct pybpf_count_val) == 16, "pybpf_count_val layout");
+
+/* Value of the off-CPU map (wall mode), keyed by host tid: a thread that
+ * left the CPU, where it was and since when. */
+struct pybpf_offcpu {
+	__u32 gen;
+	__u16 state;     /* STATE_GIL_WAIT or STATE_BLOCKED */
+	__u16 wait;
+	__u64 stack;     /* key into the stacks map */
+	__u64 since_ns;  /* CLOCK_MONOTONIC start of what is not counted yet; 0 while closing */
+	__u64 run_ns;    /* the task's total CPU time then: unchanged while it stays off CPU */
+};
+_Static_assert(sizeof(struct pybpf_offcpu) == 32, "pybpf_offcpu layout");
 
 /* Key/value of the thread-state cache. */
 struct pybpf_thread_key {
@@ -254,6 +313,11 @@ enum pybpf_counter {
 	CNT_BAD_FRAME,          /* frame chain left mid-change: not a code object, or a loop */
 	CNT_NATIVE_LOST,        /* --native: ring buffer full, sample kept without native frames */
 	CNT_NATIVE_NO_REGS,     /* --native: user registers unavailable (kernel thread) */
+	CNT_SWITCH_OUT,         /* wall mode: a target thread left the CPU */
+	CNT_OFFCPU_CLOSED,      /* wall mode: off-CPU intervals counted */
+	CNT_OFFCPU_FULL,        /* wall mode: off-CPU map full, an interval lost */
+	CNT_OFFCPU_STALE,       /* wall mode: a start-of-run entry found stale, dropped */
+	CNT_NOT_GIL_HOLDER,     /* --gil: sample of a thread not holding the GIL, left out */
 	CNT__MAX,
 };
 

@@ -44,6 +44,8 @@ enum {
 	OPT_JSON,
 	OPT_LOCALS,
 	OPT_NATIVE,
+	OPT_MODE,
+	OPT_GIL,
 };
 
 /* Leading ':' makes getopt report a missing argument as ':' instead of '?'.
@@ -72,6 +74,8 @@ static const struct option long_opts[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"locals", no_argument, NULL, OPT_LOCALS},
     {"native", no_argument, NULL, OPT_NATIVE},
+    {"mode", required_argument, NULL, OPT_MODE},
+    {"gil", no_argument, NULL, OPT_GIL},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -126,6 +130,11 @@ static const char usage_record[] =
     "                         interactive flame graph for any browser),\n"
     "                         speedscope (JSON for speedscope.app) or text\n"
     "                         (a table of functions like pstats)\n"
+    "      --mode MODE        cpu (default): where CPU time goes; wall: where\n"
+    "                         wall-clock time goes, on and off CPU, with labels\n"
+    "                         state (running, running_nogil, gil_wait, blocked)\n"
+    "                         and wait (the syscall blocked in, or preempted)\n"
+    "      --gil              only threads holding the GIL (who holds it)\n"
     "      --sort own|total   text: order rows by own or total samples (total)\n"
     "      --limit N          text: at most N rows per table (default all)\n"
     "      --per-process      text: one table per process\n"
@@ -238,6 +247,8 @@ static const struct {
     {OPT_SUBPROCESSES, C(CMD_RECORD) | C(CMD_TOP)},
     {OPT_JSON, C(CMD_DUMP)},
     {OPT_LOCALS, C(CMD_DUMP)},
+    {OPT_MODE, C(CMD_RECORD)},
+    {OPT_GIL, C(CMD_RECORD)},
 };
 
 static bool option_allowed(int val, enum pybpf_command cmd)
@@ -567,6 +578,18 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 			break;
 		case OPT_PER_PROCESS:
 			cfg->write.per_process = true;
+			break;
+		case OPT_MODE:
+			if (strcmp(optarg, "cpu") == 0)
+				cfg->mode = MODE_CPU;
+			else if (strcmp(optarg, "wall") == 0)
+				cfg->mode = MODE_WALL;
+			else
+				set_err(err, errlen, &have_err,
+					"--mode: '%s' is not one of cpu, wall", optarg);
+			break;
+		case OPT_GIL:
+			cfg->gil_only = true;
 			break;
 		case OPT_INTERVAL:
 			if (parse_seconds(optarg, MAX_DURATION_S, &dval) < 0 || dval < 1.0)

@@ -40,6 +40,11 @@ enum pybpf_command {
 #define EXIT_PROGRAM_NOT_EXECUTABLE 126
 #define EXIT_PROGRAM_NOT_FOUND 127
 
+enum profile_mode {
+	MODE_CPU = 0,  /* on-CPU samples only */
+	MODE_WALL = 1, /* on-CPU samples and off-CPU time */
+};
+
 #define CONFIG_MAX_PIDS 64
 #define CONFIG_MAX_HEADERS 16
 
@@ -58,6 +63,8 @@ struct config {
 	const char *input;	   /* IN */
 	char default_output[32];   /* storage for the default -o */
 	bool native;               /* --native: native and kernel frames too */
+	enum profile_mode mode;    /* --mode cpu|wall */
+	bool gil_only;             /* --gil: only threads holding the GIL */
 	int verbose;               /* -v, repeatable */
 	/* Daemon mode: one profile per interval, to a directory and/or a server. */
 	double interval_s;         /* --interval SECONDS; 0 = one profile at the end */

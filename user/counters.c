@@ -27,6 +27,11 @@ static const struct {
     [CNT_BAD_FRAME] = {"torn_frame_chain", 1},
     [CNT_NATIVE_LOST] = {"native_event_lost", 1},
     [CNT_NATIVE_NO_REGS] = {"native_no_user_regs", 1},
+    [CNT_SWITCH_OUT] = {"switch_outs", 0},
+    [CNT_OFFCPU_CLOSED] = {"offcpu_counted", 0},
+    [CNT_OFFCPU_FULL] = {"offcpu_map_full", 1},
+    [CNT_OFFCPU_STALE] = {"offcpu_stale", 0},
+    [CNT_NOT_GIL_HOLDER] = {"not_gil_holder", 0},
 };
 
 _Static_assert(sizeof(counters) / sizeof(counters[0]) == CNT__MAX, "a name per counter");

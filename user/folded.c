@@ -17,7 +17,8 @@
  *   end in "_[k]" (as in Linux perf's collapsed stacks);
  * - inside any frame, ';' becomes ',' and control characters (newlines
  *   included) become ' ', so a frame can neither split nor end a line;
- * - count is the number of samples.
+ * - count is the number of samples; in a wall-time profile, microseconds
+ *   of wall time (lines under 1 us are left out).
  *
  * Samples whose text comes out equal (e.g. two threads with the same name)
  * are merged into one line, and lines are sorted bytewise by their stack
@@ -211,7 +212,8 @@ static int write_all(int fd, const char *buf, size_t len)
 }
 
 /* Write the merged lines through a fixed-size buffer. */
-static int write_lines(int fd, const struct text *t, const struct line *lines, size_t nlines)
+static int write_lines(int fd, const struct text *t, const struct line *lines, size_t nlines,
+		       uint64_t unit)
 {
 	char *out = malloc(OUT_CHUNK);
 	size_t used = 0;
@@ -222,10 +224,12 @@ static int write_lines(int fd, const struct text *t, const struct line *lines, s
 	for (size_t i = 0; i < nlines && !err; i++) {
 		const struct line *l = &lines[i];
 		char count[32];
-		int n = snprintf(count, sizeof(count), " %" PRIu64 "\n", l->count);
+		int n = snprintf(count, sizeof(count), " %" PRIu64 "\n", l->count / unit);
 		const char *parts[2] = {t->data + l->off, count};
 		size_t lens[2] = {l->len, (size_t)n};
 
+		if (l->count < unit)
+			continue;
 		for (size_t k = 0; k < 2 && !err; k++) {
 			const char *src = parts[k];
 			size_t left = lens[k];
@@ -253,6 +257,7 @@ static int write_lines(int fd, const struct text *t, const struct line *lines, s
 int folded__write(const struct profile *p, int fd)
 {
 	size_t nsamples = profile__sample_count(p), nlines = 0;
+	bool wall = profile__meta(p)->wall;
 	struct text text = {0};
 	struct line *lines;
 	int err = 0;
@@ -267,13 +272,16 @@ int folded__write(const struct profile *p, int fd)
 		err = text_sample(&text, p, i);
 		if (err)
 			goto out_free;
-		lines[i] = (struct line){
-		    .off = off, .len = text.len - off, .count = profile__sample_value(p, i)};
+		lines[i] = (struct line){.off = off,
+					 .len = text.len - off,
+					 .count = wall ? profile__sample_ns(p, i)
+						       : profile__sample_value(p, i)};
 	}
 
 	if (nsamples)
 		qsort_r(lines, nsamples, sizeof(*lines), line_cmp, text.data);
-	/* Merge equal neighbours; counts cannot overflow, their sum is the profile total. */
+	/* Merge equal neighbours; counts cannot overflow, their sum is the profile total
+	 * (of samples or of nanoseconds). */
 	for (size_t i = 0; i < nsamples; i++) {
 		if (nlines && line_eq(&text, &lines[nlines - 1], &lines[i]))
 			lines[nlines - 1].count += lines[i].count;
@@ -281,7 +289,7 @@ int folded__write(const struct profile *p, int fd)
 			lines[nlines++] = lines[i];
 	}
 
-	err = write_lines(fd, &text, lines, nlines);
+	err = write_lines(fd, &text, lines, nlines, wall ? 1000 : 1);
 out_free:
 	free(text.data);
 	free(lines);

@@ -700,6 +700,8 @@ static int run(const struct config *cfg)
 	    .all_pythons = cfg->all_pythons,
 	    .native = cfg->native,
 	    .subprocesses = cfg->subprocesses || cfg->program,
+	    .wall = cfg->mode == MODE_WALL,
+	    .gil_only = cfg->gil_only,
 	    .proc_root = "/proc",
 	    .log = session_log,
 	};

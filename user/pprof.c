@@ -38,6 +38,9 @@ enum {
 	STR_CONTAINER,
 	STR_SERVICE,
 	STR_MAIN_MAPPING,
+	STR_WALL,
+	STR_STATE,
+	STR_WAIT,
 	STR_NFIXED,
 };
 static const char *const fixed_strings[STR_NFIXED] = {
@@ -54,6 +57,9 @@ static const char *const fixed_strings[STR_NFIXED] = {
     [STR_CONTAINER] = "container_id",
     [STR_SERVICE] = "service",
     [STR_MAIN_MAPPING] = "python",
+    [STR_WALL] = "wall",
+    [STR_STATE] = "state",
+    [STR_WAIT] = "wait",
 };
 
 /* The one mapping every Python location belongs to (see encode_main_mapping). */
@@ -306,33 +312,27 @@ static void encode_label(struct pbuf *b, int64_t key, int64_t str, int64_t num)
 	pb_uint_field(b, LABEL_NUM, (uint64_t)num);
 }
 
-static int64_t saturating_mul(uint64_t a, uint64_t b)
-{
-	uint64_t r;
-
-	if (__builtin_mul_overflow(a, b, &r) || r > INT64_MAX)
-		return INT64_MAX;
-	return (int64_t)r;
-}
-
 /* One Sample message into msg (cleared first). */
 static int encode_sample(struct pbuf *msg, struct strtab *strs, const struct profile *p, size_t i)
 {
 	const struct profile_labels *labels = profile__sample_labels(p, i);
 	uint64_t count = profile__sample_value(p, i);
+	uint64_t ns = profile__sample_ns(p, i);
 	int64_t values[2] = {
 	    count > INT64_MAX ? INT64_MAX : (int64_t)count,
-	    saturating_mul(count, profile__meta(p)->period_ns),
+	    ns > INT64_MAX ? INT64_MAX : (int64_t)ns,
 	};
 	const size_t *locs;
 	size_t nlocs, len = 0;
-	int64_t comm, thread_name, container, service;
+	int64_t comm, thread_name, container, service, state, wait;
 
 	comm = labels->comm ? strtab_index(strs, labels->comm) : 0;
 	thread_name = labels->thread_name ? strtab_index(strs, labels->thread_name) : 0;
 	container = labels->container ? strtab_index(strs, labels->container) : 0;
 	service = labels->service ? strtab_index(strs, labels->service) : 0;
-	if (comm < 0 || thread_name < 0 || container < 0 || service < 0)
+	state = labels->state ? strtab_index(strs, labels->state) : 0;
+	wait = labels->wait ? strtab_index(strs, labels->wait) : 0;
+	if (comm < 0 || thread_name < 0 || container < 0 || service < 0 || state < 0 || wait < 0)
 		return -ENOMEM;
 
 	msg->len = 0;
@@ -362,6 +362,10 @@ static int encode_sample(struct pbuf *msg, struct strtab *strs, const struct pro
 		encode_label(msg, STR_CONTAINER, container, 0);
 	if (labels->service)
 		encode_label(msg, STR_SERVICE, service, 0);
+	if (labels->state)
+		encode_label(msg, STR_STATE, state, 0);
+	if (labels->wait)
+		encode_label(msg, STR_WAIT, wait, 0);
 	return msg->err;
 }
 
@@ -486,7 +490,8 @@ int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 	}
 
 	encode_value_type(&out, PROFILE_SAMPLE_TYPE, STR_SAMPLES, STR_COUNT);
-	encode_value_type(&out, PROFILE_SAMPLE_TYPE, STR_CPU, STR_NANOSECONDS);
+	encode_value_type(&out, PROFILE_SAMPLE_TYPE, meta->wall ? STR_WALL : STR_CPU,
+			  STR_NANOSECONDS);
 
 	for (size_t i = 0; i < profile__sample_count(p); i++) {
 		err = encode_sample(&msg, &strs, p, i);
@@ -510,7 +515,8 @@ int pprof__encode(const struct profile *p, uint8_t **buf, size_t *len)
 
 	pb_uint_field(&out, PROFILE_TIME_NANOS, (uint64_t)meta->time_ns);
 	pb_uint_field(&out, PROFILE_DURATION_NANOS, (uint64_t)meta->duration_ns);
-	encode_value_type(&out, PROFILE_PERIOD_TYPE, STR_CPU, STR_NANOSECONDS);
+	encode_value_type(&out, PROFILE_PERIOD_TYPE, meta->wall ? STR_WALL : STR_CPU,
+			  STR_NANOSECONDS);
 	pb_uint_field(&out, PROFILE_PERIOD,
 		      meta->period_ns > INT64_MAX ? INT64_MAX : meta->period_ns);
 

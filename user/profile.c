@@ -65,11 +65,13 @@ struct sample {
 	struct profile_labels labels; /* comm/thread_name point to interned strings */
 	size_t stack_id;
 	uint64_t count;
+	uint64_t ns;
 };
 
 struct profile {
 	struct profile_meta meta;
 	uint64_t total;
+	uint64_t total_ns;
 
 	struct str_block *blocks;
 	const char **strs;
@@ -410,7 +412,8 @@ static bool sample_eq(const struct profile *p, size_t id, const void *key)
 	return a->stack_id == b->stack_id && a->labels.pid == b->labels.pid &&
 	       a->labels.tid == b->labels.tid && a->labels.ppid == b->labels.ppid &&
 	       a->labels.comm == b->labels.comm && a->labels.thread_name == b->labels.thread_name &&
-	       a->labels.container == b->labels.container && a->labels.service == b->labels.service;
+	       a->labels.container == b->labels.container && a->labels.service == b->labels.service &&
+	       a->labels.state == b->labels.state && a->labels.wait == b->labels.wait;
 }
 
 /* Add the size of s's copy (if any) to *bytes; true on overflow. */
@@ -423,14 +426,15 @@ static bool add_copy_size(size_t *bytes, const char *s)
 static int profile_reserve(struct profile *p, const struct profile_labels *labels,
 			   const struct profile_frame *frames, size_t nframes)
 {
-	size_t nstrings = 4 * nframes + 4, bytes = 0;
+	size_t nstrings = 4 * nframes + 6, bytes = 0;
 	bool overflow;
 	int err;
 
 	/* Short-circuits on overflow, which fails the call anyway. */
 	overflow =
 	    add_copy_size(&bytes, labels->comm) || add_copy_size(&bytes, labels->thread_name) ||
-	    add_copy_size(&bytes, labels->container) || add_copy_size(&bytes, labels->service);
+	    add_copy_size(&bytes, labels->container) || add_copy_size(&bytes, labels->service) ||
+	    add_copy_size(&bytes, labels->state) || add_copy_size(&bytes, labels->wait);
 	for (size_t i = 0; i < nframes && !overflow; i++)
 		overflow =
 		    add_copy_size(&bytes, frames[i].name) ||
@@ -483,6 +487,17 @@ static int profile_reserve(struct profile *p, const struct profile_labels *label
 int profile__add(struct profile *p, const struct profile_labels *labels,
 		 const struct profile_frame *frames, size_t nframes, uint64_t count)
 {
+	uint64_t ns;
+
+	if (p && __builtin_mul_overflow(count, p->meta.period_ns, &ns))
+		ns = UINT64_MAX;
+	return profile__add_timed(p, labels, frames, nframes, count, p ? ns : 0);
+}
+
+int profile__add_timed(struct profile *p, const struct profile_labels *labels,
+		       const struct profile_frame *frames, size_t nframes, uint64_t count,
+		       uint64_t ns)
+{
 	struct htab_slot *slot;
 	struct sample key;
 	uint64_t hash;
@@ -490,10 +505,10 @@ int profile__add(struct profile *p, const struct profile_labels *labels,
 
 	if (!p || !labels || (nframes && !frames))
 		return -EINVAL;
-	if (!count)
+	if (!count && !ns)
 		return 0;
 	/* Every sample's count is bounded by the total, so this covers both. */
-	if (count > UINT64_MAX - p->total)
+	if (count > UINT64_MAX - p->total || ns > UINT64_MAX - p->total_ns)
 		return -EOVERFLOW;
 	if (nframes > SIZE_MAX / 4)
 		return -ENOMEM;
@@ -510,13 +525,17 @@ int profile__add(struct profile *p, const struct profile_labels *labels,
 	key.labels.thread_name = string_intern(p, labels->thread_name);
 	key.labels.container = string_intern(p, labels->container);
 	key.labels.service = string_intern(p, labels->service);
+	key.labels.state = string_intern(p, labels->state);
+	key.labels.wait = string_intern(p, labels->wait);
 	key.stack_id = stack_intern(p, frames, nframes);
 	key.count = 0;
+	key.ns = 0;
 	hash = hash_mix(hash_mix(3, key.stack_id), (uint64_t)key.labels.pid);
 	hash = hash_mix(hash, (uint64_t)key.labels.tid);
 	hash = hash_ptr(hash_ptr(hash_ptr(hash, key.labels.comm), key.labels.thread_name),
 			key.labels.container);
-	hash = hash_ptr(hash, key.labels.service);
+	hash = hash_ptr(hash_ptr(hash_ptr(hash, key.labels.service), key.labels.state),
+			key.labels.wait);
 
 	slot = htab_find(p, &p->sample_idx, hash, sample_eq, &key);
 	if (!slot->id) {
@@ -524,7 +543,9 @@ int profile__add(struct profile *p, const struct profile_labels *labels,
 		htab_fill(&p->sample_idx, slot, hash, p->nsamples);
 	}
 	p->samples[slot->id - 1].count += count;
+	p->samples[slot->id - 1].ns += ns;
 	p->total += count;
+	p->total_ns += ns;
 	return 0;
 }
 
@@ -702,6 +723,16 @@ const size_t *profile__sample_locations(const struct profile *p, size_t i, size_
 }
 
 /* 0 if out of range. */
+uint64_t profile__sample_ns(const struct profile *p, size_t i)
+{
+	return i < p->nsamples ? p->samples[i].ns : 0;
+}
+
+uint64_t profile__total_ns(const struct profile *p)
+{
+	return p->total_ns;
+}
+
 uint64_t profile__sample_value(const struct profile *p, size_t i)
 {
 	if (i >= p->nsamples)

@@ -46,11 +46,14 @@ struct profile_labels {
 	const char *container;    /* container id from the cgroup path */
 	const char *service;      /* service name derived from the command line */
 	int64_t ppid;		  /* parent process (host pid), 0 if unknown */
+	const char *state;        /* wall mode: running, running_nogil, gil_wait, blocked */
+	const char *wait;         /* wall mode, off CPU: the syscall waited in, or "preempted" */
 };
 
 /* Run-wide metadata, used by the pprof writer. */
 struct profile_meta {
 	uint64_t period_ns;    /* 1e9 / sampling rate */
+	int wall;              /* values are wall time (on and off CPU), not CPU time */
 	int64_t time_ns;       /* wall-clock start of the profile, ns since the epoch */
 	int64_t duration_ns;   /* wall-clock length */
 };
@@ -70,7 +73,17 @@ const struct profile_meta *profile__meta(const struct profile *p);
 int profile__add(struct profile *p, const struct profile_labels *labels,
 		 const struct profile_frame *frames, size_t nframes, uint64_t count);
 
+/*
+ * The same with the time the samples stand for given (wall mode: off-CPU
+ * intervals are measured, not sampled); profile__add counts period_ns per
+ * sample. Either count or ns may be 0. 0, -ENOMEM or -EOVERFLOW.
+ */
+int profile__add_timed(struct profile *p, const struct profile_labels *labels,
+		       const struct profile_frame *frames, size_t nframes, uint64_t count,
+		       uint64_t ns);
+
 /* Totals. */
+uint64_t profile__total_ns(const struct profile *p);
 uint64_t profile__total_count(const struct profile *p);
 size_t profile__sample_count(const struct profile *p);    /* distinct (labels, stack) */
 size_t profile__function_count(const struct profile *p);  /* distinct (name, file, start_line) */
@@ -96,5 +109,6 @@ const struct profile_mapping *profile__mapping(const struct profile *p, size_t m
 const struct profile_labels *profile__sample_labels(const struct profile *p, size_t i);
 const size_t *profile__sample_locations(const struct profile *p, size_t i, size_t *n);
 uint64_t profile__sample_value(const struct profile *p, size_t i);
+uint64_t profile__sample_ns(const struct profile *p, size_t i);
 
 #endif

@@ -7,6 +7,10 @@
  *
  *   POST {url}/ingest?name=<app>{k=v,...}&from=<unix s>&until=<unix s>
  *        &format=pprof&sampleRate=<hz>&spyName=pyspy
+ *
+ * The server names the profile type after the pprof's sample types:
+ * cpu/nanoseconds in cpu mode, wall/nanoseconds in wall mode (Pyroscope's
+ * wall-time type, as its own agents send it).
  *   Content-Type: application/octet-stream
  *   body: the pprof protobuf, gzipped (the server accepts it plain too)
  *
@@ -253,7 +257,8 @@ static int copy_sample(struct profile *part, const struct profile *prof, size_t 
 	}
 	labels.thread_name = NULL;
 	labels.service = NULL;
-	return profile__add(part, &labels, *frames, n, profile__sample_value(prof, i));
+	return profile__add_timed(part, &labels, *frames, n, profile__sample_value(prof, i),
+				  profile__sample_ns(prof, i));
 }
 
 /* The ingest URL of one part; its app name goes to svc. NULL on ENOMEM. */

@@ -16,6 +16,14 @@
 	.unicode_state = 32, .unicode_kind_shift = 2, .unicode_compact_bit = 5,                    \
 	.unicode_ascii_bit = 6, .executable_mask = ~0ull, .frame_tlbc_index = NONE,                \
 	.code_tlbc = NONE
+/* The GIL struct (Include/internal/pycore_gil.h, the same from 3.8 to 3.14
+ * without Py_GIL_DISABLED): interval, last_holder, locked, switch_number,
+ * cond, mutex, switch_cond, switch_mutex. tstate->interp is at 16 in all. */
+#define GIL_STRUCT .tstate_interp = 16, .gil_last_holder = 8, .gil_locked = 16, .gil_size = 208
+/* 3.8-3.11: _PyRuntime.ceval.gil, embedded. */
+#define GIL_RUNTIME(off) .gil_model = GIL_IN_RUNTIME, .gil_offset = (off), GIL_STRUCT
+/* 3.12: PyInterpreterState.ceval.gil, a pointer. */
+#define GIL_INTERP(off) .gil_model = GIL_PTR_IN_INTERP, .gil_offset = (off), GIL_STRUCT
 /* <= 3.11: PyASCIIObject still has wstr (48 bytes), PyCompactUnicodeObject 72. */
 #define STR_WSTR .unicode_ascii_data = 48, .unicode_compact_data = 72
 /* 3.12+: wstr removed. */
@@ -32,21 +40,21 @@ struct version_table {
  * offsetof by tools/pyoffsets/dump.sh against the interpreter named.
  */
 /* clang-format off */
-#define FRAMEOBJECT_38_310(lasti)                                                          \
+#define FRAMEOBJECT_38_310(lasti, gil)                                                      \
 	.runtime_interp_head = 32, .interp_next = 0, .interp_threads_head = 8,             \
 	.tstate_next = 8, .tstate_thread_id = 176, .tstate_frame = 24,                     \
 	.cframe_current_frame = NONE, .frame_model = FRAME_MODEL_OBJECT,                   \
 	.frame_previous = 24, .frame_code = 32, .frame_instr = (lasti),                   \
 	.frame_owner = NONE, .frame_owner_skip_min = 0, .code_adaptive = 0,                \
 	.code_firstlineno = 40, .code_filename = 104, .code_qualname = 112 /* co_name */,  \
-	.code_linetable = 120, OBJ_DEFAULT, STR_WSTR
+	.code_linetable = 120, OBJ_DEFAULT, STR_WSTR, GIL_RUNTIME(gil)
 
 static const struct version_table tables[] = {
 	/* 3.8 (3.8.18) and 3.9 (3.9.18): PyFrameObject chain, f_lasti in bytes at 104. */
-	{ 8, { FRAMEOBJECT_38_310(104) } },
-	{ 9, { FRAMEOBJECT_38_310(104) } },
+	{ 8, { FRAMEOBJECT_38_310(104, 1152) } },
+	{ 9, { FRAMEOBJECT_38_310(104, 352) } },
 	/* 3.10 (3.10.13): f_lasti moved to 96 and counts 2-byte code units. */
-	{ 10, { FRAMEOBJECT_38_310(96) } },
+	{ 10, { FRAMEOBJECT_38_310(96, 352) } },
 	/* 3.11 (3.11.2 Debian and 3.11.7 pyenv agree): _PyInterpreterFrame reached
 	 * through tstate->cframe->current_frame; prev_instr; no shim frames. */
 	{ 11, { .runtime_interp_head = 40, .interp_next = 0, .interp_threads_head = 16,
@@ -56,7 +64,7 @@ static const struct version_table tables[] = {
 		.frame_owner = 69, .frame_owner_skip_min = 3, .frame_is_entry = 68,
 		.code_adaptive = 184,
 		.code_firstlineno = 72, .code_filename = 112, .code_qualname = 128,
-		.code_linetable = 136, OBJ_DEFAULT, STR_WSTR } },
+		.code_linetable = 136, OBJ_DEFAULT, STR_WSTR, GIL_RUNTIME(360) } },
 	/* 3.12 (3.12.1): owner FRAME_OWNED_BY_CSTACK (3) marks shim frames. */
 	{ 12, { .runtime_interp_head = 40, .interp_next = 0, .interp_threads_head = 72,
 		.tstate_next = 8, .tstate_thread_id = 136, .tstate_frame = 56,
@@ -64,7 +72,7 @@ static const struct version_table tables[] = {
 		.frame_previous = 8, .frame_code = 0, .frame_instr = 56,
 		.frame_owner = 70, .frame_owner_skip_min = 3, .code_adaptive = 192,
 		.code_firstlineno = 68, .code_filename = 112, .code_qualname = 128,
-		.code_linetable = 136, OBJ_DEFAULT, STR_NOWSTR } },
+		.code_linetable = 136, OBJ_DEFAULT, STR_NOWSTR, GIL_INTERP(384) } },
 };
 /* clang-format on */
 
@@ -84,7 +92,8 @@ enum dbg_field {
 	D_ = 0, /* a word we do not use */
 	D_COOKIE, D_VERSION, D_FREE_THREADED,
 	D_RT_SIZE, D_RT_INTERP_HEAD,
-	D_IS_SIZE, D_IS_NEXT, D_IS_THREADS_HEAD, D_IS_CODE_GEN,
+	D_IS_SIZE, D_IS_NEXT, D_IS_THREADS_HEAD, D_IS_CODE_GEN, D_IS_CEVAL_GIL, D_IS_GIL,
+	D_IS_GIL_LOCKED, D_IS_GIL_HOLDER,
 	D_TS_SIZE, D_TS_NEXT, D_TS_INTERP, D_TS_CURRENT_FRAME, D_TS_THREAD_ID,
 	D_TS_NATIVE_THREAD_ID,
 	D_FR_SIZE, D_FR_PREVIOUS, D_FR_EXECUTABLE, D_FR_INSTR_PTR, D_FR_OWNER, D_FR_TLBC_INDEX,
@@ -116,7 +125,8 @@ static const unsigned char dbg_313[] = {
 	DBG_HEAD,
 	/* interpreter_state: size id next threads_head gc imports_modules sysdict builtins
 	 * ceval_gil gil_runtime_state gil_runtime_state_{enabled,locked,holder} */
-	D_IS_SIZE, D_, D_IS_NEXT, D_IS_THREADS_HEAD, D_, D_, D_, D_, D_, D_, D_, D_, D_,
+	D_IS_SIZE, D_, D_IS_NEXT, D_IS_THREADS_HEAD, D_, D_, D_, D_, D_IS_CEVAL_GIL, D_IS_GIL, D_,
+	D_IS_GIL_LOCKED, D_IS_GIL_HOLDER,
 	/* thread_state: size prev next interp current_frame thread_id native_thread_id
 	 * datastack_chunk status */
 	D_TS_SIZE, D_, D_TS_NEXT, D_TS_INTERP, D_TS_CURRENT_FRAME, D_TS_THREAD_ID,
@@ -136,7 +146,8 @@ static const unsigned char dbg_313[] = {
  * co_tlbc; a set_object block. */
 #define DBG_INTERP_314 /* size id next threads_head threads_main gc imports_modules sysdict builtins ceval_gil \
 	gil_runtime_state gil_runtime_state_{enabled,locked,holder} code_object_generation tlbc_generation */ \
-	D_IS_SIZE, D_, D_IS_NEXT, D_IS_THREADS_HEAD, D_, D_, D_, D_, D_, D_, D_, D_, D_, D_, D_IS_CODE_GEN, D_
+	D_IS_SIZE, D_, D_IS_NEXT, D_IS_THREADS_HEAD, D_, D_, D_, D_, D_, D_IS_CEVAL_GIL, D_IS_GIL, D_, \
+	D_IS_GIL_LOCKED, D_IS_GIL_HOLDER, D_IS_CODE_GEN, D_
 #define DBG_FRAME_314 /* size previous executable instr_ptr localsplus owner stackpointer tlbc_index */ \
 	D_FR_SIZE, D_FR_PREVIOUS, D_FR_EXECUTABLE, D_FR_INSTR_PTR, D_, D_FR_OWNER, D_, D_FR_TLBC_INDEX
 #define DBG_CODE_314 DBG_CODE_313, D_CO_TLBC
@@ -310,6 +321,20 @@ static int from_debug_offsets(const struct pyinfo *info, struct pybpf_offsets *o
 		return err;
 	memset(off, 0, sizeof(*off));
 	off->runtime_interp_head = off16(&d, D_RT_INTERP_HEAD);
+	off->tstate_interp = off16(&d, D_TS_INTERP);
+	/* The GIL: interp->ceval.gil points to it; the block gives locked and
+	 * last_holder inside the interpreter's own embedded GIL (_gil). A
+	 * free-threaded build has none to wait for. */
+	if (!info->free_threaded && inside(&d, D_IS_CEVAL_GIL, D_IS_SIZE) &&
+	    inside(&d, D_IS_GIL_LOCKED, D_IS_SIZE) && inside(&d, D_IS_GIL_HOLDER, D_IS_SIZE) &&
+	    d.v[D_IS_GIL] < d.v[D_IS_GIL_LOCKED] && d.v[D_IS_GIL] < d.v[D_IS_GIL_HOLDER] &&
+	    d.v[D_IS_GIL_LOCKED] - d.v[D_IS_GIL] < 256 && d.v[D_IS_GIL_HOLDER] - d.v[D_IS_GIL] < 256) {
+		off->gil_model = GIL_PTR_IN_INTERP;
+		off->gil_offset = (__u32)d.v[D_IS_CEVAL_GIL];
+		off->gil_locked = (__u16)(d.v[D_IS_GIL_LOCKED] - d.v[D_IS_GIL]);
+		off->gil_last_holder = (__u16)(d.v[D_IS_GIL_HOLDER] - d.v[D_IS_GIL]);
+		off->gil_size = 208; /* unchanged since 3.8 (pycore_gil.h) */
+	}
 	off->interp_next = off16(&d, D_IS_NEXT);
 	off->interp_threads_head = off16(&d, D_IS_THREADS_HEAD);
 	/* Count of freed code objects (3.14+): lets the walker keep code

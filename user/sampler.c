@@ -25,12 +25,13 @@ struct sampler {
 	int *perf_fds;
 	int ncpus;
 	unsigned int attached;
-	struct bpf_link *exec_link, *exit_link;
+	struct bpf_link *exec_link, *exit_link, *switch_link;
+	bool wall;
 	unsigned int rate_hz;
 	struct hashmap *stacks; /* stack hash -> struct cached_stack */
 	uint32_t epoch;          /* sampler__prune calls */
 	struct pybpf_count_key *keys;
-	__u64 *values;
+	struct pybpf_count_val *values;
 	__u32 max_counts;
 	int batch_ok; /* 1 works, 0 untried, -1 unsupported */
 	bool native;
@@ -55,6 +56,7 @@ void sampler__free(struct sampler *s)
 			close(s->perf_fds[i]);
 	bpf_link__destroy(s->exec_link);
 	bpf_link__destroy(s->exit_link);
+	bpf_link__destroy(s->switch_link);
 	ring_buffer__free(s->rb);
 	pybpf__destroy(s->skel);
 	if (s->stacks) {
@@ -76,6 +78,7 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 	if (!s)
 		goto out_err;
 	s->rate_hz = opts->rate_hz;
+	s->wall = opts->wall;
 	s->max_counts = opts->max_counts;
 	s->ncpus = libbpf_num_possible_cpus();
 	if (s->ncpus <= 0) {
@@ -106,6 +109,14 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 		s->skel->rodata->native_ring_bytes = opts->native_ring_bytes;
 		bpf_map__set_max_entries(s->skel->maps.native_events, opts->native_ring_bytes);
 	}
+	s->skel->rodata->wall_mode = opts->wall;
+	s->skel->rodata->gil_only = opts->gil_only;
+	s->skel->rodata->period_ns = 1000000000ull / opts->rate_hz;
+	/* cpu mode loads nothing it does not use. */
+	bpf_program__set_autoload(s->skel->progs.pybpf_switch, opts->wall);
+	bpf_program__set_autoload(s->skel->progs.pybpf_close_offcpu, opts->wall);
+	if (!opts->wall)
+		bpf_map__set_max_entries(s->skel->maps.offcpu, 1);
 	err = pybpf__load(s->skel);
 	if (err)
 		goto out_err;
@@ -227,6 +238,13 @@ int sampler__attach(struct sampler *s)
 		err = -errno;
 		goto out;
 	}
+	if (s->wall) {
+		s->switch_link = bpf_program__attach(s->skel->progs.pybpf_switch);
+		if (!s->switch_link) {
+			err = -errno;
+			goto out;
+		}
+	}
 	err = s->attached ? 0 : -ENODEV;
 out:
 	free(online);
@@ -308,7 +326,7 @@ static const struct pybpf_stack *stack_for(struct sampler *s, __u64 hash)
 static void deliver(struct sampler *s, __u32 n, sampler_sample_cb cb, void *arg)
 {
 	for (__u32 i = 0; i < n; i++)
-		cb(&s->keys[i], s->values[i], stack_for(s, s->keys[i].stack), arg);
+		cb(&s->keys[i], &s->values[i], stack_for(s, s->keys[i].stack), arg);
 }
 
 /* Fallback for kernels without batch operations on hash maps. */
@@ -420,6 +438,47 @@ int sampler__prune(struct sampler *s, uint32_t max_idle)
 	free(c.hashes);
 	s->epoch++;
 	return err;
+}
+
+int sampler__close_offcpu(struct sampler *s)
+{
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+
+	if (!s->wall)
+		return 0;
+	if (bpf_prog_test_run_opts(bpf_program__fd(s->skel->progs.pybpf_close_offcpu), &opts))
+		return -errno;
+	return 0;
+}
+
+int sampler__add_offcpu(struct sampler *s, __u32 tid, const struct pybpf_offcpu *e,
+			const struct pybpf_stack *stack)
+{
+	struct cached_stack *c;
+	size_t size;
+
+	if (!s->wall)
+		return 0;
+	/* Our copy names the stack at drain time; the kernel need not have it. */
+	if (!hashmap__get(s->stacks, &e->stack)) {
+		size = offsetof(struct cached_stack, st.frames) +
+		       stack->depth * sizeof(stack->frames[0]);
+		c = malloc(size);
+		if (!c)
+			return -ENOMEM;
+		memcpy(&c->st, stack,
+		       offsetof(struct pybpf_stack, frames) +
+			   stack->depth * sizeof(stack->frames[0]));
+		c->used_epoch = s->epoch;
+		if (hashmap__set(s->stacks, &e->stack, c)) {
+			free(c);
+			return -ENOMEM;
+		}
+	}
+	/* Only if the kernel has not seen it switch since. */
+	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.offcpu), &tid, e, BPF_NOEXIST))
+		return -errno;
+	return 0;
 }
 
 int sampler__counters(const struct sampler *s, __u64 out[CNT__MAX])

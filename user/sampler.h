@@ -19,6 +19,8 @@ struct sampler;
 
 struct sampler_opts {
 	unsigned int rate_hz;  /* samples per second per CPU */
+	bool wall;             /* also count off-CPU time (sched_switch) and thread states */
+	bool gil_only;         /* record only threads that hold the GIL */
 	__u32 max_procs;       /* registered processes */
 	__u32 max_stacks;      /* distinct stacks between two drains */
 	__u32 max_counts;      /* distinct (process, thread, stack) between two drains */
@@ -53,9 +55,26 @@ int sampler__poll(struct sampler *s, int timeout_ms);
  * `stack` is NULL when the kernel no longer had it (counted by the caller).
  * 0 or -errno.
  */
-typedef void (*sampler_sample_cb)(const struct pybpf_count_key *key, __u64 count,
+typedef void (*sampler_sample_cb)(const struct pybpf_count_key *key,
+				  const struct pybpf_count_val *val,
 				  const struct pybpf_stack *stack, void *arg);
 int sampler__drain(struct sampler *s, sampler_sample_cb cb, void *arg);
+
+/*
+ * Wall mode: count every open off-CPU interval up to now (and restart it
+ * from now), so that the next drain holds all off-CPU time so far. 0 or
+ * -errno; a no-op in cpu mode.
+ */
+int sampler__close_offcpu(struct sampler *s);
+
+/*
+ * Wall mode: a thread that is off CPU since before the start, at `stack`
+ * (copied) in the given state; counted from since_ns (CLOCK_MONOTONIC) on,
+ * unless it runs before it is registered. run_ns: its CPU time so far
+ * (/proc/PID/task/TID/schedstat). 0, -EEXIST (it switched meanwhile) or -errno.
+ */
+int sampler__add_offcpu(struct sampler *s, __u32 tid, const struct pybpf_offcpu *e,
+			const struct pybpf_stack *stack);
 
 /*
  * Bound memory, once per output interval: forget stacks not seen during the

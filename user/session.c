@@ -16,6 +16,7 @@
 #include "splice.h"
 #include "symbolizer.h"
 #include "unwind.h"
+#include "taskinfo.h"
 
 /* How often processes are rescanned and the kernel's aggregates drained. */
 #define TICK_NS 1000000000ull
@@ -71,6 +72,7 @@ struct session {
 	struct kallsyms *kallsyms; /* NULL when /proc/kallsyms hides addresses */
 	struct native_scratch *ns;
 	uint64_t native_samples, native_failed;
+	char syscall_buf[32];
 };
 
 static uint64_t mono_ns(void)
@@ -353,6 +355,8 @@ struct session *session__new(const struct session_opts *opts)
 	struct registry_ops ops = {.on_add = on_add, .on_remove = on_remove, .on_skip = on_skip};
 	struct sampler_opts sopts = {
 	    .rate_hz = opts->rate_hz,
+	    .wall = opts->wall,
+	    .gil_only = opts->gil_only,
 	    .max_procs = MAX_PROCS,
 	    .max_stacks = MAX_STACKS,
 	    .max_counts = MAX_COUNTS,
@@ -360,7 +364,7 @@ struct session *session__new(const struct session_opts *opts)
 	    .native = opts->native,
 	    .native_ring_bytes = NATIVE_RING_BYTES,
 	};
-	struct profile_meta meta = {.period_ns = 1000000000ull / opts->rate_hz};
+	struct profile_meta meta = {.period_ns = 1000000000ull / opts->rate_hz, .wall = opts->wall};
 	struct session *s = calloc(1, sizeof(*s));
 	int err = ENOMEM;
 
@@ -438,10 +442,39 @@ int session__start(struct session *s)
 	return 0;
 }
 
-static void on_sample(const struct pybpf_count_key *key, __u64 count,
+static const char *const state_names[STATE__MAX] = {
+    [STATE_RUNNING] = "running",
+    [STATE_RUNNING_NOGIL] = "running_nogil",
+    [STATE_GIL_WAIT] = "gil_wait",
+    [STATE_BLOCKED] = "blocked",
+};
+
+/* The `wait` label of an off-CPU total. */
+static const char *wait_name(struct session *s, __u16 wait)
+{
+	const char *name;
+
+	switch (wait) {
+	case WAIT_NONE:
+		return NULL;
+	case WAIT_PREEMPTED:
+		return "preempted";
+	case WAIT_OTHER:
+		return "kernel";
+	default:
+		name = wait < WAIT_SYSCALL ? NULL : taskinfo__syscall_name(wait - WAIT_SYSCALL);
+		if (name)
+			return name;
+		snprintf(s->syscall_buf, sizeof(s->syscall_buf), "syscall_%d", wait - WAIT_SYSCALL);
+		return s->syscall_buf;
+	}
+}
+
+static void on_sample(const struct pybpf_count_key *key, const struct pybpf_count_val *val,
 		      const struct pybpf_stack *stack, void *arg)
 {
 	struct session *s = arg;
+	__u64 count = val->count;
 	const struct registry_proc *p = registry__by_gen(s->registry, key->gen);
 	struct profile_labels labels;
 	struct symbolizer_proc sp;
@@ -451,6 +484,8 @@ static void on_sample(const struct pybpf_count_key *key, __u64 count,
 		return; /* cannot happen: gens come from the registry */
 	labels_of(s, p, key->tid, &labels);
 	sp = symbolizer_proc_of(p);
+	labels.state = key->state < STATE__MAX ? state_names[key->state] : NULL;
+	labels.wait = wait_name(s, key->wait);
 
 	if (!stack) {
 		s->lost_stacks += count;
@@ -469,15 +504,20 @@ static void on_sample(const struct pybpf_count_key *key, __u64 count,
 		if (stack->flags & STACK_F_TRUNCATED)
 			pseudo(&s->frames[n++], "[truncated]");
 	}
-	if (profile__add(s->profile, &labels, s->frames, n, count))
+	if (profile__add_timed(s->profile, &labels, s->frames, n, count, val->ns))
 		say(s, SESSION_WARN, "out of memory adding samples\n");
 }
 
 /* Move what the kernel aggregated into the profile. Code events first, so
- * every stack's code objects are known before the stack is named. */
-static int collect(struct session *s)
+ * every stack's code objects are known before the stack is named. With
+ * `close`, off-CPU time up to now is counted first (the end of a profile). */
+static int collect(struct session *s, bool close)
 {
-	int err = sampler__poll(s->sampler, 0);
+	int err = close ? sampler__close_offcpu(s->sampler) : 0;
+
+	if (err)
+		say(s, SESSION_WARN, "counting open off-CPU time failed: %s\n", strerror(-err));
+	err = sampler__poll(s->sampler, 0);
 
 	if (err)
 		return err;
@@ -502,7 +542,7 @@ int session__step(struct session *s, int timeout_ms)
 	s->next_tick_ns = now + TICK_NS;
 	/* Drain before the scan: names of processes that just exited can still
 	 * be read from memory when an event was lost. */
-	err = collect(s);
+	err = collect(s, false);
 	if (err)
 		return err;
 	return registry__tick(s->registry);
@@ -525,7 +565,7 @@ static void close_interval(struct session *s)
 
 int session__finish(struct session *s)
 {
-	int err = collect(s);
+	int err = collect(s, true);
 
 	close_interval(s);
 	return err;
@@ -540,8 +580,9 @@ static bool gen_known(void *ctx, __u32 gen)
 
 int session__rotate(struct session *s, struct profile **out)
 {
-	struct profile_meta meta = {.period_ns = profile__meta(s->profile)->period_ns};
-	int err = collect(s);
+	struct profile_meta meta = {.period_ns = profile__meta(s->profile)->period_ns,
+				    .wall = profile__meta(s->profile)->wall};
+	int err = collect(s, true);
 	struct profile *next;
 
 	close_interval(s);

@@ -29,6 +29,8 @@ struct session_opts {
 	bool all_pythons;
 	bool native;            /* --native: native and kernel frames merged in */
 	bool subprocesses;      /* also every descendant of the --pid processes / roots */
+	bool wall;              /* wall mode: off-CPU time and thread states too */
+	bool gil_only;          /* only threads holding the GIL */
 	const char *proc_root;  /* "/proc" */
 	/* Messages for the user; the session itself never prints. */
 	void (*log)(void *ctx, enum session_log_level level, const char *fmt, va_list ap);

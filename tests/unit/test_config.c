@@ -189,6 +189,20 @@ static void test_rate(void)
 	CHECK_EQ_INT(cfg.rate_hz, 99);
 }
 
+static void test_mode(void)
+{
+	CHECK_EQ_INT(PARSE("--all-pythons"), 0);
+	CHECK_EQ_INT(cfg.mode, MODE_CPU);
+	CHECK(!cfg.gil_only);
+	CHECK_EQ_INT(PARSE("--all-pythons", "--mode", "wall", "--gil"), 0);
+	CHECK_EQ_INT(cfg.mode, MODE_WALL);
+	CHECK(cfg.gil_only);
+	CHECK_EQ_INT(PARSE("--all-pythons", "--mode=wall", "--mode", "cpu"), 0);
+	CHECK_EQ_INT(cfg.mode, MODE_CPU);
+	CHECK_BAD("--mode: 'off' is not one of cpu, wall", "--all-pythons", "--mode", "off");
+	CHECK_BAD("--mode: 'Wall' is not one of cpu, wall", "--all-pythons", "--mode", "Wall");
+}
+
 static void test_bad_rate(void)
 {
 	CHECK_BAD("--rate: '0' is not an integer in 1..10000", "--all-pythons", "--rate", "0");
@@ -550,8 +564,8 @@ static void test_commands(void)
 
 TEST_MAIN(TEST(test_defaults), TEST(test_all_options), TEST(test_equals_forms),
 	  TEST(test_repeated_pids), TEST(test_max_pids), TEST(test_output_default_follows_format),
-	  TEST(test_duration), TEST(test_bad_duration), TEST(test_rate), TEST(test_bad_rate),
-	  TEST(test_bad_pid), TEST(test_bad_format), TEST(test_empty_output),
+	  TEST(test_duration), TEST(test_bad_duration), TEST(test_rate), TEST(test_mode),
+	  TEST(test_bad_rate), TEST(test_bad_pid), TEST(test_bad_format), TEST(test_empty_output),
 	  TEST(test_unknown_option), TEST(test_missing_argument), TEST(test_targets),
 	  TEST(test_positional), TEST(test_first_error_wins), TEST(test_help_version),
 	  TEST(test_repeated_calls), TEST(test_null_err_buffer), TEST(test_usage),

@@ -475,11 +475,12 @@ static void check_against(const struct decoded *d, const struct profile *p)
 	if (d->nsample_types == 2) {
 		CHECK_EQ_STR(str_at(d, d->sample_types[0].type), "samples");
 		CHECK_EQ_STR(str_at(d, d->sample_types[0].unit), "count");
-		CHECK_EQ_STR(str_at(d, d->sample_types[1].type), "cpu");
+		CHECK_EQ_STR(str_at(d, d->sample_types[1].type),
+			     profile__meta(p)->wall ? "wall" : "cpu");
 		CHECK_EQ_STR(str_at(d, d->sample_types[1].unit), "nanoseconds");
 	}
 	CHECK(d->has_period_type);
-	CHECK_EQ_STR(str_at(d, d->period_type.type), "cpu");
+	CHECK_EQ_STR(str_at(d, d->period_type.type), profile__meta(p)->wall ? "wall" : "cpu");
 	CHECK_EQ_STR(str_at(d, d->period_type.unit), "nanoseconds");
 	CHECK_EQ_INT(d->period, period);
 	CHECK_EQ_INT(d->time_nanos, profile__meta(p)->time_ns);
@@ -528,7 +529,7 @@ static void check_against(const struct decoded *d, const struct profile *p)
 		CHECK_EQ_INT(ds->nvalues, 2);
 		if (ds->nvalues == 2) {
 			CHECK_EQ_INT(ds->values[0], count);
-			CHECK_EQ_INT(ds->values[1], count * period);
+			CHECK_EQ_INT(ds->values[1], profile__sample_ns(p, i));
 		}
 		locs = profile__sample_locations(p, i, &n);
 		CHECK_EQ_INT(ds->nlocs, n);
@@ -555,8 +556,16 @@ static void check_against(const struct decoded *d, const struct profile *p)
 		CHECK_EQ_INT(cnt, l->service ? 1 : 0);
 		if (l->service)
 			CHECK_EQ_STR(s, l->service);
-		CHECK_EQ_INT(ds->nlabels,
-			     2 + !!l->comm + !!l->thread_name + !!l->container + !!l->service);
+		s = label_str(d, ds, "state", &cnt);
+		CHECK_EQ_INT(cnt, l->state ? 1 : 0);
+		if (l->state)
+			CHECK_EQ_STR(s, l->state);
+		s = label_str(d, ds, "wait", &cnt);
+		CHECK_EQ_INT(cnt, l->wait ? 1 : 0);
+		if (l->wait)
+			CHECK_EQ_STR(s, l->wait);
+		CHECK_EQ_INT(ds->nlabels, 2 + !!l->comm + !!l->thread_name + !!l->container +
+					      !!l->service + !!l->state + !!l->wait);
 		for (size_t j = 0; j < ds->nlabels; j++)
 			CHECK_EQ_INT(ds->labels[j].num_unit, 0);
 	}
@@ -640,8 +649,8 @@ static void test_strings_and_defaults(void)
 	CHECK_EQ_INT(d.time_nanos, 0);
 	CHECK_EQ_INT(d.duration_nanos, 0);
 	CHECK_EQ_INT(d.period, 1000000000);
-	/* "", 12 fixed strings, "x.py"; "samples" is shared with the sample type */
-	CHECK_EQ_INT(d.nstrs, 14);
+	/* "", 15 fixed strings, "x.py"; "samples" is shared with the sample type */
+	CHECK_EQ_INT(d.nstrs, 17);
 	CHECK_EQ_INT(d.nfuncs, 2);
 	if (d.nfuncs == 2) {
 		CHECK_EQ_INT(d.funcs[1].name, 0);
@@ -876,5 +885,47 @@ out:
 	profile__free(p);
 }
 
+/* Wall mode: wall/nanoseconds, measured times, state and wait labels. */
+static void test_wall(void)
+{
+	struct profile_meta m = {.period_ns = 10000000, .wall = 1, .duration_ns = 3000000000};
+	struct profile *p = profile__new(&m);
+	struct profile_frame fr[] = {{"nap", "/a.py", 3, 2}, {"main", "/a.py", 9, 8}};
+	struct profile_labels on = {.pid = 1, .tid = 2, .comm = "python3", .state = "running"};
+	struct profile_labels off = {
+	    .pid = 1, .tid = 2, .comm = "python3", .state = "blocked", .wait = "clock_nanosleep"};
+	struct decoded d;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+
+	CHECK(p != NULL);
+	if (!p)
+		return;
+	CHECK_EQ_INT(profile__add(p, &on, fr + 1, 1, 3), 0);		    /* 3 samples */
+	CHECK_EQ_INT(profile__add_timed(p, &off, fr, 2, 1, 1234567890), 0); /* one interval */
+	CHECK_EQ_INT(profile__add_timed(p, &off, fr, 2, 1, 10), 0);	    /* merged */
+	CHECK_EQ_INT(profile__add_timed(p, &off, fr, 2, 0, 5), 0);	    /* time only */
+	CHECK_EQ_INT(profile__sample_count(p), 2);
+	CHECK_EQ_INT(profile__total_count(p), 5);
+	CHECK_EQ_INT(profile__total_ns(p), 30000000 + 1234567905);
+	CHECK_EQ_INT(pprof__encode(p, &buf, &len), 0);
+	CHECK(decode(buf, len, &d));
+	check_against(&d, p);
+	CHECK_EQ_INT(d.nsample_types, 2);
+	CHECK_EQ_STR(str_at(&d, d.sample_types[0].type), "samples");
+	CHECK_EQ_STR(str_at(&d, d.sample_types[1].type), "wall");
+	CHECK_EQ_STR(str_at(&d, d.sample_types[1].unit), "nanoseconds");
+	CHECK_EQ_STR(str_at(&d, d.period_type.type), "wall");
+	if (d.nsamples == 2) {
+		CHECK_EQ_INT(d.samples[0].values[1], 30000000);
+		CHECK_EQ_INT(d.samples[1].values[0], 2);
+		CHECK_EQ_INT(d.samples[1].values[1], 1234567905);
+	}
+	decoded_free(&d);
+	free(buf);
+	profile__free(p);
+}
+
 TEST_MAIN(TEST(test_encode_decode), TEST(test_empty_profile), TEST(test_strings_and_defaults),
-	  TEST(test_gz_file), TEST(test_gz_pipe), TEST(test_gz_errors), TEST(test_pprofcheck))
+	  TEST(test_wall), TEST(test_gz_file), TEST(test_gz_pipe), TEST(test_gz_errors),
+	  TEST(test_pprofcheck))

@@ -479,11 +479,11 @@ static struct profile *make_profile(void)
 	    {"Worker.run", "/srv/jobs/work.py", 30, 25, 0, 0, NULL},
 	    {"<module>", "/srv/jobs/main.py", 3, 1, 0, 0, NULL},
 	};
-	struct profile_labels l_api1 = {1, 1, "python3", "MainThread", "abc123", "api", 0};
-	struct profile_labels l_api2 = {1, 2, "python3", "Thread-1", "abc123", "api", 0};
-	struct profile_labels l_wrk1 = {2, 2, "celery", "MainThread", "c1", "worker", 0};
-	struct profile_labels l_wrk2 = {3, 3, "celery", "MainThread", "c2", "worker", 0};
-	struct profile_labels l_none = {4, 4, "python3", "MainThread", NULL, NULL, 0};
+	struct profile_labels l_api1 = {1, 1, "python3", "MainThread", "abc123", "api", 0, NULL, NULL};
+	struct profile_labels l_api2 = {1, 2, "python3", "Thread-1", "abc123", "api", 0, NULL, NULL};
+	struct profile_labels l_wrk1 = {2, 2, "celery", "MainThread", "c1", "worker", 0, NULL, NULL};
+	struct profile_labels l_wrk2 = {3, 3, "celery", "MainThread", "c2", "worker", 0, NULL, NULL};
+	struct profile_labels l_none = {4, 4, "python3", "MainThread", NULL, NULL, 0, NULL, NULL};
 
 	if (!p)
 		return NULL;
@@ -502,7 +502,7 @@ static struct profile *make_small(void)
 	struct profile_meta meta = {.period_ns = 10101010, .time_ns = T0_NS, .duration_ns = SEC_NS};
 	struct profile *p = profile__new(&meta);
 	struct profile_frame f = {"f", "/x.py", 1, 1, 0, 0, NULL};
-	struct profile_labels l = {1, 1, "python3", "MainThread", NULL, "svc", 0};
+	struct profile_labels l = {1, 1, "python3", "MainThread", NULL, "svc", 0, NULL, NULL};
 
 	if (p && profile__add(p, &l, &f, 1, 1)) {
 		profile__free(p);

@@ -1,0 +1,183 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Wall mode (--mode wall): every thread's whole wall time, on and off CPU.
+
+Each test starts tests/e2e/workloads/wall.py with threads whose time is
+known by construction, profiles it for a fixed wall-clock duration, and
+checks per thread (by its kernel TID) how its wall time is split: by stack,
+by `state` label and by `wait` label. Off-CPU time is measured exactly by
+the scheduler hooks; on-CPU time is sampled, so the tolerances below allow
+for sampling noise only on the on-CPU part.
+"""
+import collections
+import re
+
+import pytest
+
+from conftest import Workload, assert_ran_ok, frame_names, load_profile, num_label, str_label
+
+# The issue's check: 50 ms of work, 50 ms of sleep, 99 Hz over 20 s, each
+# half within 3 points. 20 s at 99 Hz gives ~1000 samples of the on-CPU
+# half; off-CPU time is exact.
+ALTERNATE_S = 20
+ALTERNATE_TOLERANCE = 0.03
+# Other scenarios: long enough for hundreds of GIL handovers and samples.
+SHORT_S = 8
+
+
+def wall_profile(run_profiler, tmp_path, python, scenarios, seconds, extra=(), name="wall"):
+    """Run wall.py SCENARIOS under `python`, profile it `seconds` in wall
+    mode. Returns (profile, {thread name: tid}, workload pid)."""
+    out = tmp_path / ("%s.pb.gz" % name)
+    with Workload(python, "wall.py", *scenarios) as w:
+        tids = {}
+        for line in w.lines:
+            m = re.match(r"thread (\S+) (\d+)$", line)
+            if m:
+                tids[m.group(1)] = int(m.group(2))
+        rc, so, se = run_profiler(["--mode", "wall", "--pid", str(w.pid), "--duration",
+                                   str(seconds), "-o", str(out)] + list(extra))
+        assert_ran_ok(rc, so, se)
+        pid = w.pid
+    return load_profile(out), tids, pid
+
+
+def wall_ns(s):
+    return s["values"][1]
+
+
+def of_thread(prof, pid, tid):
+    return [s for s in prof["samples"]
+            if num_label(s, "pid") == pid and num_label(s, "tid") == tid]
+
+
+def by_label(samples, key):
+    c = collections.Counter()
+    for s in samples:
+        c[str_label(s, key)] += wall_ns(s)
+    return c
+
+
+def inclusive(samples, function):
+    return sum(wall_ns(s) for s in samples if function in frame_names(s))
+
+
+def describe_thread(samples, limit=12):
+    rows = collections.Counter()
+    for s in samples:
+        rows[(str_label(s, "state"), str_label(s, "wait"),
+              ";".join(reversed(frame_names(s)[:4])))] += wall_ns(s)
+    return "\n".join("  %8.3f s %s" % (ns / 1e9, k) for k, ns in rows.most_common(limit))
+
+
+def test_sample_types(run_profiler, tmp_path, python):
+    prof, tids, pid = wall_profile(run_profiler, tmp_path, python, ["alternate"], 3)
+    assert [(t["type"], t["unit"]) for t in prof["sample_types"]] == [
+        ("samples", "count"), ("wall", "nanoseconds")]
+    assert prof["period_type"] == {"type": "wall", "unit": "nanoseconds"}
+    assert prof["duration_nanos"] > 2.5e9
+    states = {str_label(s, "state") for s in prof["samples"]}
+    assert states <= {"running", "running_nogil", "gil_wait", "blocked"}, states
+    for s in prof["samples"]:
+        # A wait is named exactly when the thread was off CPU.
+        off = str_label(s, "state") in ("gil_wait", "blocked")
+        assert (str_label(s, "wait") is not None) == off, s
+
+
+def test_alternate_half_and_half(run_profiler, tmp_path, python):
+    """50 ms compute / 50 ms sleep: each half of the thread's wall time."""
+    prof, tids, pid = wall_profile(run_profiler, tmp_path, python, ["alternate"], ALTERNATE_S)
+    mine = of_thread(prof, pid, tids["alternate"])
+    total = sum(wall_ns(s) for s in mine)
+    why = "\n" + describe_thread(mine)
+    # The thread existed for the whole run: all of it is accounted for.
+    assert abs(total - prof["duration_nanos"]) < 0.03 * prof["duration_nanos"], (
+        total, prof["duration_nanos"], why)
+    work, sleep = inclusive(mine, "compute") / total, inclusive(mine, "nap") / total
+    assert abs(work - 0.5) <= ALTERNATE_TOLERANCE, (work, sleep, why)
+    assert abs(sleep - 0.5) <= ALTERNATE_TOLERANCE, (work, sleep, why)
+    # Sleeping is blocked in clock_nanosleep (or select on older versions).
+    waits = collections.Counter()
+    for s in mine:
+        if "nap" in frame_names(s):
+            waits[(str_label(s, "state"), str_label(s, "wait"))] += wall_ns(s)
+    (state, wait), ns = waits.most_common(1)[0]
+    assert state == "blocked" and wait in ("clock_nanosleep", "select", "pselect6"), waits
+    assert ns > 0.8 * inclusive(mine, "nap"), waits
+
+
+@pytest.mark.skip(reason="threads off CPU since before the run: not counted yet")
+def test_blocked_whole_run(run_profiler, tmp_path, python):
+    """Threads blocked since before the run: 100 % of it, with their stacks."""
+    prof, tids, pid = wall_profile(run_profiler, tmp_path, python, ["blocked"], SHORT_S)
+    for name, caller in (("queue", "wait_queue"), ("socket", "wait_socket")):
+        mine = of_thread(prof, pid, tids[name])
+        total = sum(wall_ns(s) for s in mine)
+        why = "\n%s:\n%s" % (name, describe_thread(mine))
+        assert abs(total - prof["duration_nanos"]) <= 0.01 * prof["duration_nanos"], (
+            total, prof["duration_nanos"], why)
+        assert by_label(mine, "state")["blocked"] >= 0.99 * total, why
+        # The innermost Python frame is the caller of the blocking call
+        # (queue.get's own Python frames are inside it).
+        assert inclusive(mine, caller) >= 0.99 * total, why
+
+
+def test_gil_states(run_profiler, tmp_path, python):
+    """Two pure-Python threads share the GIL; a zlib thread runs without it."""
+    prof, tids, pid = wall_profile(run_profiler, tmp_path, python, ["gil", "zlib"], SHORT_S)
+    states = {}
+    for name in ("spin1", "spin2", "zlib"):
+        mine = of_thread(prof, pid, tids[name])
+        total = sum(wall_ns(s) for s in mine)
+        assert total > 0.9 * prof["duration_nanos"], (name, total)
+        states[name] = {k: v / total for k, v in by_label(mine, "state").items()}
+        states[name]["why"] = describe_thread(mine)
+    if python.free_threaded:
+        # No GIL: nothing waits for it, nothing runs without it.
+        for name, st in states.items():
+            assert not st.get("gil_wait") and not st.get("running_nogil"), (name, st)
+        return
+    # On a quiet machine each spinner waits for the GIL about half of the
+    # time; on a loaded one the holder is often preempted (blocked,
+    # preempted) while the other still waits, so only a floor is certain.
+    for name in ("spin1", "spin2"):
+        st = states[name]
+        assert 0.15 <= st.get("gil_wait", 0) <= 0.85, (name, st)
+        assert st.get("running", 0) > st.get("running_nogil", 0), (name, st)
+    # zlib.compress releases the GIL: on CPU, it mostly runs without it.
+    st = states["zlib"]
+    assert st.get("running_nogil", 0) > 0.01, st
+    assert st.get("running_nogil", 0) > 2 * st.get("running", 0), st
+
+
+def test_gil_only(run_profiler, tmp_path, python):
+    """--gil keeps only the time of threads holding the GIL."""
+    prof, tids, pid = wall_profile(run_profiler, tmp_path, python, ["gil", "zlib"], SHORT_S,
+                                   extra=["--gil"])
+    mine = [s for s in prof["samples"] if num_label(s, "pid") == pid]
+    states = by_label(mine, "state")
+    assert states.get("running", 0) > 0, states
+    if not python.free_threaded:
+        # A holder can block on the GIL's own mutex while handing it over:
+        # rare, so at most a trace of gil_wait.
+        assert states.get("gil_wait", 0) <= 0.01 * sum(states.values()), states
+        assert not states.get("running_nogil"), states
+        # One GIL: at most one holder at a time, so the held time is at most the run.
+        assert sum(states.values()) <= 1.05 * prof["duration_nanos"], states
+
+
+@pytest.mark.skip(reason="threads off CPU since before the run: not counted yet")
+def test_folded_microseconds(run_profiler, tmp_path, python):
+    """Folded wall profiles weigh lines in microseconds."""
+    out = tmp_path / "wall.folded"
+    with Workload(python, "wall.py", "blocked") as w:
+        rc, so, se = run_profiler(["--mode", "wall", "--pid", str(w.pid), "--duration", "3",
+                                   "--format", "folded", "-o", str(out)])
+        assert_ran_ok(rc, so, se)
+    per_thread = collections.Counter()
+    for line in out.read_text().splitlines():
+        stack, n = line.rsplit(" ", 1)
+        per_thread[";".join(stack.split(";")[:2])] += int(n)
+    # Main thread, queue, socket: each about 3 s = 3e6 us.
+    assert len(per_thread) >= 3, per_thread
+    for k, us in per_thread.items():
+        assert 2.7e6 <= us <= 3.6e6, (k, us)

@@ -1,0 +1,110 @@
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""Threads whose wall time is known by construction, for wall mode.
+
+usage: wall.py SCENARIO...   starts the threads of each scenario, prints
+"thread NAME TID" for each (TID: the kernel's thread id), then "ready",
+then runs until killed.
+
+  alternate  a thread that computes for 50 ms (pure Python) then sleeps 50 ms
+  blocked    a thread in queue.get and one in socket.recv, both forever
+  gil        two threads looping in pure Python (they share the GIL)
+  zlib       a thread compressing with zlib (the GIL released)
+"""
+import os
+import queue
+import socket
+import sys
+import threading
+import time
+import zlib
+
+PERIOD = 0.05
+started = threading.Semaphore(0)
+out_lock = threading.Lock()
+keep = []
+
+
+def say(text):
+    with out_lock:
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+
+
+def announce(name):
+    tid = threading.get_native_id() if hasattr(threading, "get_native_id") else os.getpid()
+    say("thread %s %d" % (name, tid))
+    started.release()
+
+
+def compute(seconds):
+    end = time.perf_counter() + seconds
+    x = 0
+    while time.perf_counter() < end:
+        x += 1
+    return x
+
+
+def nap(seconds):
+    time.sleep(seconds)
+
+
+def alternate():
+    announce("alternate")
+    while True:
+        compute(PERIOD)
+        nap(PERIOD)
+
+
+def wait_queue(q):
+    announce("queue")
+    q.get()
+
+
+def wait_socket(sock):
+    announce("socket")
+    sock.recv(1)
+
+
+def spin(name):
+    announce(name)
+    x = 0
+    while True:
+        x += 1
+
+
+def compress():
+    announce("zlib")
+    data = os.urandom(1 << 16) * 64
+    while True:
+        zlib.compress(data, 9)
+
+
+def main():
+    threads = []
+    for scenario in sys.argv[1:]:
+        if scenario == "alternate":
+            threads.append(threading.Thread(target=alternate))
+        elif scenario == "blocked":
+            q = queue.Queue()
+            a, b = socket.socketpair()
+            keep.extend([q, a, b])
+            threads.append(threading.Thread(target=wait_queue, args=(q,)))
+            threads.append(threading.Thread(target=wait_socket, args=(a,)))
+        elif scenario == "gil":
+            threads.append(threading.Thread(target=spin, args=("spin1",)))
+            threads.append(threading.Thread(target=spin, args=("spin2",)))
+        elif scenario == "zlib":
+            threads.append(threading.Thread(target=compress))
+        else:
+            sys.exit("unknown scenario %s" % scenario)
+    for t in threads:
+        t.daemon = True
+        t.start()
+    for _ in threads:
+        started.acquire()
+    say("ready")
+    while True:
+        time.sleep(3600)
+
+
+main()
