@@ -367,7 +367,7 @@ static __always_inline struct pywalk *walk_thread(const struct pybpf_proc *proc,
 	w->err = 0;
 	w->stack.depth = 0;
 	w->stack.flags = 0;
-	w->hash = pyhash__mix(0x5eed, w->proc.gen);
+	w->hash = pyhash__stack_seed(w->proc.gen);
 
 	/* pthread_self() of the thread is its fs base (x86-64, glibc and musl). */
 	w->want_thread_id = task->thread.fsbase;

@@ -23,6 +23,23 @@ PYHASH_INLINE __u64 pyhash__mix(__u64 h, __u64 v)
 	return h;
 }
 
+/* The stack hash: seeded with the process registration, one step per frame
+ * (innermost first), finished with the flags and depth. */
+PYHASH_INLINE __u64 pyhash__stack_seed(__u32 gen)
+{
+	return pyhash__mix(0x5eed, gen);
+}
+
+PYHASH_INLINE __u64 pyhash__stack_frame(__u64 h, __u64 code, __u32 ident, __s32 instr)
+{
+	return pyhash__mix(pyhash__mix(h, code), ((__u64)ident << 32) | (__u32)instr);
+}
+
+PYHASH_INLINE __u64 pyhash__stack_end(__u64 h, __u32 flags, __u32 depth)
+{
+	return pyhash__mix(h, ((__u64)flags << 32) | depth);
+}
+
 /* Identity of a code object: its first line and its filename pointer. Two
  * code objects that occupy one address over time (one freed, another
  * allocated) almost never share both. Never 0: 0 means "not read". */

@@ -216,7 +216,7 @@ static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
 	w->stack.depth = 0;
 	w->stack.flags = 0;
 	w->frame = 0;
-	w->hash = pyhash__mix(0x5eed, w->proc.gen);
+	w->hash = pyhash__stack_seed(w->proc.gen);
 	if (PYWALK_READ(&p, sizeof(p), w->tstate + o->tstate_frame)) {
 		pywalk__fail(w, CNT_READ_TSTATE);
 		return -1;
@@ -436,14 +436,14 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 	if (o->frame_is_entry && pywalk__frame_u8(w, o->frame_is_entry))
 		w->entry[(depth / 64) & (PYBPF_MAX_FRAMES / 64 - 1)] |= 1ull << (depth & 63);
 	w->stack.depth = depth + 1;
-	w->hash = pyhash__mix(pyhash__mix(w->hash, code), ((__u64)ident << 32) | (__u32)instr);
+	w->hash = pyhash__stack_frame(w->hash, code, ident, instr);
 	return PYWALK_CONTINUE;
 }
 
 /* Final hash of the recorded stack, including its flags. */
 static PYWALK_INLINE __u64 pywalk__stack_hash(const struct pywalk *w)
 {
-	return pyhash__mix(w->hash, ((__u64)w->stack.flags << 32) | w->stack.depth);
+	return pyhash__stack_end(w->hash, w->stack.flags, w->stack.depth);
 }
 
 /*

@@ -15,6 +15,7 @@
 #include "sampler.h"
 #include "splice.h"
 #include "symbolizer.h"
+#include "offcpu.h"
 #include "unwind.h"
 #include "taskinfo.h"
 
@@ -62,6 +63,14 @@ struct session {
 	uint64_t lost_stacks;
 	uint64_t rotated_samples; /* samples handed over by session__rotate */
 	bool had_targets;
+	bool started;
+	/* Wall mode: processes registered before the start, whose sleeping
+	 * threads are looked at once sampling runs. */
+	struct {
+		pid_t pid;
+		__u32 gen;
+	} *early;
+	size_t nearly, early_cap;
 	size_t skipped[SESSION_SKIP__MAX];
 	/* Binaries already reported as unreadable: one warning each, not one per process. */
 	char *warned[SESSION_WARNED_MAX];
@@ -94,6 +103,46 @@ static void say(struct session *s, enum session_log_level level, const char *fmt
 	va_end(ap);
 }
 
+static int add_offcpu(void *ctx, __u32 tid, const struct pybpf_offcpu *e,
+		      const struct pybpf_stack *stack)
+{
+	struct session *s = ctx;
+	int err = sampler__add_offcpu(s->sampler, tid, e, stack);
+
+	return err == -EEXIST ? 1 : err; /* it switched meanwhile: the kernel has it */
+}
+
+/* Wall mode: count the threads of a process that sleep now from since_ns on. */
+static void offcpu_snapshot(struct session *s, pid_t pid, __u32 gen, uint64_t since_ns)
+{
+	int n = offcpu__snapshot(s->opts.proc_root, pid, gen, since_ns, add_offcpu, s);
+
+	if (n < 0)
+		say(s, SESSION_DEBUG, "pid %d: sleeping threads not read: %s\n", (int)pid,
+		    strerror(-n));
+	else
+		say(s, SESSION_DEBUG, "pid %d: %d thread%s off CPU\n", (int)pid, n,
+		    n == 1 ? "" : "s");
+}
+
+/* Wall mode: a process registered before the start is looked at then. */
+static int remember_early(struct session *s, pid_t pid, __u32 gen)
+{
+	if (s->nearly == s->early_cap) {
+		size_t cap = s->early_cap ? 2 * s->early_cap : 16;
+		void *grown = reallocarray(s->early, cap, sizeof(*s->early));
+
+		if (!grown)
+			return -ENOMEM;
+		s->early = grown;
+		s->early_cap = cap;
+	}
+	s->early[s->nearly].pid = pid;
+	s->early[s->nearly].gen = gen;
+	s->nearly++;
+	return 0;
+}
+
 static int on_add(void *ctx, const struct registry_proc *p)
 {
 	struct session *s = ctx;
@@ -119,6 +168,14 @@ static int on_add(void *ctx, const struct registry_proc *p)
 		say(s, SESSION_INFO, "profiling pid %d (%s): Python %s, %s%s%s\n", (int)p->pid,
 		    p->comm, pyinfo__version_str(&p->info, v, sizeof(v)), p->info.binary,
 		    p->container[0] ? ", container " : "", p->container);
+	/* With --gil only threads holding the GIL count: one asleep since
+	 * before does not (it released the GIL to sleep). */
+	if (!err && s->opts.wall && !s->opts.gil_only) {
+		if (s->started)
+			offcpu_snapshot(s, p->pid, p->gen, mono_ns());
+		else
+			err = remember_early(s, p->pid, p->gen);
+	}
 	return err;
 }
 
@@ -347,6 +404,7 @@ void session__free(struct session *s)
 	profile__free(s->profile);
 	for (size_t i = 0; i < s->nwarned; i++)
 		free(s->warned[i]);
+	free(s->early);
 	free(s);
 }
 
@@ -439,6 +497,10 @@ int session__start(struct session *s)
 	clock_gettime(CLOCK_REALTIME, &s->start_wall);
 	s->start_ns = mono_ns();
 	s->next_tick_ns = s->start_ns + TICK_NS;
+	s->started = true;
+	for (size_t i = 0; i < s->nearly; i++)
+		offcpu_snapshot(s, s->early[i].pid, s->early[i].gen, s->start_ns);
+	s->nearly = 0;
 	return 0;
 }
 

@@ -54,6 +54,30 @@ static inline void reap(struct child *c)
 	fclose(c->out);
 }
 
+/* One thread the script (data/threads.py) reports. */
+struct child_thread {
+	char name[32];
+	int tid;
+	int line;
+};
+
+/* Read the script's "NAME TID LINE" lines up to "end": how many (at most max). */
+static inline size_t read_threads(struct child *c, struct child_thread *exp, size_t max)
+{
+	size_t n = 0;
+	char word[32];
+
+	while (n < max && fscanf(c->out, "%31s", word) == 1 && strcmp(word, "end") != 0) {
+		if (!strcmp(word, "unsupported"))
+			break;
+		snprintf(exp[n].name, sizeof(exp[n].name), "%s", word);
+		if (fscanf(c->out, "%d %d", &exp[n].tid, &exp[n].line) != 2)
+			break;
+		n++;
+	}
+	return n;
+}
+
 /* Call fn(python, script) for each interpreter: PYBPF_TEST_PYTHONS, else
  * Debian's, pyenv's and local builds in /opt/pythons. `data` is a file
  * under tests/unit/data. */
