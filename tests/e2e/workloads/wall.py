@@ -5,7 +5,10 @@ usage: wall.py SCENARIO...   starts the threads of each scenario, prints
 "thread NAME TID" for each (TID: the kernel's thread id), then "ready",
 then runs until killed.
 
-  alternate  a thread that computes for 50 ms (pure Python) then sleeps 50 ms
+  alternate  a thread that computes for 50 ms (pure Python) then sleeps 50 ms;
+             after each round it prints "alt WALLCLOCK COMPUTE_S NAP_S", the
+             wall time spent in each so far (a loaded machine stretches the
+             computing half: the loop only sees its deadline when it runs)
   blocked    a thread in queue.get and one in socket.recv, both forever
   gil        two threads looping in pure Python (they share the GIL)
   zlib       a thread compressing with zlib (the GIL released)
@@ -50,9 +53,16 @@ def nap(seconds):
 
 def alternate():
     announce("alternate")
+    spent = [0.0, 0.0]
     while True:
+        t0 = time.perf_counter()
         compute(PERIOD)
+        t1 = time.perf_counter()
         nap(PERIOD)
+        t2 = time.perf_counter()
+        spent[0] += t1 - t0
+        spent[1] += t2 - t1
+        say("alt %.6f %.6f %.6f" % (time.time(), spent[0], spent[1]))
 
 
 def wait_queue(q):
