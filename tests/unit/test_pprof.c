@@ -890,7 +890,8 @@ static void test_wall(void)
 {
 	struct profile_meta m = {.period_ns = 10000000, .wall = 1, .duration_ns = 3000000000};
 	struct profile *p = profile__new(&m);
-	struct profile_frame fr[] = {{"nap", "/a.py", 3, 2}, {"main", "/a.py", 9, 8}};
+	struct profile_frame fr[] = {{"nap", "/a.py", 3, 2, 0, 0, NULL},
+				     {"main", "/a.py", 9, 8, 0, 0, NULL}};
 	struct profile_labels on = {.pid = 1, .tid = 2, .comm = "python3", .state = "running"};
 	struct profile_labels off = {
 	    .pid = 1, .tid = 2, .comm = "python3", .state = "blocked", .wait = "clock_nanosleep"};
