@@ -198,9 +198,42 @@ def interpreter_list():
     return _INTERPRETERS
 
 
+def representative(interps):
+    """A few interpreters that between them cover every way the profiler reads
+    CPython: the oldest (PyFrameObject chain), the distribution's (static,
+    non-PIE), a shared libpython, the newest default build and the newest
+    free-threaded one (debug offsets, tagged references, per-thread bytecode).
+    Tests of a feature that does not depend on the interpreter's layout beyond
+    that (marked `@pytest.mark.representative`) run on these only, unless
+    PYBPF_TEST_ALL_PYTHONS=1; version-sensitive tests run on every interpreter."""
+    if os.environ.get("PYBPF_TEST_ALL_PYTHONS") == "1" or len(interps) <= 4:
+        return interps
+    picks = [min(interps, key=lambda i: i.version)]
+    picks += [i for i in interps if i.path.startswith("/usr/bin/")][:1]
+    default = [i for i in interps if not i.free_threaded]
+    threaded = [i for i in interps if i.free_threaded]
+    if default:  # the newest, a static build if there is one
+        picks.append(max(default, key=lambda i: (i.version, not i.shared)))
+    shared = [i for i in interps if i.shared and i not in picks]
+    if shared and not any(i.shared for i in picks):
+        picks.append(max(shared, key=lambda i: i.version))
+    if threaded:
+        picks.append(max(threaded, key=lambda i: i.version))
+    chosen = {i.path for i in picks}
+    return [i for i in interps if i.path in chosen]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "representative: run on conftest.representative() interpreters only "
+        "(PYBPF_TEST_ALL_PYTHONS=1: on every one)")
+
+
 def pytest_generate_tests(metafunc):
     if "python" in metafunc.fixturenames:
         interps = interpreter_list()
+        if interps and metafunc.definition.get_closest_marker("representative"):
+            interps = representative(interps)
         if interps:
             ids = []
             for i in interps:

@@ -14,12 +14,15 @@ import os
 import signal
 import time
 
+import pytest
+
 from conftest import (
     EXIT, LiveProfiler, Workload, assert_one_error_line, leaf_counts, load_profile, num_label,
     samples_of, task_cpu_s, workload_path,
 )
 
 
+@pytest.mark.representative
 def test_record_program_and_forked_children(python, run_profiler, tmp_path):
     out = tmp_path / "rec.pb.gz"
     rc, stdout, err = run_profiler(
@@ -80,6 +83,7 @@ def test_record_bad_program(run_profiler, tmp_path):
     assert_one_error_line(err, rc)
 
 
+@pytest.mark.representative
 def test_subprocesses(python, prof_bin, tmp_path):
     out = tmp_path / "tree.pb.gz"
     with Workload(python, "tree.py") as parent, Workload(python, "dumpme.py") as stranger:

@@ -72,6 +72,7 @@ def describe_thread(samples, limit=12):
     return "\n".join("  %8.3f s %s" % (ns / 1e9, k) for k, ns in rows.most_common(limit))
 
 
+@pytest.mark.representative
 def test_sample_types(run_profiler, tmp_path, python):
     prof, tids, pid = wall_profile(run_profiler, tmp_path, python, ["alternate"], 3)
     assert [(t["type"], t["unit"]) for t in prof["sample_types"]] == [
@@ -86,6 +87,7 @@ def test_sample_types(run_profiler, tmp_path, python):
         assert (str_label(s, "wait") is not None) == off, s
 
 
+@pytest.mark.representative
 def test_alternate_half_and_half(run_profiler, tmp_path, python):
     """50 ms compute / 50 ms sleep: each its share of the thread's wall time.
 
@@ -125,6 +127,7 @@ def test_alternate_half_and_half(run_profiler, tmp_path, python):
     assert ns > 0.8 * inclusive(mine, "nap"), waits
 
 
+@pytest.mark.representative
 def test_blocked_whole_run(run_profiler, tmp_path, python):
     """Threads blocked since before the run: 100 % of it, with their stacks."""
     prof, tids, pid = wall_profile(run_profiler, tmp_path, python, ["blocked"], SHORT_S)
@@ -168,6 +171,7 @@ def test_gil_states(run_profiler, tmp_path, python):
     assert st.get("running_nogil", 0) > 2 * st.get("running", 0), st
 
 
+@pytest.mark.representative
 def test_gil_only(run_profiler, tmp_path, python):
     """--gil keeps only the time of threads holding the GIL."""
     prof, tids, pid = wall_profile(run_profiler, tmp_path, python, ["gil", "zlib"], SHORT_S,
@@ -184,6 +188,7 @@ def test_gil_only(run_profiler, tmp_path, python):
         assert sum(states.values()) <= 1.05 * prof["duration_nanos"], states
 
 
+@pytest.mark.representative
 def test_folded_microseconds(run_profiler, tmp_path, python):
     """Folded wall profiles weigh lines in microseconds."""
     out = tmp_path / "wall.folded"
