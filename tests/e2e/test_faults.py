@@ -33,14 +33,6 @@ NAME_RE = re.compile(r"^pybpf-[A-Za-z0-9.-]+-\d{8}T\d{6}Z-\d{4}\.pb\.gz$")
 TMP_RE = re.compile(r"^\.pybpf-[A-Za-z0-9.-]+-\d{8}T\d{6}Z-\d{4}\.pb\.gz\.[A-Za-z0-9]{6}$")
 
 
-@pytest.fixture(scope="module")
-def one_python():
-    pythons = interpreter_list()
-    if not pythons:
-        pytest.skip("no interpreter")
-    return pythons[0]
-
-
 def heavy(prof, pid, python):
     name = python.func_name("Split.heavy")
     return sum(s["values"][0] for s in samples_of(prof, pid) if name in frame_names(s))

@@ -31,18 +31,10 @@ from pathlib import Path
 import pytest
 
 from conftest import (EXIT, LiveProfiler, WORKLOADS, Workload, assert_one_error_line,
-                      frame_names, interpreter_list, load_profile, samples_of, total)
+                      frame_names, load_profile, samples_of, total)
 
 # Agent memory allowed while hostile targets run (it is ~25 MB normally).
 MAX_AGENT_RSS_KB = 300 * 1024
-
-
-@pytest.fixture(scope="module")
-def one_python():
-    pythons = interpreter_list()
-    if not pythons:
-        pytest.skip("no interpreter")
-    return pythons[0]
 
 
 @pytest.fixture(scope="module")
