@@ -63,7 +63,9 @@ command -v "$PY" >/dev/null || die "no interpreter '$PY'"
 if [ "$CHURN_ONLY" -eq 0 ]; then
   [ "$(id -u)" -eq 0 ] || die "run as root (the agent needs CAP_BPF and CAP_PERFMON)"
   [ -x "$PROF" ] || die "no agent at $PROF (build first: tools/setup.sh)"
-  "$PROF" --help 2>&1 | grep -q -- '--output-dir' || die "$PROF has no --interval/--output-dir mode"
+  # grep reads all of the help text: with -q it could exit early and the
+  # agent's SIGPIPE would fail the pipeline under pipefail
+  "$PROF" --help 2>&1 | grep -c -- '--output-dir' >/dev/null || die "$PROF has no --interval/--output-dir mode"
 fi
 PPROFCHECK=${PYBPF_PPROFCHECK:-build/pprofcheck}
 
