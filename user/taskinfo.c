@@ -21,6 +21,8 @@ static const char *const syscall_names[] = {
 };
 
 #define TASKINFO_FILE_MAX 4096
+/* Reads of the stat + syscall pair before the later one decides (taskinfo__read_sched). */
+#define TASKINFO_SCHED_READS 2
 
 /* Read <proc>/PID/task/TID/<what> whole (NUL-terminated). 0, -ESRCH or -errno. */
 static int taskinfo__slurp(const char *proc, pid_t pid, pid_t tid, const char *what, char *buf,
@@ -132,6 +134,55 @@ const char *taskinfo__syscall_name(long nr)
 	return syscall_names[nr];
 }
 
+int taskinfo__parse_sched(const char *stat, const char *syscall, char *state, long *nr)
+{
+	bool running;
+	int err;
+
+	err = taskinfo__parse_state(stat, state);
+	if (err)
+		return err;
+	*nr = TASKINFO_SYSCALL_UNKNOWN;
+	if (!syscall || taskinfo__parse_syscall(syscall, nr)) {
+		*nr = TASKINFO_SYSCALL_UNKNOWN;
+		return 0;
+	}
+	/* The kernel writes "running" for a task whose state is TASK_RUNNING
+	 * (on a CPU or waiting for one), and numbers only for one that stayed
+	 * off the CPU while it looked. */
+	running = !strncmp(syscall, "running", 7);
+	return running == (*state == 'R') ? 0 : -EAGAIN;
+}
+
+/*
+ * State and system call as of one instant. They come from two files read
+ * one after the other; a thread that starts or stops running between the
+ * reads would be reported running inside a system call, or asleep in none.
+ * A pair that disagrees is read again; if it still does (the thread keeps
+ * switching), stat, the later read, decides, and the system call is left
+ * out unless stat says the thread runs (then it is in none).
+ */
+static void taskinfo__read_sched(const char *proc, pid_t pid, pid_t tid, struct taskinfo *out)
+{
+	char stat[TASKINFO_FILE_MAX], sys[TASKINFO_FILE_MAX];
+	int err = -EAGAIN;
+
+	for (int attempt = 0; attempt < TASKINFO_SCHED_READS && err == -EAGAIN; attempt++) {
+		bool have_sys = !taskinfo__slurp(proc, pid, tid, "syscall", sys, sizeof(sys));
+
+		if (taskinfo__slurp(proc, pid, tid, "stat", stat, sizeof(stat)))
+			return; /* state '?', syscall unknown */
+		err =
+		    taskinfo__parse_sched(stat, have_sys ? sys : NULL, &out->state, &out->syscall);
+	}
+	if (err == -EAGAIN)
+		out->syscall = out->state == 'R' ? TASKINFO_NO_SYSCALL : TASKINFO_SYSCALL_UNKNOWN;
+	else if (err) {
+		out->state = '?';
+		out->syscall = TASKINFO_SYSCALL_UNKNOWN;
+	}
+}
+
 int taskinfo__read(const char *proc, pid_t pid, pid_t tid, struct taskinfo *out)
 {
 	char buf[TASKINFO_FILE_MAX];
@@ -144,11 +195,6 @@ int taskinfo__read(const char *proc, pid_t pid, pid_t tid, struct taskinfo *out)
 	out->state = '?';
 	out->syscall = TASKINFO_SYSCALL_UNKNOWN;
 
-	err = taskinfo__slurp(proc, pid, tid, "stat", buf, sizeof(buf));
-	if (err)
-		return err;
-	if (taskinfo__parse_state(buf, &out->state))
-		out->state = '?';
 	err = taskinfo__slurp(proc, pid, tid, "status", buf, sizeof(buf));
 	if (err)
 		return err;
@@ -161,8 +207,6 @@ int taskinfo__read(const char *proc, pid_t pid, pid_t tid, struct taskinfo *out)
 		memcpy(out->name, buf, n);
 		out->name[n] = '\0';
 	}
-	if (!taskinfo__slurp(proc, pid, tid, "syscall", buf, sizeof(buf)) &&
-	    taskinfo__parse_syscall(buf, &out->syscall))
-		out->syscall = TASKINFO_SYSCALL_UNKNOWN;
+	taskinfo__read_sched(proc, pid, tid, out);
 	return 0;
 }

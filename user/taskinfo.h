@@ -28,7 +28,9 @@ struct taskinfo {
 
 /*
  * Read one thread. 0, -ESRCH when the thread (or process) is gone, or -errno.
- * A field that cannot be read keeps a neutral value (syscall UNKNOWN).
+ * A field that cannot be read keeps a neutral value (syscall UNKNOWN). The
+ * state and the system call agree with each other: a thread in state R is in
+ * no system call (taskinfo__parse_sched).
  */
 int taskinfo__read(const char *proc, pid_t pid, pid_t tid, struct taskinfo *out);
 
@@ -40,6 +42,14 @@ int taskinfo__parse_state(const char *stat, char *state);
 
 /* A syscall file: "running" -> NO_SYSCALL, "-1 sp pc" -> NO_SYSCALL, "NR args..." -> NR. */
 int taskinfo__parse_syscall(const char *text, long *nr);
+
+/*
+ * A stat line and a syscall file (NULL: unreadable) read together: the state
+ * letter and the system call. 0; -EAGAIN when they disagree, as when the
+ * thread started or stopped running between the two reads (syscall says
+ * "running" exactly when the state is R); -EINVAL for a bad stat line.
+ */
+int taskinfo__parse_sched(const char *stat, const char *syscall, char *state, long *nr);
 
 /* Name of an x86-64 system call number ("read", "futex"...); NULL if unknown. */
 const char *taskinfo__syscall_name(long nr);

@@ -1,12 +1,17 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Per-thread /proc parsing: namespaced TID, state, system call and its name. */
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "pychild.h"
 #include "taskinfo.h"
 #include "test.h"
 
@@ -79,6 +84,31 @@ static void test_syscall_names(void)
 	CHECK(taskinfo__syscall_name(400) == NULL);
 }
 
+static void test_sched_pair(void)
+{
+	char st = 0;
+	long nr = 0;
+
+	CHECK_EQ_INT(taskinfo__parse_sched("7 (py) S 1", "202 0x1 0x2\n", &st, &nr), 0);
+	CHECK_EQ_INT(st, 'S');
+	CHECK_EQ_INT(nr, 202);
+	CHECK_EQ_INT(taskinfo__parse_sched("7 (py) R 1", "running\n", &st, &nr), 0);
+	CHECK_EQ_INT(st, 'R');
+	CHECK_EQ_INT(nr, TASKINFO_NO_SYSCALL);
+	/* Blocked outside a system call (a page fault, stopped). */
+	CHECK_EQ_INT(taskinfo__parse_sched("7 (py) T 1", "-1 0x7ffc 0x7f00\n", &st, &nr), 0);
+	CHECK_EQ_INT(nr, TASKINFO_NO_SYSCALL);
+	/* No syscall file (no permission): whatever stat says. */
+	CHECK_EQ_INT(taskinfo__parse_sched("7 (py) R 1", NULL, &st, &nr), 0);
+	CHECK_EQ_INT(nr, TASKINFO_SYSCALL_UNKNOWN);
+	CHECK_EQ_INT(taskinfo__parse_sched("7 (py) S 1", "garbage\n", &st, &nr), 0);
+	CHECK_EQ_INT(nr, TASKINFO_SYSCALL_UNKNOWN);
+	/* Read at two instants with a switch between them. */
+	CHECK_EQ_INT(taskinfo__parse_sched("7 (py) R 1", "202 0x1\n", &st, &nr), -EAGAIN);
+	CHECK_EQ_INT(taskinfo__parse_sched("7 (py) S 1", "running\n", &st, &nr), -EAGAIN);
+	CHECK_EQ_INT(taskinfo__parse_sched("7 py S", "running\n", &st, &nr), -EINVAL);
+}
+
 static void put(const char *dir, const char *name, const char *text)
 {
 	char path[512];
@@ -121,6 +151,17 @@ static void test_read_fixture(void)
 	unlink(dir);
 	CHECK_EQ_INT(taskinfo__read(root, 100, 101, &ti), 0);
 	CHECK_EQ_INT(ti.syscall, TASKINFO_SYSCALL_UNKNOWN);
+	/* A pair that disagrees however often it is read: stat decides. */
+	snprintf(dir, sizeof(dir), "%s/100/task/101", root);
+	put(dir, "syscall", "running\n");
+	CHECK_EQ_INT(taskinfo__read(root, 100, 101, &ti), 0);
+	CHECK_EQ_INT(ti.state, 'D');
+	CHECK_EQ_INT(ti.syscall, TASKINFO_SYSCALL_UNKNOWN);
+	put(dir, "stat", "101 (worker (x)) R 1 100 100 0\n");
+	put(dir, "syscall", "202 0x1 0x2\n");
+	CHECK_EQ_INT(taskinfo__read(root, 100, 101, &ti), 0);
+	CHECK_EQ_INT(ti.state, 'R');
+	CHECK_EQ_INT(ti.syscall, TASKINFO_NO_SYSCALL);
 	CHECK_EQ_INT(taskinfo__read(root, 100, 102, &ti), -ESRCH);
 	CHECK_EQ_INT(taskinfo__read(root, 7, 7, &ti), -ESRCH);
 
@@ -133,5 +174,92 @@ static void test_read_fixture(void)
 	CHECK_EQ_INT(system(dir), 0);
 }
 
+/* A thread of this process that keeps switching between running and a
+ * short sleep: the case where state and syscall read at two instants
+ * disagreed ("running" in clock_nanosleep, seen by `dump` as a spinner in a
+ * system call). */
+static atomic_int flip_stop;
+static atomic_int flip_tid;
+
+static void *flipper(void *arg)
+{
+	const struct timespec nap = {.tv_nsec = 20000};
+	volatile unsigned long n = 0;
+
+	(void)arg;
+	atomic_store(&flip_tid, (int)syscall(SYS_gettid));
+	while (!atomic_load(&flip_stop)) {
+		for (int i = 0; i < 20000; i++)
+			n = n + 1;
+		nanosleep(&nap, NULL);
+	}
+	return NULL;
+}
+
+static void test_live_switching(void)
+{
+	int running = 0, asleep = 0;
+	struct taskinfo ti;
+	pthread_t t;
+
+	CHECK_EQ_INT(pthread_create(&t, NULL, flipper, NULL), 0);
+	while (!atomic_load(&flip_tid))
+		usleep(1000);
+	for (int i = 0; i < 3000; i++) {
+		CHECK_EQ_INT(taskinfo__read("/proc", getpid(), atomic_load(&flip_tid), &ti), 0);
+		if (ti.state == 'R') {
+			running++;
+			CHECK_EQ_INT(ti.syscall, TASKINFO_NO_SYSCALL);
+		} else {
+			asleep++;
+			CHECK_EQ_INT(ti.state, 'S');
+			CHECK(ti.syscall == SYS_clock_nanosleep || ti.syscall == SYS_nanosleep ||
+			      ti.syscall == TASKINFO_SYSCALL_UNKNOWN);
+		}
+	}
+	atomic_store(&flip_stop, 1);
+	pthread_join(t, NULL);
+	fprintf(stderr, "switching thread: %d reads running, %d asleep\n", running, asleep);
+	CHECK(running + asleep == 3000);
+}
+
+/* The threads of a live interpreter (tests/unit/data/threads.py): the
+ * spinner runs in no system call, the others sleep in theirs. */
+static void python_threads(const char *python, const char *script)
+{
+	struct child_thread exp[8];
+	struct taskinfo ti;
+	struct child c;
+	size_t n;
+
+	if (access(python, X_OK))
+		return;
+	CHECK_EQ_INT(spawn(python, script, &c), 0);
+	n = read_threads(&c, exp, 8);
+	for (int round = 0; round < 20; round++) {
+		for (size_t i = 0; i < n; i++) {
+			CHECK_EQ_INT(taskinfo__read("/proc", c.pid, exp[i].tid, &ti), 0);
+			CHECK_EQ_INT(ti.ns_tid, exp[i].tid);
+			if (ti.state == 'R')
+				CHECK_EQ_INT(ti.syscall, TASKINFO_NO_SYSCALL);
+			else if (strcmp(exp[i].name, "spinner") != 0)
+				CHECK(ti.syscall >= 0 || ti.syscall == TASKINFO_SYSCALL_UNKNOWN);
+			if (!strcmp(exp[i].name, "main") && ti.state == 'S')
+				CHECK(ti.syscall == SYS_read ||
+				      ti.syscall == TASKINFO_SYSCALL_UNKNOWN);
+		}
+		usleep(5000);
+	}
+	reap(&c);
+	if (n)
+		CHECK_EQ_INT(taskinfo__read("/proc", c.pid, exp[0].tid, &ti), -ESRCH);
+}
+
+static void test_live_python(void)
+{
+	for_each_python(python_threads, "threads.py");
+}
+
 TEST_MAIN(TEST(test_nspid), TEST(test_state), TEST(test_syscall), TEST(test_syscall_names),
-	  TEST(test_read_fixture))
+	  TEST(test_sched_pair), TEST(test_read_fixture), TEST(test_live_switching),
+	  TEST(test_live_python))
