@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "flamesvg.h"
 #include "flamesvg_js.h"
 #include "hashmap.h"
@@ -73,15 +74,8 @@ static int tree_child(struct tree *t, size_t parent, size_t frame, size_t *out)
 		*out = (size_t)(uintptr_t)v - 1;
 		return 0;
 	}
-	if (t->nnodes == t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 1024;
-		struct node *grown = reallocarray(t->nodes, cap, sizeof(*grown));
-
-		if (!grown)
-			return -ENOMEM;
-		t->nodes = grown;
-		t->cap = cap;
-	}
+	if (array__reserve((void **)&t->nodes, &t->cap, t->nnodes + 1, sizeof(*t->nodes)))
+		return -ENOMEM;
 	if (hashmap__set(t->index, &k, (void *)(uintptr_t)(t->nnodes + 1)))
 		return -ENOMEM;
 	nd = &t->nodes[t->nnodes];

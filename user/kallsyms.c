@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include "kallsyms.h"
 
+#include "array.h"
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,15 +37,8 @@ static int cmp_ksym(const void *a, const void *b)
 /* Keep one text symbol; 0 or -ENOMEM. */
 static int add(struct kallsyms *k, uint64_t addr, const char *name)
 {
-	if (k->n == k->cap) {
-		size_t cap = k->cap ? k->cap * 2 : 4096;
-		struct ksym *grown = reallocarray(k->syms, cap, sizeof(*grown));
-
-		if (!grown)
-			return -ENOMEM;
-		k->syms = grown;
-		k->cap = cap;
-	}
+	if (array__reserve((void **)&k->syms, &k->cap, k->n + 1, sizeof(*k->syms)))
+		return -ENOMEM;
 	k->syms[k->n].name = strdup(name);
 	if (!k->syms[k->n].name)
 		return -ENOMEM;

@@ -25,6 +25,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "array.h"
 #include "pprof_proto.h"
 #include "pprofread.h"
 #include "profile.h"
@@ -346,17 +347,11 @@ static int add_line(void *ctx, struct cur *msg)
 	const struct scalar want[] = {{LINE_FUNCTION_ID, &ln.func_id}, {LINE_LINE, &ln.line}};
 	int err = rd_fields(msg, want, 2, 0, NULL, NULL);
 
+	if (!err)
+		err = array__reserve((void **)&r->lines, &r->lines_cap, r->nlines + 1,
+				     sizeof(*r->lines));
 	if (err)
 		return err;
-	if (r->nlines == r->lines_cap) {
-		size_t cap = r->lines_cap ? r->lines_cap * 2 : 256;
-		struct line *grown = reallocarray(r->lines, cap, sizeof(*grown));
-
-		if (!grown)
-			return -ENOMEM;
-		r->lines = grown;
-		r->lines_cap = cap;
-	}
 	r->lines[r->nlines++] = ln;
 	return 0;
 }

@@ -25,8 +25,9 @@
 
 #include "profile.h"
 
+#include "array.h"
+
 #define STR_BLOCK_MIN (64 * 1024)
-#define ARRAY_MIN_CAP 16
 #define HTAB_MIN_CAP 64
 
 struct str_block {
@@ -126,32 +127,6 @@ static uint64_t hash_str(const char *s)
 static uint64_t hash_ptr(uint64_t h, const void *ptr)
 {
 	return hash_mix(h, (uint64_t)(uintptr_t)ptr);
-}
-
-/* ---- growable arrays ---- */
-
-/*
- * Make room for `need` elements of `elem` bytes in *items, doubling the
- * capacity. 0 or -ENOMEM; on failure *items and *cap are unchanged.
- */
-static int array_reserve(void **items, size_t *cap, size_t need, size_t elem)
-{
-	size_t new_cap = *cap ? *cap : ARRAY_MIN_CAP;
-	void *grown;
-
-	if (need <= *cap)
-		return 0;
-	while (new_cap < need) {
-		if (new_cap > SIZE_MAX / 2)
-			return -ENOMEM;
-		new_cap *= 2;
-	}
-	grown = reallocarray(*items, new_cap, elem);
-	if (!grown)
-		return -ENOMEM;
-	*items = grown;
-	*cap = new_cap;
-	return 0;
 }
 
 /* ---- hash index ---- */
@@ -449,36 +424,36 @@ static int profile_reserve(struct profile *p, const struct profile_labels *label
 
 	err = strings_reserve(p, bytes);
 	if (!err)
-		err = array_reserve((void **)&p->strs, &p->strs_cap, p->nstrs + nstrings,
-				    sizeof(*p->strs));
+		err = array__reserve((void **)&p->strs, &p->strs_cap, p->nstrs + nstrings,
+				     sizeof(*p->strs));
 	if (!err)
 		err = htab_reserve(&p->str_idx, nstrings);
 	if (!err)
-		err = array_reserve((void **)&p->funcs, &p->funcs_cap, p->nfuncs + nframes,
-				    sizeof(*p->funcs));
+		err = array__reserve((void **)&p->funcs, &p->funcs_cap, p->nfuncs + nframes,
+				     sizeof(*p->funcs));
 	if (!err)
 		err = htab_reserve(&p->func_idx, nframes);
 	if (!err)
-		err = array_reserve((void **)&p->maps, &p->maps_cap, p->nmaps + nframes,
-				    sizeof(*p->maps));
+		err = array__reserve((void **)&p->maps, &p->maps_cap, p->nmaps + nframes,
+				     sizeof(*p->maps));
 	if (!err)
 		err = htab_reserve(&p->map_idx, nframes);
 	if (!err)
-		err = array_reserve((void **)&p->locs, &p->locs_cap, p->nlocs + nframes,
-				    sizeof(*p->locs));
+		err = array__reserve((void **)&p->locs, &p->locs_cap, p->nlocs + nframes,
+				     sizeof(*p->locs));
 	if (!err)
 		err = htab_reserve(&p->loc_idx, nframes);
 	if (!err)
-		err = array_reserve((void **)&p->stack_locs, &p->stack_locs_cap,
-				    p->stack_locs_len + nframes, sizeof(*p->stack_locs));
+		err = array__reserve((void **)&p->stack_locs, &p->stack_locs_cap,
+				     p->stack_locs_len + nframes, sizeof(*p->stack_locs));
 	if (!err)
-		err = array_reserve((void **)&p->stacks, &p->stacks_cap, p->nstacks + 1,
-				    sizeof(*p->stacks));
+		err = array__reserve((void **)&p->stacks, &p->stacks_cap, p->nstacks + 1,
+				     sizeof(*p->stacks));
 	if (!err)
 		err = htab_reserve(&p->stack_idx, 1);
 	if (!err)
-		err = array_reserve((void **)&p->samples, &p->samples_cap, p->nsamples + 1,
-				    sizeof(*p->samples));
+		err = array__reserve((void **)&p->samples, &p->samples_cap, p->nsamples + 1,
+				     sizeof(*p->samples));
 	if (!err)
 		err = htab_reserve(&p->sample_idx, 1);
 	return err;

@@ -24,6 +24,7 @@
  */
 #include "pyinfo.h"
 
+#include "array.h"
 #include "hashmap.h"
 
 #include <ctype.h>
@@ -72,22 +73,6 @@ struct pyinfo_scan {
 
 /* ---- collecting the maps ------------------------------------------------ */
 
-static int pyinfo__grow(void **arr, size_t *cap, size_t n, size_t elem)
-{
-	size_t ncap;
-	void *p;
-
-	if (n < *cap)
-		return 0;
-	ncap = *cap ? *cap * 2 : 64;
-	p = reallocarray(*arr, ncap, elem);
-	if (!p)
-		return -ENOMEM;
-	*arr = p;
-	*cap = ncap;
-	return 0;
-}
-
 static int pyinfo__find_or_add_file(struct pyinfo_scan *s, const struct procfs_mapping *m,
 				    size_t *idx)
 {
@@ -101,7 +86,7 @@ static int pyinfo__find_or_add_file(struct pyinfo_scan *s, const struct procfs_m
 			return 0;
 		}
 	}
-	err = pyinfo__grow((void **)&s->files, &s->files_cap, s->nfiles, sizeof(*s->files));
+	err = array__reserve((void **)&s->files, &s->files_cap, s->nfiles + 1, sizeof(*s->files));
 	if (err)
 		return err;
 	f = &s->files[s->nfiles];
@@ -127,7 +112,7 @@ static int pyinfo__collect(const struct procfs_mapping *m, void *arg)
 	err = pyinfo__find_or_add_file(s, m, &file);
 	if (err)
 		return err;
-	err = pyinfo__grow((void **)&s->maps, &s->maps_cap, s->nmaps, sizeof(*s->maps));
+	err = array__reserve((void **)&s->maps, &s->maps_cap, s->nmaps + 1, sizeof(*s->maps));
 	if (err)
 		return err;
 	pm = &s->maps[s->nmaps++];

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "array.h"
 #include "hashmap.h"
 #include "kallsyms.h"
 #include "profile.h"
@@ -128,15 +129,11 @@ static void offcpu_snapshot(struct session *s, pid_t pid, __u32 gen, uint64_t si
 /* Wall mode: a process registered before the start is looked at then. */
 static int remember_early(struct session *s, pid_t pid, __u32 gen)
 {
-	if (s->nearly == s->early_cap) {
-		size_t cap = s->early_cap ? 2 * s->early_cap : 16;
-		void *grown = reallocarray(s->early, cap, sizeof(*s->early));
+	int err =
+	    array__reserve((void **)&s->early, &s->early_cap, s->nearly + 1, sizeof(*s->early));
 
-		if (!grown)
-			return -ENOMEM;
-		s->early = grown;
-		s->early_cap = cap;
-	}
+	if (err)
+		return err;
 	s->early[s->nearly].pid = pid;
 	s->early[s->nearly].gen = gen;
 	s->nearly++;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "array.h"
 #include "hashmap.h"
 #include "profile.h"
 
@@ -254,16 +255,9 @@ static int topview__collect(const void *key, void *value, void *arg)
 	(void)key;
 	if (!total_of(r, pk->o->since_start) || !topview__matches(r, pk->o->filter))
 		return 0;
-	if (pk->n == pk->cap) {
-		size_t cap = pk->cap ? pk->cap * 2 : 256;
-		const struct row **v = reallocarray(pk->v, cap, sizeof(*v));
-
-		if (!v) {
-			pk->err = -ENOMEM;
-			return 1;
-		}
-		pk->v = v;
-		pk->cap = cap;
+	if (array__reserve((void **)&pk->v, &pk->cap, pk->n + 1, sizeof(*pk->v))) {
+		pk->err = -ENOMEM;
+		return 1;
 	}
 	pk->v[pk->n++] = r;
 	return 0;
