@@ -104,6 +104,16 @@ struct {
 	__uint(max_entries, 4096);
 } native_events SEC(".maps");
 
+/* Wall mode --native: kernel stacks at switch-out; one entry unless both
+ * (userspace sizes it). Entries are kept for the run: their ids are in
+ * count keys and open off-CPU intervals. */
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 1);
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, PYBPF_KSTACK_MAX * sizeof(__u64));
+} kstacks SEC(".maps");
+
 /* --native: Python stacks whose code objects were already sent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -334,13 +344,14 @@ static __always_inline void add_count(const struct pybpf_count_key *key, __u64 n
 	count(CNT_STACKS_RECORDED);
 }
 
-/* Put the walked stack in the stacks map (naming its new code objects);
- * its hash, or 0 when the map is full. */
-static __always_inline __u64 store_stack(struct pywalk *w)
+/* Put the walked stack in the stacks map under `hash` (naming its new code
+ * objects); *added tells whether this call stored it. 0 when the map is
+ * full, else hash. */
+static __always_inline __u64 store_stack_as(struct pywalk *w, __u64 hash, bool *added)
 {
-	__u64 hash = pywalk__stack_hash(w);
 	long err;
 
+	*added = false;
 	if (bpf_map_lookup_elem(&stacks, &hash))
 		return hash;
 	err = bpf_map_update_elem(&stacks, &hash, &w->stack, BPF_NOEXIST);
@@ -350,7 +361,16 @@ static __always_inline __u64 store_stack(struct pywalk *w)
 	}
 	if (!err && w->stack.depth)
 		bpf_loop(PYBPF_MAX_FRAMES, capture_cb, NULL, 0);
+	*added = !err;
 	return hash;
+}
+
+/* The same under the walked stack's own hash. */
+static __always_inline __u64 store_stack(struct pywalk *w)
+{
+	bool added;
+
+	return store_stack_as(w, pywalk__stack_hash(w), &added);
 }
 
 /* Set up the walk of a thread of a registered process and walk it. */
@@ -431,6 +451,37 @@ static __always_inline __u32 copy_user_stack(struct pybpf_native_event *ev, __u6
 	return off;
 }
 
+/* A native event for the walked stack, header and Python stack filled
+ * in; NULL when the ring buffer is full. */
+static __always_inline struct pybpf_native_event *native_event_begin(struct pywalk *w, __u32 tid)
+{
+	struct pybpf_native_event *ev = bpf_ringbuf_reserve(&native_events, sizeof(*ev), 0);
+
+	if (!ev)
+		return NULL;
+	ev->type = EVENT_NATIVE;
+	ev->gen = w->proc.gen;
+	ev->tid = tid;
+	ev->flags = 0;
+	ev->ustack_len = 0;
+	ev->kstack_len = 0;
+	ev->ip = ev->sp = ev->bp = 0;
+	ev->offcpu_stack = 0;
+	bpf_probe_read_kernel(ev->entry, sizeof(ev->entry), w->entry);
+	bpf_probe_read_kernel(&ev->stack, sizeof(ev->stack), &w->stack);
+	return ev;
+}
+
+/* Userspace takes native events in batches, every 100 ms: wake it only
+ * when the ring is a quarter full. */
+static __always_inline void native_event_submit(struct pybpf_native_event *ev)
+{
+	bpf_ringbuf_submit(ev, bpf_ringbuf_query(&native_events, BPF_RB_AVAIL_DATA) >
+				       native_ring_bytes / 4
+				   ? BPF_RB_FORCE_WAKEUP
+				   : BPF_RB_NO_WAKEUP);
+}
+
 /* --native: send the sample with what userspace needs to unwind it.
  * Returns 0, or -1 when it could not be sent (then it is aggregated). */
 static __always_inline int record_native(struct bpf_perf_event_data *ctx, struct pywalk *w,
@@ -447,19 +498,11 @@ static __always_inline int record_native(struct bpf_perf_event_data *ctx, struct
 		bpf_loop(PYBPF_MAX_FRAMES, capture_cb, NULL, 0);
 		bpf_map_update_elem(&native_seen, &hash, &one, BPF_ANY);
 	}
-	ev = bpf_ringbuf_reserve(&native_events, sizeof(*ev), 0);
+	ev = native_event_begin(w, tid);
 	if (!ev) {
 		count(CNT_NATIVE_LOST);
 		return -1;
 	}
-	ev->type = EVENT_NATIVE;
-	ev->gen = w->proc.gen;
-	ev->tid = tid;
-	ev->flags = 0;
-	ev->ustack_len = 0;
-	ev->ip = ev->sp = ev->bp = 0;
-	bpf_probe_read_kernel(ev->entry, sizeof(ev->entry), w->entry);
-	bpf_probe_read_kernel(&ev->stack, sizeof(ev->stack), &w->stack);
 	n = bpf_get_stack(ctx, ev->kstack, sizeof(ev->kstack), 0);
 	ev->kstack_len = n > 0 ? (__u32)n / 8 : 0;
 
@@ -485,12 +528,7 @@ static __always_inline int record_native(struct bpf_perf_event_data *ctx, struct
 	} else {
 		count(CNT_NATIVE_NO_REGS);
 	}
-	/* Userspace takes the samples in batches, every 100 ms: wake it only
-	 * when the ring is a quarter full. */
-	bpf_ringbuf_submit(ev, bpf_ringbuf_query(&native_events, BPF_RB_AVAIL_DATA) >
-				       native_ring_bytes / 4
-				   ? BPF_RB_FORCE_WAKEUP
-				   : BPF_RB_NO_WAKEUP);
+	native_event_submit(ev);
 	count(CNT_STACKS_RECORDED);
 	return 0;
 }
@@ -570,7 +608,59 @@ static __always_inline __u16 wait_of(struct task_struct *task, unsigned int prev
 	return (__u16)(WAIT_SYSCALL + nr);
 }
 
-static __always_inline void switch_out(struct task_struct *prev, unsigned int prev_state)
+/*
+ * Wall mode --native: the kernel stack of a thread leaving the CPU, and for
+ * one in a system call its user stack. The user registers saved at the
+ * system call's entry and the Python stack key the interval (so its stack
+ * is stored under a hash of all three): the first time that key is stored
+ * the user stack is sent to be unwound once, and every later interval with
+ * the same key is named from that unwind. Returns the stacks-map key, 0
+ * when the map is full.
+ */
+static __always_inline __u64 store_offcpu_native(void *ctx, struct pywalk *w, __u32 tid,
+						 struct task_struct *prev, struct pybpf_offcpu *e)
+{
+	struct pybpf_native_event *ev;
+	struct pt_regs *uregs;
+	__u64 hash = pywalk__stack_hash(w), ip = 0, sp = 0, bp = 0;
+	bool added;
+	long id;
+
+	id = bpf_get_stackid(ctx, &kstacks, 0);
+	if (id >= 0)
+		e->kstack = (__u32)id + 1;
+	else
+		count(CNT_KSTACK_LOST);
+	if (e->wait < WAIT_SYSCALL)
+		return store_stack(w); /* preempted or a fault: Python frames only */
+	uregs = (struct pt_regs *)bpf_task_pt_regs(prev);
+	if (uregs) {
+		ip = BPF_CORE_READ(uregs, ip);
+		sp = BPF_CORE_READ(uregs, sp);
+		bp = BPF_CORE_READ(uregs, bp);
+	}
+	if (!sp)
+		return store_stack(w);
+	hash = pyhash__mix(pyhash__mix(hash, ip), sp);
+	hash = store_stack_as(w, hash, &added);
+	if (!added)
+		return hash;
+	ev = native_event_begin(w, tid);
+	if (!ev) {
+		count(CNT_OFFCPU_NATIVE_LOST);
+		return hash;
+	}
+	ev->flags = NATIVE_F_OFFCPU | NATIVE_F_USER_REGS;
+	ev->offcpu_stack = hash;
+	ev->ip = ip;
+	ev->sp = sp;
+	ev->bp = bp;
+	ev->ustack_len = copy_user_stack(ev, sp);
+	native_event_submit(ev);
+	return hash;
+}
+
+static __always_inline void switch_out(void *ctx, struct task_struct *prev, unsigned int prev_state)
 {
 	__u32 tgid = prev->tgid, tid = prev->pid;
 	struct pybpf_offcpu e = {};
@@ -597,7 +687,7 @@ static __always_inline void switch_out(struct task_struct *prev, unsigned int pr
 	/* Waiting on the GIL's condition variable or mutex. */
 	if (gil && futex >= gil && futex - gil < w->proc.off.gil_size)
 		e.state = STATE_GIL_WAIT;
-	e.stack = store_stack(w);
+	e.stack = native_mode ? store_offcpu_native(ctx, w, tid, prev, &e) : store_stack(w);
 	if (!e.stack)
 		return;
 	e.run_ns = prev->se.sum_exec_runtime;
@@ -610,8 +700,12 @@ static __always_inline void switch_out(struct task_struct *prev, unsigned int pr
 static __always_inline void close_offcpu(__u32 tid, const struct pybpf_offcpu *e, __u64 since,
 					 __u64 now)
 {
-	struct pybpf_count_key key = {
-	    .gen = e->gen, .tid = tid, .stack = e->stack, .state = e->state, .wait = e->wait};
+	struct pybpf_count_key key = {.gen = e->gen,
+				      .tid = tid,
+				      .stack = e->stack,
+				      .state = e->state,
+				      .wait = e->wait,
+				      .kstack = e->kstack};
 
 	if (now > since) {
 		add_count(&key, 1, now - since);
@@ -650,7 +744,7 @@ int pybpf_switch(__u64 *ctx)
 
 	if (!wall_mode)
 		return 0;
-	switch_out(prev, (unsigned int)ctx[3]);
+	switch_out(ctx, prev, (unsigned int)ctx[3]);
 	switch_in(next);
 	return 0;
 }

@@ -158,7 +158,7 @@ struct pybpf_count_key {
 	__u64 stack;  /* key into the stacks map */
 	__u16 state;  /* enum pybpf_state */
 	__u16 wait;   /* enum pybpf_wait */
-	__u32 pad;
+	__u32 kstack; /* wall mode --native, off CPU: kernel stack id + 1 in kstacks, 0 = none */
 };
 _Static_assert(sizeof(struct pybpf_count_key) == 24, "pybpf_count_key layout");
 
@@ -179,8 +179,10 @@ struct pybpf_offcpu {
 	__u64 stack;     /* key into the stacks map */
 	__u64 since_ns;  /* CLOCK_MONOTONIC start of what is not counted yet; 0 while closing */
 	__u64 run_ns;    /* the task's total CPU time then: unchanged while it stays off CPU */
+	__u32 kstack;	 /* --native: kernel stack id + 1 at switch-out, 0 = none */
+	__u32 pad;
 };
-_Static_assert(sizeof(struct pybpf_offcpu) == 32, "pybpf_offcpu layout");
+_Static_assert(sizeof(struct pybpf_offcpu) == 40, "pybpf_offcpu layout");
 
 /* Key/value of the thread-state cache. */
 struct pybpf_thread_key {
@@ -256,8 +258,12 @@ _Static_assert(sizeof(struct pybpf_code_event) ==
 #define PYBPF_KSTACK_MAX 64
 
 enum pybpf_native_flags {
-	NATIVE_F_USER_REGS = 1u << 0,  /* ip/sp/bp are the thread's user registers */
-	NATIVE_F_STACK_CUT = 1u << 1,  /* the user stack copy stopped at an unreadable page */
+	NATIVE_F_USER_REGS = 1u << 0, /* ip/sp/bp are the thread's user registers */
+	NATIVE_F_STACK_CUT = 1u << 1, /* the user stack copy stopped at an unreadable page */
+	/* Wall mode: not a sample but the user stack of a thread leaving the
+	 * CPU in a system call, sent the first time its `offcpu_stack` (the
+	 * stacks-map key of its off-CPU totals) is stored; no kernel stack. */
+	NATIVE_F_OFFCPU = 1u << 2,
 };
 
 /*
@@ -276,14 +282,15 @@ struct pybpf_native_event {
 	__u32 ustack_len;  /* bytes of ustack valid, from sp up */
 	__u32 kstack_len;  /* entries of kstack valid, innermost first */
 	__u64 ip, sp, bp;
+	__u64 offcpu_stack; /* NATIVE_F_OFFCPU: key of the stack in the counts map, else 0 */
 	__u64 entry[PYBPF_MAX_FRAMES / 64];
 	__u64 kstack[PYBPF_KSTACK_MAX];
 	struct pybpf_stack stack;
 	__u8 ustack[PYBPF_USTACK_MAX];
 };
 _Static_assert(sizeof(struct pybpf_native_event) ==
-		       48 + 8 * (PYBPF_MAX_FRAMES / 64) + 8 * PYBPF_KSTACK_MAX +
-			   sizeof(struct pybpf_stack) + PYBPF_USTACK_MAX,
+		   56 + 8 * (PYBPF_MAX_FRAMES / 64) + 8 * PYBPF_KSTACK_MAX +
+		       sizeof(struct pybpf_stack) + PYBPF_USTACK_MAX,
 	       "pybpf_native_event layout");
 
 /*
@@ -291,33 +298,35 @@ _Static_assert(sizeof(struct pybpf_native_event) ==
  * names for display live in user/counters.c, in the same order.
  */
 enum pybpf_counter {
-	CNT_SAMPLES = 0,        /* perf events handled (all CPUs, all tasks) */
-	CNT_NOT_PYTHON,         /* task not a registered process (incl. idle, kernel threads) */
-	CNT_PY_SAMPLES,         /* samples of registered processes */
-	CNT_STACKS_RECORDED,    /* samples added to the counts map */
-	CNT_NO_TSTATE,          /* no thread state for the thread */
-	CNT_TSTATE_CACHE_MISS,  /* thread list walked to find a thread state */
-	CNT_THREAD_WALK_LIMIT,  /* list longer than PYBPF_MAX_THREADS */
-	CNT_READ_RUNTIME,       /* fault reading _PyRuntime / interpreter */
-	CNT_READ_TSTATE,        /* fault reading a thread state */
-	CNT_READ_FRAME,         /* fault reading a frame */
-	CNT_READ_CODE,          /* fault reading a code object */
-	CNT_TRUNCATED,          /* stack deeper than PYBPF_MAX_FRAMES */
-	CNT_EMPTY_STACK,        /* thread state but no Python frame */
-	CNT_STACKS_FULL,        /* stacks map full: sample lost */
-	CNT_COUNTS_FULL,        /* counts map full: sample lost */
-	CNT_CODE_CAPTURED,      /* code events sent */
-	CNT_CODE_RINGBUF_FULL,  /* code event lost: ring buffer full */
-	CNT_CODE_READ_FAIL,     /* code event sent with a field unreadable */
-	CNT_SCRATCH,            /* per-CPU scratch unavailable (should never happen) */
-	CNT_BAD_FRAME,          /* frame chain left mid-change: not a code object, or a loop */
-	CNT_NATIVE_LOST,        /* --native: ring buffer full, sample kept without native frames */
-	CNT_NATIVE_NO_REGS,     /* --native: user registers unavailable (kernel thread) */
-	CNT_SWITCH_OUT,         /* wall mode: a target thread left the CPU */
-	CNT_OFFCPU_CLOSED,      /* wall mode: off-CPU intervals counted */
-	CNT_OFFCPU_FULL,        /* wall mode: off-CPU map full, an interval lost */
-	CNT_OFFCPU_STALE,       /* wall mode: a start-of-run entry found stale, dropped */
-	CNT_NOT_GIL_HOLDER,     /* --gil: sample of a thread not holding the GIL, left out */
+	CNT_SAMPLES = 0,	/* perf events handled (all CPUs, all tasks) */
+	CNT_NOT_PYTHON,		/* task not a registered process (incl. idle, kernel threads) */
+	CNT_PY_SAMPLES,		/* samples of registered processes */
+	CNT_STACKS_RECORDED,	/* samples added to the counts map */
+	CNT_NO_TSTATE,		/* no thread state for the thread */
+	CNT_TSTATE_CACHE_MISS,	/* thread list walked to find a thread state */
+	CNT_THREAD_WALK_LIMIT,	/* list longer than PYBPF_MAX_THREADS */
+	CNT_READ_RUNTIME,	/* fault reading _PyRuntime / interpreter */
+	CNT_READ_TSTATE,	/* fault reading a thread state */
+	CNT_READ_FRAME,		/* fault reading a frame */
+	CNT_READ_CODE,		/* fault reading a code object */
+	CNT_TRUNCATED,		/* stack deeper than PYBPF_MAX_FRAMES */
+	CNT_EMPTY_STACK,	/* thread state but no Python frame */
+	CNT_STACKS_FULL,	/* stacks map full: sample lost */
+	CNT_COUNTS_FULL,	/* counts map full: sample lost */
+	CNT_CODE_CAPTURED,	/* code events sent */
+	CNT_CODE_RINGBUF_FULL,	/* code event lost: ring buffer full */
+	CNT_CODE_READ_FAIL,	/* code event sent with a field unreadable */
+	CNT_SCRATCH,		/* per-CPU scratch unavailable (should never happen) */
+	CNT_BAD_FRAME,		/* frame chain left mid-change: not a code object, or a loop */
+	CNT_NATIVE_LOST,	/* --native: ring buffer full, sample kept without native frames */
+	CNT_NATIVE_NO_REGS,	/* --native: user registers unavailable (kernel thread) */
+	CNT_SWITCH_OUT,		/* wall mode: a target thread left the CPU */
+	CNT_OFFCPU_CLOSED,	/* wall mode: off-CPU intervals counted */
+	CNT_OFFCPU_FULL,	/* wall mode: off-CPU map full, an interval lost */
+	CNT_OFFCPU_STALE,	/* wall mode: a start-of-run entry found stale, dropped */
+	CNT_NOT_GIL_HOLDER,	/* --gil: sample of a thread not holding the GIL, left out */
+	CNT_KSTACK_LOST,	/* wall mode --native: kernel stack at switch-out not stored */
+	CNT_OFFCPU_NATIVE_LOST, /* wall mode --native: user stack at switch-out not sent */
 	CNT__MAX,
 };
 

@@ -14,6 +14,10 @@ PKGS=(
   # tests: the independent pprof reader (google/pprof's profile package + Go),
   # pytest for the end-to-end suite, the interpreter the suite profiles
   golang-go golang-github-google-pprof-dev python3 python3-pytest python3.11
+  # --native: the debug file of Debian's stripped python3.11, so its static
+  # functions (gc_collect_main...) are named; it depends on python3.11 of its
+  # own version, so apt brings python3.11 up to that version with it
+  python3.11-dbg
   # fuzzers: libFuzzer and the sanitizer runtimes for clang
   libclang-rt-14-dev
   # tests of `pybpf-prof top` (driven in a tmux pane)

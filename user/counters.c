@@ -32,6 +32,8 @@ static const struct {
     [CNT_OFFCPU_FULL] = {"offcpu_map_full", 1},
     [CNT_OFFCPU_STALE] = {"offcpu_stale", 0},
     [CNT_NOT_GIL_HOLDER] = {"not_gil_holder", 0},
+    [CNT_KSTACK_LOST] = {"offcpu_kernel_stack_lost", 1},
+    [CNT_OFFCPU_NATIVE_LOST] = {"offcpu_native_lost", 1},
 };
 
 _Static_assert(sizeof(counters) / sizeof(counters[0]) == CNT__MAX, "a name per counter");

@@ -17,6 +17,8 @@
 #include "pybpf.skel.h"
 
 #define DRAIN_BATCH 1024
+/* Wall mode --native: distinct kernel stacks at switch-out (about 4 MiB). */
+#define KSTACKS_MAX 8192
 
 struct sampler {
 	struct pybpf *skel;
@@ -117,6 +119,8 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 	bpf_program__set_autoload(s->skel->progs.pybpf_close_offcpu, opts->wall);
 	if (!opts->wall)
 		bpf_map__set_max_entries(s->skel->maps.offcpu, 1);
+	if (opts->wall && opts->native)
+		bpf_map__set_max_entries(s->skel->maps.kstacks, KSTACKS_MAX);
 	err = pybpf__load(s->skel);
 	if (err)
 		goto out_err;
@@ -479,6 +483,20 @@ int sampler__add_offcpu(struct sampler *s, __u32 tid, const struct pybpf_offcpu 
 	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.offcpu), &tid, e, BPF_NOEXIST))
 		return -errno;
 	return 0;
+}
+
+int sampler__kstack(const struct sampler *s, __u32 id, __u64 *ips, size_t max)
+{
+	__u64 buf[PYBPF_KSTACK_MAX] = {0};
+	size_t n = 0;
+
+	if (!id || bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.kstacks), &(__u32){id - 1}, buf))
+		return 0;
+	while (n < PYBPF_KSTACK_MAX && n < max && buf[n]) {
+		ips[n] = buf[n];
+		n++;
+	}
+	return (int)n;
 }
 
 int sampler__counters(const struct sampler *s, __u64 out[CNT__MAX])

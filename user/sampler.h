@@ -83,6 +83,13 @@ int sampler__add_offcpu(struct sampler *s, __u32 tid, const struct pybpf_offcpu 
  */
 int sampler__prune(struct sampler *s, uint32_t max_idle);
 
+/*
+ * Wall mode --native: the kernel stack `id` of a count key (its kstack
+ * field, id + 1), innermost first, into ips[0..max). The number of
+ * addresses; 0 when id is 0 or unknown.
+ */
+int sampler__kstack(const struct sampler *s, __u32 id, __u64 *ips, size_t max);
+
 /* Sum of the per-CPU counters since start. 0 or -errno. */
 int sampler__counters(const struct sampler *s, __u64 out[CNT__MAX]);
 

@@ -17,6 +17,7 @@
 #include "splice.h"
 #include "symbolizer.h"
 #include "offcpu.h"
+#include "offnative.h"
 #include "unwind.h"
 #include "taskinfo.h"
 
@@ -49,6 +50,8 @@ struct native_scratch {
 	struct splice_item items[NATIVE_MAX_FRAMES + PYBPF_MAX_FRAMES];
 	struct profile_frame out[NATIVE_OUT_MAX];
 	struct profile_mapping maps[NATIVE_MAX_FRAMES];
+	struct profile_frame native[NATIVE_MAX_FRAMES]; /* by index of uframes */
+	__u64 kips[PYBPF_KSTACK_MAX];
 	struct profile_mapping kernel_map;
 };
 
@@ -81,6 +84,7 @@ struct session {
 	struct unwinder *unwinder;
 	struct kallsyms *kallsyms; /* NULL when /proc/kallsyms hides addresses */
 	struct native_scratch *ns;
+	struct offnative *offnative; /* wall mode --native */
 	uint64_t native_samples, native_failed;
 	char syscall_buf[32];
 };
@@ -259,29 +263,65 @@ static struct symbolizer_proc symbolizer_proc_of(const struct registry_proc *p)
 					.off = &p->off};
 }
 
-/* Kernel frames of a --native sample, innermost first, into out. */
-static size_t kernel_frames(struct session *s, const struct pybpf_native_event *ev,
+/* Kernel frames, innermost first, into out. Off CPU (`offcpu`), the
+ * frames above the scheduler (the tracepoint's and BPF's own) are left out. */
+static size_t kernel_frames(struct session *s, const __u64 *ips, size_t nips, bool offcpu,
 			    struct profile_frame *out)
 {
 	struct native_scratch *ns = s->ns;
-	size_t n = 0;
+	size_t n = 0, first = 0;
 
-	for (__u32 i = 0; i < ev->kstack_len && i < PYBPF_KSTACK_MAX; i++) {
-		const char *name = s->kallsyms ? kallsyms__name(s->kallsyms, ev->kstack[i]) : NULL;
+	if (nips > PYBPF_KSTACK_MAX)
+		nips = PYBPF_KSTACK_MAX;
+	for (size_t i = 0; offcpu && s->kallsyms && i < nips; i++) {
+		const char *name = kallsyms__name(s->kallsyms, ips[i]);
+
+		if (name && !strcmp(name, "__schedule")) {
+			first = i;
+			break;
+		}
+	}
+	for (size_t i = first; i < nips; i++) {
+		const char *name = s->kallsyms ? kallsyms__name(s->kallsyms, ips[i]) : NULL;
 
 		if (name)
 			snprintf(ns->kname[i], sizeof(ns->kname[i]), "%s_[k]", name);
 		else
 			snprintf(ns->kname[i], sizeof(ns->kname[i]), "[kernel+0x%llx]_[k]",
-				 (unsigned long long)ev->kstack[i]);
+				 (unsigned long long)ips[i]);
 		out[n] = (struct profile_frame){.name = ns->kname[i],
 						.file = ns->kernel_map.file,
 						.kind = PROFILE_FRAME_KERNEL,
-						.address = ev->kstack[i],
+						.address = ips[i],
 						.mapping = &ns->kernel_map};
 		n++;
 	}
 	return n;
+}
+
+/* The profile frame of native frame k of the unwind in ns. */
+static struct profile_frame native_frame(struct native_scratch *ns, size_t k)
+{
+	struct unwind_frame *f = &ns->uframes[k];
+	struct profile_frame out;
+
+	if (!f->name) {
+		unwind__unknown_name(f, ns->unknown[k], sizeof(ns->unknown[k]));
+		f->name = ns->unknown[k];
+	}
+	out = (struct profile_frame){.name = f->name,
+				     .file = f->module ? f->module->path : "",
+				     .kind = PROFILE_FRAME_NATIVE,
+				     .address = f->pc};
+	if (f->module) {
+		ns->maps[k] = (struct profile_mapping){.file = f->module->path,
+						       .build_id = f->module->build_id,
+						       .start = f->module->start,
+						       .limit = f->module->limit,
+						       .offset = f->module->offset};
+		out.mapping = &ns->maps[k];
+	}
+	return out;
 }
 
 /* One --native sample: kernel frames, then native ones with the Python
@@ -301,7 +341,7 @@ static void on_native(struct session *s, const struct pybpf_native_event *ev)
 		return;
 	labels_of(s, p, ev->tid, &labels);
 	sp = symbolizer_proc_of(p);
-	n = kernel_frames(s, ev, ns->out);
+	n = kernel_frames(s, ev->kstack, ev->kstack_len, false, ns->out);
 
 	if (ev->flags & NATIVE_F_USER_REGS) {
 		us = (struct unwind_sample){.pid = p->pid,
@@ -324,32 +364,25 @@ static void on_native(struct session *s, const struct pybpf_native_event *ev)
 	/* Before 3.11 every Python frame is one activation of the loop. */
 	in.entry = p->off.frame_model == FRAME_MODEL_OBJECT ? NULL : (const uint64_t *)ev->entry;
 	nitems = splice__merge(&in, ns->items);
+	if (ev->flags & NATIVE_F_OFFCPU) {
+		/* Not a sample: the user stack of an off-CPU stack key, kept
+		 * until totals with that key are drained. */
+		for (size_t k = 0; k < nu; k++)
+			ns->native[k] = native_frame(ns, k);
+		if (s->offnative && offnative__set(s->offnative, ev->offcpu_stack, ns->items,
+						   nitems, ns->native, nu))
+			s->native_failed++;
+		return;
+	}
 	for (size_t i = 0; i < nitems; i++) {
 		size_t k = ns->items[i].index;
-		struct unwind_frame *f = &ns->uframes[k];
 
 		if (ns->items[i].kind == SPLICE_PYTHON) {
 			if (!ns->py_internal[k])
 				ns->out[n++] = ns->py[k];
 			continue;
 		}
-		if (!f->name) {
-			unwind__unknown_name(f, ns->unknown[k], sizeof(ns->unknown[k]));
-			f->name = ns->unknown[k];
-		}
-		ns->out[n] = (struct profile_frame){.name = f->name,
-						    .file = f->module ? f->module->path : "",
-						    .kind = PROFILE_FRAME_NATIVE,
-						    .address = f->pc};
-		if (f->module) {
-			ns->maps[k] = (struct profile_mapping){.file = f->module->path,
-							       .build_id = f->module->build_id,
-							       .start = f->module->start,
-							       .limit = f->module->limit,
-							       .offset = f->module->offset};
-			ns->out[n].mapping = &ns->maps[k];
-		}
-		n++;
+		ns->out[n++] = native_frame(ns, k);
 	}
 	if (ev->stack.flags & STACK_F_TRUNCATED)
 		pseudo(&ns->out[n++], "[truncated]");
@@ -396,6 +429,7 @@ void session__free(struct session *s)
 	unwinder__free(s->unwinder);
 	kallsyms__free(s->kallsyms);
 	free(s->ns);
+	offnative__free(s->offnative);
 	registry__free(s->registry);
 	symbolizer__free(s->symbolizer);
 	profile__free(s->profile);
@@ -438,6 +472,11 @@ struct session *session__new(const struct session_opts *opts)
 		s->ns = malloc(sizeof(*s->ns));
 		if (!s->unwinder || !s->ns)
 			goto out_err;
+		if (opts->wall) {
+			s->offnative = offnative__new();
+			if (!s->offnative)
+				goto out_err;
+		}
 		/* Without kernel symbols, kernel frames keep their addresses. */
 		s->kallsyms = kallsyms__load("/proc/kallsyms");
 		s->ns->kernel_map = (struct profile_mapping){.file = "[kernel.kallsyms]",
@@ -529,6 +568,50 @@ static const char *wait_name(struct session *s, __u16 wait)
 	}
 }
 
+/*
+ * Wall mode --native, an off-CPU total: its kernel stack, then the native
+ * frames unwound when its key was first stored, with the Python frames of
+ * `stack` in their places (Python frames alone when there are none: the
+ * thread was preempted, or its user stack was not sent).
+ */
+static void on_offcpu_native(struct session *s, const struct pybpf_count_key *key,
+			     const struct pybpf_count_val *val, const struct pybpf_stack *stack,
+			     const struct symbolizer_proc *sp, const struct profile_labels *labels)
+{
+	struct native_scratch *ns = s->ns;
+	struct offnative_entry e = {0};
+	__u32 depth = stack->depth < PYBPF_MAX_FRAMES ? stack->depth : PYBPF_MAX_FRAMES;
+	size_t n, nk = (size_t)sampler__kstack(s->sampler, key->kstack, ns->kips, PYBPF_KSTACK_MAX);
+
+	n = kernel_frames(s, ns->kips, nk, true, ns->out);
+	for (__u32 i = 0; i < depth; i++)
+		ns->py_internal[i] = symbolizer__frame(s->symbolizer, sp, &stack->frames[i],
+						       &ns->py[i]) == SYMBOLIZER_INTERNAL;
+	if (!s->offnative || !offnative__get(s->offnative, key->stack, &e)) {
+		for (__u32 i = 0; i < depth; i++)
+			if (!ns->py_internal[i])
+				ns->out[n++] = ns->py[i];
+	}
+	for (size_t i = 0; i < e.nitems; i++) {
+		size_t k = e.items[i].index;
+
+		if (e.items[i].kind == SPLICE_PYTHON) {
+			if (k < depth && !ns->py_internal[k])
+				ns->out[n++] = ns->py[k];
+		} else if (k < e.nnative) {
+			ns->out[n++] = e.native[k];
+		}
+	}
+	if (stack->flags & STACK_F_TRUNCATED)
+		pseudo(&ns->out[n++], "[truncated]");
+	if (!n)
+		pseudo(&ns->out[n++], stack->flags & STACK_F_NO_TSTATE
+					  ? "[thread without Python state]"
+					  : "[no Python frames]");
+	if (profile__add_timed(s->profile, labels, ns->out, n, val->count, val->ns))
+		say(s, SESSION_WARN, "out of memory adding samples\n");
+}
+
 static void on_sample(const struct pybpf_count_key *key, const struct pybpf_count_val *val,
 		      const struct pybpf_stack *stack, void *arg)
 {
@@ -546,6 +629,11 @@ static void on_sample(const struct pybpf_count_key *key, const struct pybpf_coun
 	labels.state = key->state < STATE__MAX ? state_names[key->state] : NULL;
 	labels.wait = wait_name(s, key->wait);
 
+	if (s->offnative && stack &&
+	    (key->state == STATE_BLOCKED || key->state == STATE_GIL_WAIT)) {
+		on_offcpu_native(s, key, val, stack, &sp, &labels);
+		return;
+	}
 	if (!stack) {
 		s->lost_stacks += count;
 		pseudo(&s->frames[n++], "[stack lost]");
@@ -659,6 +747,8 @@ int session__rotate(struct session *s, struct profile **out)
 	sampler__prune(s->sampler, IDLE_INTERVALS);
 	if (s->unwinder)
 		unwinder__prune(s->unwinder, IDLE_INTERVALS);
+	if (s->offnative)
+		offnative__prune(s->offnative, IDLE_INTERVALS);
 	return err;
 }
 

@@ -10,7 +10,9 @@ called it and those it called back, in order:
   m-gc      gc_loop (GC-CALL) ; <C: the collector>
   m-sys     read_loop (READ-CALL) ; <C> ; kernel frames (name_[k])
 Names of static C functions are only checked where the object has a
-.symtab (Debian strips its python3.11: those show as [python3.11+0x...]).
+.symtab or its debug file is installed under /usr/lib/debug/.build-id
+(Debian strips its python3.11: without python3.11-dbg of the same version
+those show as [python3.11+0x...]).
 """
 import glob
 import os
@@ -34,11 +36,32 @@ MIN_SAMPLES = 60
 _symtab = {}
 
 
+def build_id(path):
+    r = subprocess.run(["readelf", "-n", path], capture_output=True, text=True)
+    m = re.search(r"Build ID: ([0-9a-f]+)", r.stdout)
+    return m.group(1) if m else ""
+
+
+def debug_file(path):
+    """The installed debug file of an object (by build id), or None."""
+    bid = build_id(path)
+    f = "/usr/lib/debug/.build-id/%s/%s.debug" % (bid[:2], bid[2:])
+    return f if bid and os.path.exists(f) else None
+
+
 def has_symtab(path):
+    """Are the object's static functions named: a .symtab in it, or its
+    debug file installed?"""
     if path not in _symtab:
         r = subprocess.run(["readelf", "-S", "-W", path], capture_output=True, text=True)
-        _symtab[path] = ".symtab" in r.stdout
+        _symtab[path] = ".symtab" in r.stdout or debug_file(path) is not None
     return _symtab[path]
+
+
+def base(name):
+    """A function's name without the compiler's suffixes (a debug file names
+    gc_collect_main.lto_priv.0, list_sort.lto_priv.0...)."""
+    return re.sub(r"(\.(lto_priv|constprop|isra|part|cold)(\.\d+)?)+$", "", name)
 
 
 def is_python(frame):
@@ -104,7 +127,7 @@ def test_native_frames_merged(root_prof, pprofcheck, python, tmp_path):
             return False
         # The interpreter's call machinery may lie between (3.8's
         # call_function...): it is C code too, and stays visible.
-        ext = [i for i, f in enumerate(above) if f["function"] == "zlib_compress"]
+        ext = [i for i, f in enumerate(above) if base(f["function"]) == "zlib_compress"]
         if not ext and not any(f.get("mapping") and not has_symtab(f["mapping"])
                                for f in above):
             return False
@@ -129,7 +152,7 @@ def test_native_frames_merged(root_prof, pprofcheck, python, tmp_path):
             mid = between(frames, callee, caller)
             if not mid or any(is_python(f) for f in mid) or not any(is_native(f) for f in mid):
                 return False
-            named = [f for f in mid if re.fullmatch(cname, f["function"])]
+            named = [f for f in mid if re.fullmatch(cname, base(f["function"]))]
             stripped = any(not has_symtab(f["mapping"]) for f in mid if f.get("mapping"))
             line = next(f for f in frames if f["function"] == caller)["line"]
             return line == lines[marker] and (named or stripped)
@@ -276,4 +299,31 @@ def test_native_library_loaded_after_start(root_prof, pprofcheck, tmp_path):
     frac, n = share(samples, ok)
     assert n >= MIN_SAMPLES, "%d samples in bz_loop\n%s" % (n, info)
     assert frac >= 0.9, "%.0f%% of %d samples named in the late library\n%s" % (
+        100 * frac, n, info)
+
+
+def test_native_debuginfo_names_static_functions(root_prof, pprofcheck, tmp_path):
+    """Debian's stripped python3.11 with its debug file installed
+    (python3.11-dbg of the same version, tools/setup.sh): the collector's
+    static functions get their names from /usr/lib/debug/.build-id, so a
+    thread in gc.collect() shows gc_collect_main under its Python caller."""
+    py = "/usr/bin/python3.11"
+    if not os.path.exists(py):
+        pytest.skip("Debian's python3.11 is not installed")
+    if debug_file(py) is None:
+        pytest.skip("no debug file for %s (build id %s): python3.11-dbg of the same version "
+                    "as python3.11 is not installed" % (py, build_id(py)))
+    pid, prof, se = profile_mixed(root_prof, conftest.Interpreter(py), tmp_path)
+    info = describe(prof, pid, limit=10) + "\n" + se
+
+    def ok(frames):
+        names = [base(f["function"]) for f in frames]
+        if "gc_loop" not in names:
+            return False
+        above = names[:names.index("gc_loop")]
+        return "gc_collect_main" in above and not any(is_python(f) for f in frames[:len(above)])
+
+    frac, n = share(thread_samples(prof, pid, "m-gc"), ok)
+    assert n >= MIN_SAMPLES, "m-gc: %d samples\n%s" % (n, info)
+    assert frac >= 0.5, "m-gc: %.0f%% of %d samples under gc_collect_main\n%s" % (
         100 * frac, n, info)

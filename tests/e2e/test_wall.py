@@ -203,3 +203,39 @@ def test_folded_microseconds(run_profiler, tmp_path, python):
         total_us += int(n)
     # Main thread, queue, socket: each asleep the whole 3 s, 3e6 us.
     assert 3 * 2.9e6 <= total_us <= 3 * 3.3e6, total_us
+
+
+@pytest.mark.representative
+def test_native_offcpu_kernel_frames(run_profiler, tmp_path, python):
+    """--native in wall mode: a thread blocked in socket.recv shows, for its
+    off-CPU time, the kernel's receive path on top of the C code that made
+    the system call, on top of its Python caller, in that order."""
+    prof, tids, pid = wall_profile(run_profiler, tmp_path, python, ["recv"], SHORT_S,
+                                   extra=["--native"], name="recv")
+    mine = [s for s in of_thread(prof, pid, tids["recv"])
+            if str_label(s, "state") == "blocked"]
+    off = sum(wall_ns(s) for s in mine)
+    why = "\nrecv thread, off CPU:\n%s" % "\n".join(
+        "  %8.3f s %s" % (wall_ns(s) / 1e9, ";".join(reversed(frame_names(s))))
+        for s in sorted(mine, key=wall_ns, reverse=True)[:6])
+
+    def in_order(s):
+        names = frame_names(s)
+        kernel = 0
+        while kernel < len(names) and names[kernel].endswith("_[k]"):
+            kernel += 1
+        if "wait_tcp" not in names[kernel:]:
+            return False
+        c = names.index("wait_tcp")
+        native = s["frames"][kernel:c]
+        # The receive path in the kernel (tcp_recvmsg, sock_recvmsg,
+        # __sys_recvfrom... as this kernel names them), the scheduler on top.
+        return (any(re.search(r"recvmsg|recvfrom", n) for n in names[:kernel]) and
+                names[0].startswith("__schedule") and native and
+                all(f.get("mapping") and not f.get("filename", "").endswith(".py")
+                    for f in native))
+
+    good = sum(wall_ns(s) for s in mine if in_order(s))
+    # Blocked for most of the run (a byte every 20 ms wakes it briefly).
+    assert off >= 0.5 * prof["duration_nanos"], (off, prof["duration_nanos"], why)
+    assert good >= 0.90 * off, "%.1f%% in order%s" % (100.0 * good / off, why)

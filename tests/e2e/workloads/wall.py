@@ -10,6 +10,8 @@ then runs until killed.
              wall time spent in each so far (a loaded machine stretches the
              computing half: the loop only sees its deadline when it runs)
   blocked    a thread in queue.get and one in socket.recv, both forever
+  recv       a thread looping on socket.recv of a TCP connection on 127.0.0.1
+             (in wait_tcp), and one sending it a byte every 20 ms
   gil        two threads looping in pure Python (they share the GIL)
   zlib       a thread compressing with zlib (the GIL released)
 """
@@ -75,6 +77,33 @@ def wait_socket(sock):
     sock.recv(1)
 
 
+def wait_tcp(sock):
+    return sock.recv(1)
+
+
+def receive(sock):
+    announce("recv")
+    while True:
+        wait_tcp(sock)
+
+
+def send_every(sock, seconds):
+    announce("sender")
+    while True:
+        time.sleep(seconds)
+        sock.send(b"x")
+
+
+def tcp_pair():
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    b = socket.create_connection(srv.getsockname())
+    a, _ = srv.accept()
+    srv.close()
+    return a, b
+
+
 def spin(name):
     announce(name)
     x = 0
@@ -100,6 +129,11 @@ def main():
             keep.extend([q, a, b])
             threads.append(threading.Thread(target=wait_queue, args=(q,)))
             threads.append(threading.Thread(target=wait_socket, args=(a,)))
+        elif scenario == "recv":
+            a, b = tcp_pair()
+            keep.extend([a, b])
+            threads.append(threading.Thread(target=receive, args=(a,)))
+            threads.append(threading.Thread(target=send_every, args=(b, 0.02)))
         elif scenario == "gil":
             threads.append(threading.Thread(target=spin, args=("spin1",)))
             threads.append(threading.Thread(target=spin, args=("spin2",)))
