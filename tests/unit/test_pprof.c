@@ -402,6 +402,20 @@ static const char *label_str(const struct decoded *d, const struct d_sample *s, 
 	return found;
 }
 
+/* The sample has the string label `key` once, valued `want`; none if want is NULL. */
+static void check_label_str(const struct decoded *d, const struct d_sample *s, const char *key,
+			    const char *want)
+{
+	int count;
+	const char *found = label_str(d, s, key, &count);
+
+	if (count != (want ? 1 : 0))
+		fprintf(stderr, "label %s: %d values\n", key, count);
+	CHECK_EQ_INT(count, want ? 1 : 0);
+	if (want)
+		CHECK_EQ_STR(found, want);
+}
+
 static bool label_num(const struct decoded *d, const struct d_sample *s, const char *key,
 		      int64_t *num)
 {
@@ -523,8 +537,6 @@ static void check_against(const struct decoded *d, const struct profile *p)
 		const size_t *locs;
 		size_t n;
 		int64_t num;
-		int cnt;
-		const char *s;
 
 		CHECK_EQ_INT(ds->nvalues, 2);
 		if (ds->nvalues == 2) {
@@ -540,30 +552,12 @@ static void check_against(const struct decoded *d, const struct profile *p)
 		CHECK_EQ_INT(num, l->pid);
 		CHECK(label_num(d, ds, "tid", &num));
 		CHECK_EQ_INT(num, l->tid);
-		s = label_str(d, ds, "comm", &cnt);
-		CHECK_EQ_INT(cnt, l->comm ? 1 : 0);
-		if (l->comm)
-			CHECK_EQ_STR(s, l->comm);
-		s = label_str(d, ds, "thread_name", &cnt);
-		CHECK_EQ_INT(cnt, l->thread_name ? 1 : 0);
-		if (l->thread_name)
-			CHECK_EQ_STR(s, l->thread_name);
-		s = label_str(d, ds, "container_id", &cnt);
-		CHECK_EQ_INT(cnt, l->container ? 1 : 0);
-		if (l->container)
-			CHECK_EQ_STR(s, l->container);
-		s = label_str(d, ds, "service", &cnt);
-		CHECK_EQ_INT(cnt, l->service ? 1 : 0);
-		if (l->service)
-			CHECK_EQ_STR(s, l->service);
-		s = label_str(d, ds, "state", &cnt);
-		CHECK_EQ_INT(cnt, l->state ? 1 : 0);
-		if (l->state)
-			CHECK_EQ_STR(s, l->state);
-		s = label_str(d, ds, "wait", &cnt);
-		CHECK_EQ_INT(cnt, l->wait ? 1 : 0);
-		if (l->wait)
-			CHECK_EQ_STR(s, l->wait);
+		check_label_str(d, ds, "comm", l->comm);
+		check_label_str(d, ds, "thread_name", l->thread_name);
+		check_label_str(d, ds, "container_id", l->container);
+		check_label_str(d, ds, "service", l->service);
+		check_label_str(d, ds, "state", l->state);
+		check_label_str(d, ds, "wait", l->wait);
 		CHECK_EQ_INT(ds->nlabels, 2 + !!l->comm + !!l->thread_name + !!l->container +
 					      !!l->service + !!l->state + !!l->wait);
 		for (size_t j = 0; j < ds->nlabels; j++)

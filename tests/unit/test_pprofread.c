@@ -401,6 +401,71 @@ static void expect_bad(const void *data, size_t len, const char *what)
 	profile__free(q);
 }
 
+/* Messages that are protobuf but no valid profile: each builder writes one
+ * after a first sample type (unless it says otherwise); the string table's
+ * empty first string is appended after it. */
+static void bad_wire_type(struct pb *b)
+{
+	/* sample_type sent as a varint: wrong wire type for a message. */
+	b->len = 0;
+	pb_uint(b, 1, 5);
+}
+
+static void bad_function_id_wire_type(struct pb *b)
+{
+	struct pb f = {0};
+
+	pb_bytes(&f, 1, "x", 1);
+	pb_msg(b, 5, &f);
+}
+
+static void bad_string_table(struct pb *b)
+{
+	pb_str(b, "x"); /* not the empty string first */
+}
+
+static void bad_dangling_location(struct pb *b)
+{
+	const int64_t v[] = {1};
+	const uint64_t s[] = {9};
+
+	pb_sample(b, s, 1, v, 1, true);
+}
+
+static void bad_dangling_function(struct pb *b)
+{
+	static const uint64_t l[][2] = {{7, 1}};
+
+	pb_location(b, 1, 0, 1, l);
+}
+
+static void bad_string_index(struct pb *b)
+{
+	b->len = 0;
+	pb_value_type(b, 1, 99, 0);
+}
+
+static void bad_value_count(struct pb *b)
+{
+	const int64_t v[] = {1};
+
+	pb_value_type(b, 1, 0, 0); /* two sample types, one value */
+	pb_sample(b, NULL, 0, v, 1, true);
+}
+
+static void bad_duplicate_ids(struct pb *b)
+{
+	pb_location(b, 1, 0x10, 0, NULL);
+	pb_location(b, 1, 0x20, 0, NULL);
+}
+
+static void bad_negative_value(struct pb *b)
+{
+	const int64_t neg[] = {-5};
+
+	pb_sample(b, NULL, 0, neg, 1, true);
+}
+
 static void test_malformed(void)
 {
 	static const char text[] = "this is a text file, not a profile\n";
@@ -410,10 +475,21 @@ static void test_malformed(void)
 	static const uint8_t group[] = {0x0b, 0x0c};
 	static const uint8_t field0[] = {0x02, 0x00};
 	static const uint8_t gz_magic_only[] = {0x1f, 0x8b, 0x08, 0x00};
-	const int64_t v[] = {1};
-	const uint64_t s[] = {9};
-	static const uint64_t l[][2] = {{7, 1}};
-	struct pb b = {0};
+	static const struct {
+		const char *what;
+		void (*build)(struct pb *b);
+	} built[] = {
+	    {"wrong wire type", bad_wire_type},
+	    {"function id wire type", bad_function_id_wire_type},
+	    {"string table", bad_string_table},
+	    {"dangling location", bad_dangling_location},
+	    {"dangling function", bad_dangling_function},
+	    {"string index", bad_string_index},
+	    {"value count", bad_value_count},
+	    {"duplicate ids", bad_duplicate_ids},
+	    {"negative value", bad_negative_value},
+	};
+	static struct pb b;
 
 	expect_bad("", 0, "empty");
 	expect_bad(text, sizeof(text) - 1, "text");
@@ -422,76 +498,12 @@ static void test_malformed(void)
 	expect_bad(group, sizeof(group), "group wire type");
 	expect_bad(field0, sizeof(field0), "field 0");
 	expect_bad(gz_magic_only, sizeof(gz_magic_only), "gzip header only");
-
-	/* sample_type sent as a varint: wrong wire type for a message. */
-	b.len = 0;
-	pb_uint(&b, 1, 5);
-	pb_str(&b, "");
-	expect_bad(b.data, b.len, "wrong wire type");
-
-	/* Function id given as a length-delimited field. */
-	b.len = 0;
-	pb_value_type(&b, 1, 0, 0);
-	{
-		struct pb f = {0};
-
-		pb_bytes(&f, 1, "x", 1);
-		pb_msg(&b, 5, &f);
-	}
-	pb_str(&b, "");
-	expect_bad(b.data, b.len, "function id wire type");
-
-	/* No empty string first. */
-	b.len = 0;
-	pb_value_type(&b, 1, 0, 0);
-	pb_str(&b, "x");
-	expect_bad(b.data, b.len, "string table");
-
-	/* A sample naming a location that does not exist. */
-	b.len = 0;
-	pb_value_type(&b, 1, 0, 0);
-	pb_sample(&b, s, 1, v, 1, true);
-	pb_str(&b, "");
-	expect_bad(b.data, b.len, "dangling location");
-
-	/* A line naming a function that does not exist. */
-	b.len = 0;
-	pb_value_type(&b, 1, 0, 0);
-	pb_location(&b, 1, 0, 1, l);
-	pb_str(&b, "");
-	expect_bad(b.data, b.len, "dangling function");
-
-	/* String index out of range. */
-	b.len = 0;
-	pb_value_type(&b, 1, 99, 0);
-	pb_str(&b, "");
-	expect_bad(b.data, b.len, "string index");
-
-	/* Values do not match the sample types. */
-	b.len = 0;
-	pb_value_type(&b, 1, 0, 0);
-	pb_value_type(&b, 1, 0, 0);
-	pb_sample(&b, NULL, 0, v, 1, true);
-	pb_str(&b, "");
-	expect_bad(b.data, b.len, "value count");
-
-	/* Duplicate location ids. */
-	b.len = 0;
-	pb_value_type(&b, 1, 0, 0);
-	pb_location(&b, 1, 0x10, 0, NULL);
-	pb_location(&b, 1, 0x20, 0, NULL);
-	pb_str(&b, "");
-	expect_bad(b.data, b.len, "duplicate ids");
-
-	/* Negative sample value. */
-	{
-		const int64_t neg[] = {-5};
-
+	for (size_t i = 0; i < sizeof(built) / sizeof(built[0]); i++) {
 		b.len = 0;
 		pb_value_type(&b, 1, 0, 0);
-		pb_sample(&b, NULL, 0, neg, 1, true);
+		built[i].build(&b);
 		pb_str(&b, "");
-		expect_bad(b.data, b.len, "negative value");
+		expect_bad(b.data, b.len, built[i].what);
 	}
 }
 
