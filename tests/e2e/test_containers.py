@@ -44,6 +44,9 @@ CPU_S = 0.4
 MIN_SPLIT_SAMPLES = 100
 MIN_THREAD_SAMPLES = 20
 READY_TIMEOUT = 180.0  # all containers start at once; a busy 2-CPU machine is slow
+# The workloads each container runs, and what they import (copied with them).
+SCRIPTS = ("split.py", "threads.py")
+APP_FILES = SCRIPTS + ("threadnames.py",)
 
 SETUP = r"""
 set -e
@@ -63,12 +66,12 @@ cd /
 mount -t proc proc /proc
 umount -l /.oldroot
 # "$@": environment assignments for env -i, then the interpreter
-for script in split.py threads.py; do
+for script in @SCRIPTS@; do
     env -i "$@" "$APP/$script" 600 > "$APP/$script.out" 2>&1 &
 done
 echo started
 wait
-"""
+""".replace("@SCRIPTS@", " ".join(SCRIPTS))
 
 
 def _host_has(path):
@@ -105,7 +108,7 @@ class Container:
                 os.symlink(os.readlink("/" + d), str(self.root / d))
         app = self.root / self.app_inner.lstrip("/")
         app.mkdir()
-        for s in ("split.py", "threads.py"):
+        for s in APP_FILES:
             shutil.copy(str(WORKLOADS / s), str(app / s))
         info = subprocess.run(
             [py.path, "-c", "import sys; print(sys.base_prefix); print(sys.base_exec_prefix)"],
@@ -147,7 +150,7 @@ class Container:
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             outs = {s: (app / (s + ".out")).read_text() if (app / (s + ".out")).exists() else ""
-                    for s in ("split.py", "threads.py")}
+                    for s in SCRIPTS}
             if all(re.search(r"^ready\b", o, re.M) for o in outs.values()):
                 break
             if time.monotonic() > deadline or not self.launcher.alive():
@@ -161,11 +164,11 @@ class Container:
                     args = f.read().split(b"\0")
             except OSError:
                 continue
-            for s in ("split.py", "threads.py"):
+            for s in SCRIPTS:
                 if args[:1] == [self.exe_inner.encode()] and \
                         any(a.endswith(s.encode()) for a in args[1:]):
                     self.pids[s] = pid
-        assert set(self.pids) == {"split.py", "threads.py"}, (self.pids, self.outputs)
+        assert set(self.pids) == set(SCRIPTS), (self.pids, self.outputs)
         return self.pids
 
     @staticmethod

@@ -6,37 +6,23 @@ time.sleep with known local variables. Each thread names itself in the
 kernel (prctl) after its function. Prints "thread NAME NATIVE_ID" per
 thread, then "ready"; runs until killed.
 """
-import ctypes
-import ctypes.util
 import os
 import socket
-import sys
 import threading
 import time
 import zlib
 
-PR_SET_NAME = 15
+from threadnames import announce, say
+
 started = threading.Barrier(7)
 lock = threading.Lock()
 lock.acquire()  # never released: the waiter waits for ever
 sock_a, sock_b = socket.socketpair()
 data = bytes(range(256)) * 4096 + os.urandom(1 << 18)
-out_lock = threading.Lock()
-
-
-def say(text):
-    with out_lock:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
 
 
 def named(name):
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    say("thread %s %d" % (name, threading.get_native_id()))
+    announce(name)
     started.wait()
 
 

@@ -12,40 +12,15 @@ spin and the main thread prints "ready" and sleeps.
 
 usage: manythreads.py [IDLE]   (default 200 - HOT idle threads)
 """
-import ctypes
-import ctypes.util
 import sys
 import threading
 
-PR_SET_NAME = 15
+from threadnames import announce, say
+
 HOT = 4
-out_lock = threading.Lock()
 started = threading.Semaphore(0)
 never = threading.Event()
 go = threading.Event()  # set once every thread runs: hot ones spin from then on
-
-
-def say(text):
-    with out_lock:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
-
-
-def _libc():
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: ask the slow way (runs ldconfig)
-        return ctypes.CDLL(ctypes.util.find_library("c"))
-
-
-LIBC = _libc()
-
-
-def set_kernel_thread_name(name):
-    try:
-        LIBC.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
-    except AttributeError:
-        pass
 
 
 def spin(mul, mod):
@@ -72,9 +47,7 @@ def hot_3():
 
 
 def hot_worker(fn):
-    name = threading.current_thread().name
-    set_kernel_thread_name(name)
-    say("thread %s %d" % (name, threading.get_native_id()))
+    announce()
     started.release()
     go.wait()
     fn()

@@ -23,49 +23,22 @@ Python frame, and the interpreter's shim/entry frames are not user code).
 usage: native.py   prints the thread lines, then "ready".
 """
 import asyncio
-import ctypes
-import ctypes.util
 import hashlib
 import os
-import sys
 import threading
 import zlib
 
-PR_SET_NAME = 15
+import threadnames
+from threadnames import say
+
 ZLIB_BUF = os.urandom(1 << 20)  # incompressible: deflate works hard, ~0.1 s
 SHA_BUF = os.urandom(1 << 20) * 32  # 32 MiB
 KEYS = list(range(60))
-out_lock = threading.Lock()
 started = threading.Semaphore(0)
 
 
-def say(text):
-    with out_lock:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
-
-
-def _libc():
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: ask the slow way (runs ldconfig)
-        return ctypes.CDLL(ctypes.util.find_library("c"))
-
-
-LIBC = _libc()
-
-
-def set_kernel_thread_name(name):
-    try:
-        LIBC.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
-    except AttributeError:
-        pass
-
-
 def announce():
-    name = threading.current_thread().name
-    set_kernel_thread_name(name)
-    say("thread %s %d" % (name, threading.get_native_id()))
+    threadnames.announce()
     started.release()
 
 

@@ -10,20 +10,20 @@ version offers no sub-interpreters.
 
 usage: subinterp.py [SECONDS]   (sub_hot stops after SECONDS, default 60)
 """
-import ctypes
 import os
 import sys
 import threading
 import time
 
-PR_SET_NAME = 15
+from threadnames import announce, say
+
 CODE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "subinterp_code.py")
 
 
 def run_in_subinterpreter(source):
     try:
         from concurrent import interpreters  # 3.14
-        print("api concurrent.interpreters", flush=True)
+        say("api concurrent.interpreters")
         interpreters.create().exec(source)
         return
     except ImportError:
@@ -36,18 +36,14 @@ def run_in_subinterpreter(source):
             import _xxsubinterpreters as low  # 3.12
             name = "_xxsubinterpreters"
         except ImportError:
-            print("no-api", flush=True)
+            say("no-api")
             os._exit(3)
-    print("api " + name, flush=True)
+    say("api " + name)
     low.run_string(low.create(), source)
 
 
 def sub_thread(seconds):
-    try:
-        ctypes.CDLL("libc.so.6").prctl(PR_SET_NAME, b"s-sub", 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
-    print("thread s-sub %d" % threading.get_native_id(), flush=True)
+    announce()
     source = ("P = %r\nSECONDS = %r\n"
               "exec(compile(open(P).read(), P, 'exec'), {'__name__': 'subhot', 'SECONDS': SECONDS})\n"
               % (CODE, seconds))
@@ -64,7 +60,7 @@ def main_hot():
 def main(seconds):
     threading.Thread(target=sub_thread, args=(seconds,), name="s-sub", daemon=True).start()
     time.sleep(0.5)
-    print("ready", flush=True)
+    say("ready")
     main_hot()
 
 

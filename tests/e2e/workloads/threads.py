@@ -8,31 +8,14 @@ Each thread names itself in the kernel too (prctl PR_SET_NAME, what
 usage: threads.py [SECONDS]   prints "ready" once all threads run, then runs
                               SECONDS (default 60) and prints "done".
 """
-import ctypes
-import ctypes.util
 import sys
 import threading
 import time
 
-PR_SET_NAME = 15
+from threadnames import announce, say
+
 stop = False
 started = threading.Semaphore(0)
-out_lock = threading.Lock()
-
-
-def say(text):
-    """One whole line per write: threads must not interleave their output."""
-    with out_lock:
-        sys.stdout.write(text + "\n")
-        sys.stdout.flush()
-
-
-def set_kernel_thread_name(name):
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-        libc.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 def hot_alpha():
@@ -60,9 +43,7 @@ def hot_gamma():
 
 
 def worker(fn):
-    name = threading.current_thread().name
-    set_kernel_thread_name(name)
-    say("thread %s %d" % (name, threading.get_native_id()))
+    announce()
     started.release()
     fn()
 
