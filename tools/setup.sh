@@ -18,6 +18,8 @@ PKGS=(
   # functions (gc_collect_main...) are named; it depends on python3.11 of its
   # own version, so apt brings python3.11 up to that version with it
   python3.11-dbg
+  # tests: the wall clock stepped back for the agent alone (LD_PRELOAD libfaketime)
+  faketime
   # fuzzers: libFuzzer and the sanitizer runtimes for clang
   libclang-rt-14-dev
   # tests of `pybpf-prof top` (driven in a tmux pane)

@@ -10,7 +10,7 @@
 #   --interval S    the agent's --interval (default 10)
 #   --rate HZ       the agent's --rate (default 999)
 #   --churn N       short-lived Python processes started per second (default 5)
-#   --every S       sampling period of RSS / CPU / fds (default 60)
+#   --every S       sampling period of RSS / CPU / fds / map fill (default 60)
 #   --push          also push to build/push-receiver, which is stopped for 20 s
 #                   every 60 s (a push target that goes up and down)
 #   --out DIR       where the CSV, logs and profiles go (default: a new /tmp/pybpf-soak.XXXXXX)
@@ -210,7 +210,7 @@ GROUPS_STARTED+=($!)
 set +m # the groups stay; no job notices from here on
 
 echo "soak: ${DURATION}s, agent --rate $RATE --interval ${INTERVAL}s, churn $CHURN/s, push $PUSH, output in $OUT" >&2
-echo "elapsed_s,rss_kb,hwm_kb,cpu_s,fds,locked_kb,files,pythons" > "$CSV"
+echo "elapsed_s,rss_kb,hwm_kb,cpu_s,fds,locked_kb,files,pythons,map_fill_pct,map_fill_name" > "$CSV"
 
 # VmRSS, VmHWM (kB), utime+stime (s), open fds and VmLck (kB) of the agent.
 agent_sample() {
@@ -227,6 +227,38 @@ agent_sample() {
   echo "$rss $hwm $(awk -v t="$ticks" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}') $fds ${lck:-0}"
 }
 
+# Fill of the agent's fullest BPF hash map: "PERCENT NAME" (entries /
+# max_entries of each BPF_MAP_TYPE_HASH map the agent holds an fd of, counted
+# with bpftool), or "0 -" when none can be read. LRU maps are left out: they
+# are meant to be full and evict their oldest entries; a full plain hash map
+# loses samples (counted as stacks_full, counts_full...).
+map_fill() {
+  [ -n "$AGENT" ] && command -v bpftool >/dev/null || { echo "0 -"; return; }
+  python3 - "$AGENT" <<'PYFILL' 2>/dev/null || echo "0 -"
+import json, os, subprocess, sys
+pid = sys.argv[1]
+best = (0.0, "-")
+for fd in os.listdir("/proc/%s/fdinfo" % pid):
+    try:
+        info = dict(l.split(":", 1) for l in open("/proc/%s/fdinfo/%s" % (pid, fd)) if ":" in l)
+    except OSError:
+        continue
+    if "map_id" not in info or info.get("map_type", "").strip() != "1":
+        continue  # BPF_MAP_TYPE_HASH
+    mid, cap = info["map_id"].strip(), int(info["max_entries"])
+    try:
+        name = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "id", mid],
+                                         capture_output=True, timeout=30).stdout).get("name", mid)
+        n = len(json.loads(subprocess.run(["bpftool", "-j", "map", "dump", "id", mid],
+                                          capture_output=True, timeout=60).stdout or b"[]"))
+    except (ValueError, subprocess.SubprocessError):
+        continue
+    if cap and 100.0 * n / cap >= best[0]:
+        best = (100.0 * n / cap, name)
+print("%.1f %s" % best)
+PYFILL
+}
+
 START=$(date +%s)
 status=0
 while :; do
@@ -241,10 +273,11 @@ while :; do
       break
     fi
     read -r rss hwm cpu fds lck <<< "$s"
+    read -r fill fillname <<< "$(map_fill)"
   else
-    rss="" hwm="" cpu="" fds="" lck=""
+    rss="" hwm="" cpu="" fds="" lck="" fill="" fillname=""
   fi
-  echo "$elapsed,$rss,$hwm,$cpu,$fds,$lck,$files,$pythons" >> "$CSV"
+  echo "$elapsed,$rss,$hwm,$cpu,$fds,$lck,$files,$pythons,$fill,$fillname" >> "$CSV"
   [ "$elapsed" -ge "$DURATION" ] && break
   sleep "$EVERY"
 done
@@ -273,7 +306,8 @@ echo "soak summary ($OUT)"
 awk -F, -v dur="$DURATION" '
   NR == 1 { next }
   { n++; t[n] = $1; rss[n] = $2; hwm[n] = $3; cpu[n] = $4; fd[n] = $5; lck[n] = $6; files = $7; py[n] = $8
-    if ($2 > maxrss) maxrss = $2; if ($3 > maxhwm) maxhwm = $3 }
+    if ($2 > maxrss) maxrss = $2; if ($3 > maxhwm) maxhwm = $3
+    if ($9 != "" && $9 + 0 >= maxfill) { maxfill = $9 + 0; fillname = $10 } }
   END {
     if (!n) { print "  no samples"; exit }
     mid = int((n + 1) / 2)
@@ -285,6 +319,8 @@ awk -F, -v dur="$DURATION" '
         printf "  agent CPU: %.2f s, %.2f%% of one core\n", cpu[n] - cpu[1], 100 * (cpu[n] - cpu[1]) / (t[n] - t[1])
       printf "  agent fds: start %d, mid %d, end %d; locked memory (kB): start %d, end %d\n",
         fd[1], fd[mid], fd[n], lck[1], lck[n]
+      if (fillname != "")
+        printf "  fullest BPF hash map: %s, %.1f%% of its entries at most\n", fillname, maxfill
     }
   }
   function minp(a, n,   i, m) { m = a[1]; for (i = 2; i <= n; i++) if (a[i] < m) m = a[i]; return m }

@@ -16,6 +16,12 @@
  *
  * Retention runs after each write and is best effort: a file that cannot
  * be deleted now is tried again at the next write.
+ *
+ * Names never go back in time within one outdir: when the wall clock is
+ * stepped backwards, the next names keep the last stamp used (seq goes on;
+ * one second more when seq would run out of its digits), so that byte order
+ * stays write order and retention still deletes the oldest intervals, not
+ * the newest. The profile itself keeps the clock's own start time.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -40,6 +46,7 @@
 #define NAME_ATTEMPTS 64
 #define STALE_TMP_S 300
 #define TMP_RANDOM_LEN 6 /* outfile.c's ".<base>.XXXXXX" */
+#define SEQ_LIMIT 10000	 /* 10^SEQ_DIGITS: a larger seq would no longer sort */
 
 struct outdir {
 	char *dir;
@@ -47,6 +54,7 @@ struct outdir {
 	uint64_t max_files;
 	uint64_t max_bytes;
 	char last_stamp[STAMP_LEN + 1];
+	int64_t last_sec;      /* the second last_stamp names; valid when last_stamp[0] */
 	unsigned int next_seq; /* first seq to try for last_stamp */
 	struct writer_opts write;
 	const char *suffix; /* the format's, e.g. ".pb.gz" */
@@ -107,16 +115,22 @@ void outdir__free(struct outdir *d)
 	free(d);
 }
 
-/* "YYYYmmddTHHMMSSZ" of the UTC second holding ns (rounded down). */
-static int stamp_format(int64_t ns, char out[STAMP_LEN + 1])
+/* The UTC second holding ns (rounded down). */
+static int64_t ns_to_sec(int64_t ns)
 {
 	int64_t sec = ns / 1000000000;
-	time_t t;
-	struct tm tm;
 
 	if (ns % 1000000000 < 0)
 		sec--;
-	t = (time_t)sec;
+	return sec;
+}
+
+/* "YYYYmmddTHHMMSSZ" of a UTC second. */
+static int stamp_format(int64_t sec, char out[STAMP_LEN + 1])
+{
+	time_t t = (time_t)sec;
+	struct tm tm;
+
 	if (!gmtime_r(&t, &tm) || strftime(out, STAMP_LEN + 1, "%Y%m%dT%H%M%SZ", &tm) != STAMP_LEN)
 		return -EOVERFLOW;
 	return 0;
@@ -310,13 +324,22 @@ int outdir__write(struct outdir *d, const struct profile *p, int64_t start_ns, c
 	const char *name = NULL;
 	struct stat st;
 	unsigned int seq;
+	int64_t sec;
 	int err, len;
 
-	err = stamp_format(start_ns, stamp);
+	sec = ns_to_sec(start_ns);
+	if (d->last_stamp[0] && sec <= d->last_sec) {
+		/* The same second, or the clock went back: after the last name. */
+		sec = d->last_sec;
+		if (d->next_seq + NAME_ATTEMPTS > SEQ_LIMIT)
+			sec++;
+	}
+	err = stamp_format(sec, stamp);
 	if (err)
 		return err;
 	if (strcmp(stamp, d->last_stamp)) {
 		memcpy(d->last_stamp, stamp, sizeof(stamp));
+		d->last_sec = sec;
 		d->next_seq = 0;
 	}
 

@@ -31,10 +31,12 @@ void outdir__free(struct outdir *d);
  * Write one interval's profile as
  *   <dir>/pybpf-<host>-<YYYYmmddTHHMMSS>Z-<seq>.pb.gz (or the format's suffix)
  * (UTC start of the interval; seq makes names unique within a second and
- * keeps them sorting by time), then delete the oldest pybpf-<host>-*<suffix>
- * files beyond the limits (never the one just written). The written path
- * goes to `path` when non-NULL. 0 or -errno (-ENOSPC, -EACCES, -EROFS,
- * -ENOENT...): nothing half-written is left under a final name.
+ * keeps them sorting by time; after the wall clock went back, the last
+ * stamp used, so that names keep sorting in write order), then delete the
+ * oldest pybpf-<host>-*<suffix> files beyond the limits (never the one just
+ * written). The written path goes to `path` when non-NULL. 0 or -errno
+ * (-ENOSPC, -EACCES, -EROFS, -ENOENT...): nothing half-written is left
+ * under a final name.
  */
 int outdir__write(struct outdir *d, const struct profile *p, int64_t start_ns, char *path,
 		  size_t pathlen);

@@ -12,10 +12,18 @@
 - RLIMIT_MEMLOCK far below what the maps need;
 - two agents at once over the same process: both profile it fully;
 - a target that exec()s into a non-Python program, and a C program that
-  dlopen()s libpython late: the agent carries on / profiles the late Python.
+  dlopen()s libpython late: the agent carries on / profiles the late Python;
+- the wall clock stepped back an hour during a run (the agent alone runs
+  under libfaketime, the machine's clock is left alone): names keep write
+  order, retention keeps the newest, durations stay those of the monotonic
+  clock;
+- a target that takes away (mprotect PROT_NONE, munmap) the pages holding
+  its frames and code objects while it is sampled, then puts them back.
 
 Every target's exit status is checked; none is ever stopped.
 """
+import glob
+import json
 import os
 import re
 import resource
@@ -260,3 +268,96 @@ def test_libpython_dlopened_late(root_prof, tmp_path):
     assert arc == 0, err
     spin = [s for s in samples_of(load_profile(out), w.pid) if "late_spin" in frame_names(s)]
     assert total(spin) >= 5, err
+
+
+def _libfaketime():
+    for pattern in ("/usr/lib/*/faketime/libfaketimeMT.so.1", "/usr/lib/faketime/libfaketimeMT.so.1",
+                    "/usr/lib64/faketime/libfaketimeMT.so.1"):
+        hits = glob.glob(pattern)
+        if hits:
+            return hits[0]
+    return None
+
+
+def test_clock_stepped_back(one_python, root_prof, pprofcheck, tmp_path):
+    """CLOCK_REALTIME steps back one hour while the agent writes 1 s
+    intervals with --max-files 3. Only the agent sees the step: it runs
+    under libfaketime (LD_PRELOAD, offset read from a file, the monotonic
+    clock left alone), so the shared machine's clock is never touched.
+    The files kept are the last three written (not the stale ones from
+    before the step), their names sort in write order, every profile is
+    valid, its time is the clock's (an hour back) and its duration the
+    monotonic one (about 1 s, never negative or an hour)."""
+    lib = _libfaketime()
+    if not lib:
+        pytest.skip("libfaketime not installed (Debian: faketime)")
+    out = tmp_path / "out"
+    out.mkdir()
+    offset = tmp_path / "faketime"
+    offset.write_text("+0\n")
+    env = dict(os.environ, LD_PRELOAD=lib, FAKETIME_TIMESTAMP_FILE=str(offset),
+               FAKETIME_CACHE_DURATION="1", FAKETIME_DONT_FAKE_MONOTONIC="1")
+    with Workload(one_python, "split.py", 60) as w:
+        p = LiveProfiler(root_prof, ["--pid", w.pid, "--interval", 1, "--output-dir", out,
+                                     "--max-files", 3, "-v"], env=env).start()
+        p.wait_for_stderr(r"sampling at", 120)
+        p.wait_for_stderr(r"interval 3: ", 60)
+        before_step = time.time()
+        offset.write_text("-1h\n")
+        p.wait_for_stderr(r"interval 8: ", 60)
+        err = stop_agent(p)
+        assert w.alive() and not_stopped(w.pid)
+    wrote = re.findall(r"wrote (\S+)", err)
+    assert wrote == sorted(wrote), "names not in write order: %s" % wrote
+    final, temps = check_dir(out)
+    assert not temps, temps
+    assert [str(out / f) for f in final] == wrote[-3:], (final, wrote)
+    stepped = 0
+    for f in final:
+        meta = json.loads(subprocess.run([pprofcheck, str(out / f)], capture_output=True,
+                                         check=True).stdout)
+        # ~1 s each; the last one, cut short by SIGTERM, may be shorter
+        low = 0 if f == final[-1] else 0.2e9
+        assert low < meta["duration_nanos"] < 10e9, (f, meta["duration_nanos"])
+        if meta["time_nanos"] < (before_step - 3000) * 1e9:
+            stepped += 1
+    # The step reached the agent: the kept intervals carry the clock's time.
+    assert stepped >= 2, "libfaketime's step not seen in the kept profiles: %s" % err
+    assert total(samples_of(load_profile(out / final[-1]), w.pid)) >= 1, err
+
+
+@pytest.fixture(scope="module")
+def unmapper(tmp_path_factory):
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        pytest.skip("no C compiler")
+    lib = tmp_path_factory.mktemp("unmapper") / "unmapper.so"
+    subprocess.run([cc, "-O1", "-shared", "-fPIC", "-o", str(lib),
+                    str(WORKLOADS / "unmapper.c")], check=True)
+    return lib
+
+
+def test_target_unmaps_its_frames_mid_sample(one_python, root_prof, unmapper, tmp_path):
+    """The target takes away the pages holding its current frame and its code
+    object (mprotect PROT_NONE, then munmap) while it burns CPU in C, then
+    puts them back (workloads/unmaps.py): the agent keeps sampling, counts
+    the samples it could not read under named counters, profiles the target
+    between the windows, and the target ends by itself, unharmed."""
+    out = tmp_path / "unmaps.pb.gz"
+    go = tmp_path / "go"
+    with Workload(one_python, "unmaps.py", unmapper, 1, 0.8, go) as w:
+        p = start_agent(root_prof, ["--pid", w.pid, "--rate", 999, "-o", out])
+        go.touch()  # the windows start once the agent samples
+        rc = w.wait(300)
+        arc, _, err = p.wait(60)  # --pid: the agent ends with its target
+    assert rc == 0, w.err_lines
+    assert w.matching(r"^done$"), w.lines
+    assert len(w.matching(r"^window ")) == 4, w.lines
+    assert arc == 0, err
+    faults = {k: int(v) for k, v in re.findall(
+        r"\b(read_fault_frame|read_fault_code|code_read_fault|torn_frame_chain)=(\d+)", err)}
+    assert faults.get("read_fault_frame", 0) > 0, err
+    prof = load_profile(out)
+    work = one_python.func_name("normal_work")
+    done = sum(s["values"][0] for s in samples_of(prof, w.pid) if work in frame_names(s))
+    assert done >= 20, (done, err)

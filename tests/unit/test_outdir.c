@@ -192,12 +192,11 @@ static void test_names_sort_by_time(void)
 	d = open_dir(t.path, "web 01/a_b", 0, 0);
 	if (!d || !p)
 		goto out;
-	/* out of order on purpose: the names must still sort by start time */
-	CHECK_EQ_INT(outdir__write(d, p, T0_NS + 2 * SEC_NS, path, sizeof(path)), 0);
-	CHECK_EQ_STR(path, join(t.path, "pybpf-web-01-a-b-20240102T030407Z-0000.pb.gz"));
-	CHECK(looks_like_pprof(path));
 	CHECK_EQ_INT(outdir__write(d, p, T0_NS + SEC_NS / 2, path, sizeof(path)), 0);
 	CHECK_EQ_STR(path, join(t.path, "pybpf-web-01-a-b-20240102T030405Z-0000.pb.gz"));
+	CHECK(looks_like_pprof(path));
+	CHECK_EQ_INT(outdir__write(d, p, T0_NS + 2 * SEC_NS, path, sizeof(path)), 0);
+	CHECK_EQ_STR(path, join(t.path, "pybpf-web-01-a-b-20240102T030407Z-0000.pb.gz"));
 	CHECK_EQ_INT(outdir__write(d, p, T0_NS + 61 * SEC_NS, NULL, 0), 0);
 	CHECK_EQ_INT(outdir__write(d, p, T0_NS + 3600 * SEC_NS * 24 * 40, NULL, 0), 0);
 	list = listing(t.path);
@@ -219,6 +218,42 @@ static void test_names_sort_by_time(void)
 out:
 	outdir__free(d);
 	outdir__free(NULL);
+	profile__free(p);
+	tmpdir_remove(&t);
+}
+
+/*
+ * The wall clock stepped back an hour between writes: the next names follow
+ * the last one (same stamp, next seq) so that they still sort in write
+ * order, and retention deletes the oldest intervals written, not the newest.
+ */
+static void test_clock_stepped_back(void)
+{
+	struct tmpdir t;
+	struct profile *p = make_profile(3, 1);
+	struct outdir *d;
+	char path[512], *list, expect[1024];
+
+	tmpdir_make(&t);
+	d = open_dir(t.path, "h", 3, 0);
+	if (!d || !p)
+		goto out;
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ_INT(outdir__write(d, p, T0_NS + i * SEC_NS, NULL, 0), 0);
+	CHECK_EQ_INT(outdir__write(d, p, T0_NS - 3600 * SEC_NS, path, sizeof(path)), 0);
+	CHECK_EQ_STR(path, join(t.path, "pybpf-h-20240102T030407Z-0001.pb.gz"));
+	CHECK_EQ_INT(outdir__write(d, p, T0_NS - 3599 * SEC_NS, path, sizeof(path)), 0);
+	CHECK_EQ_STR(path, join(t.path, "pybpf-h-20240102T030407Z-0002.pb.gz"));
+	list = listing(t.path);
+	snprintf(expect, sizeof(expect), "%s %s %s", "pybpf-h-20240102T030407Z-0000.pb.gz",
+		 "pybpf-h-20240102T030407Z-0001.pb.gz", "pybpf-h-20240102T030407Z-0002.pb.gz");
+	CHECK_EQ_STR(list, expect);
+	free(list);
+	/* Once the clock passes the last name again, names are its own. */
+	CHECK_EQ_INT(outdir__write(d, p, T0_NS + 10 * SEC_NS, path, sizeof(path)), 0);
+	CHECK_EQ_STR(path, join(t.path, "pybpf-h-20240102T030415Z-0000.pb.gz"));
+out:
+	outdir__free(d);
 	profile__free(p);
 	tmpdir_remove(&t);
 }
@@ -577,5 +612,6 @@ out:
 }
 
 TEST_MAIN(TEST(test_names_sort_by_time), TEST(test_format_suffix), TEST(test_unique_within_second),
-	  TEST(test_retention_count), TEST(test_retention_bytes), TEST(test_stale_temp_files),
-	  TEST(test_missing_dir), TEST(test_readonly_dir), TEST(test_disk_full))
+	  TEST(test_clock_stepped_back), TEST(test_retention_count), TEST(test_retention_bytes),
+	  TEST(test_stale_temp_files), TEST(test_missing_dir), TEST(test_readonly_dir),
+	  TEST(test_disk_full))
