@@ -1072,19 +1072,25 @@ def check_split(python, samples, info, path=None, min_samples=100, tolerance=Non
     return p, n
 
 
-def kill_tree(pid, sig=signal.SIGKILL):
-    """Signal pid and every descendant (read from /proc/*/task/*/children)."""
+def descendants(pid):
+    """Every descendant of pid (read from /proc/*/task/*/children)."""
     todo, seen = [pid], []
     while todo:
         p = todo.pop()
-        seen.append(p)
         try:
             for t in os.listdir("/proc/%d/task" % p):
                 with open("/proc/%d/task/%s/children" % (p, t)) as f:
-                    todo += [int(c) for c in f.read().split()]
-        except OSError:
+                    kids = [int(c) for c in f.read().split()]
+                seen += kids
+                todo += kids
+        except (OSError, ValueError):
             pass
-    for p in seen:
+    return seen
+
+
+def kill_tree(pid, sig=signal.SIGKILL):
+    """Signal pid and every descendant."""
+    for p in [pid] + descendants(pid):
         try:
             os.kill(p, sig)
         except OSError:

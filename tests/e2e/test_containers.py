@@ -29,7 +29,7 @@ import time
 import pytest
 
 from conftest import (
-    WORKLOADS, Workload, assert_all_named, assert_ran_ok, check_split, count, describe,
+    WORKLOADS, Workload, assert_all_named, assert_ran_ok, check_split, count, describe, descendants,
     frame_names, interpreter_list, kill_tree, line_counts, load_profile, marker_line, num_label,
     run_for_cpu, samples_of, selected_interpreters, str_label, total,
 )
@@ -158,7 +158,7 @@ class Container:
                     self.python.path, outs, self.launcher.lines, self.launcher.err_lines))
             time.sleep(0.1)
         self.outputs = outs
-        for pid in self._descendants(self.launcher.pid):
+        for pid in descendants(self.launcher.pid):
             try:
                 with open("/proc/%d/cmdline" % pid, "rb") as f:
                     args = f.read().split(b"\0")
@@ -170,21 +170,6 @@ class Container:
                     self.pids[s] = pid
         assert set(self.pids) == set(SCRIPTS), (self.pids, self.outputs)
         return self.pids
-
-    @staticmethod
-    def _descendants(pid):
-        out, todo = [], [pid]
-        while todo:
-            p = todo.pop()
-            try:
-                for t in os.listdir("/proc/%d/task" % p):
-                    with open("/proc/%d/task/%s/children" % (p, t)) as f:
-                        kids = [int(c) for c in f.read().split()]
-                    out += kids
-                    todo += kids
-            except OSError:
-                pass
-        return out
 
     def ns_tid_to_host(self, pid):
         """{tid inside the container: host tid} for the threads of host pid."""

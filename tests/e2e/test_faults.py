@@ -323,7 +323,8 @@ def test_clock_stepped_back(one_python, root_prof, pprofcheck, tmp_path):
             stepped += 1
     # The step reached the agent: the kept intervals carry the clock's time.
     assert stepped >= 2, "libfaketime's step not seen in the kept profiles: %s" % err
-    assert total(samples_of(load_profile(out / final[-1]), w.pid)) >= 1, err
+    # The workload was profiled after the step (the last, cut short, may be empty).
+    assert sum(total(samples_of(load_profile(out / f), w.pid)) for f in final) >= 1, err
 
 
 @pytest.fixture(scope="module")

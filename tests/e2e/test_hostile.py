@@ -9,13 +9,19 @@
   string table) or a truncated one;
 - a code object whose name claims to be 2**31 - 1 characters long;
 - a mapped file whose path is replaced, in the target's own mount
-  namespace, by a link to a host file the agent must never open.
+  namespace, by a link to a host file the agent must never open;
+- all of these again as uid 65534 (setpriv), with a mapped ELF and a
+  Python's own executable replaced by links to a host file the user cannot
+  read, and once more inside a container (own mount and PID namespaces,
+  pivot_root, targets as uid 65534 there) where an ELF also sits at the
+  very path of a host secret.
 
 In every case the agent exits 0 (or, for --pid, with its documented code
 and one line), its memory stays bounded, the real Python next to the
 hostile ones is profiled as usual, and every target runs to its own end
 (exit status 0) without ever being stopped.
 """
+import contextlib
 import ctypes
 import ctypes.util
 import os
@@ -31,7 +37,7 @@ from pathlib import Path
 import pytest
 
 from conftest import (EXIT, LiveProfiler, WORKLOADS, Workload, assert_one_error_line,
-                      frame_names, load_profile, samples_of, total)
+                      descendants, frame_names, interpreter_list, load_profile, samples_of, total)
 
 # Agent memory allowed while hostile targets run (it is ~25 MB normally).
 MAX_AGENT_RSS_KB = 300 * 1024
@@ -79,15 +85,17 @@ class Target:
     leaving, it must have exited 0 by itself, and it must never have been
     seen stopped (state t/T) meanwhile."""
 
-    def __init__(self, argv, seconds):
+    def __init__(self, argv, seconds, env=None):
         self.argv = [str(a) for a in argv]
+        self.env = env
         self.seconds = seconds
         self.stopped_seen = []
         self._done = threading.Event()
 
     def __enter__(self):
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     stdin=subprocess.DEVNULL, text=True, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, text=True, start_new_session=True,
+                                     env=self.env)
         line = self.proc.stdout.readline()
         assert line.split()[:1] == ["ready"], "%s did not start: %r %s" % (
             self.argv, line, self.proc.stderr.read())
@@ -101,14 +109,16 @@ class Target:
         return self.proc.pid
 
     def _watch_state(self):
+        """The target and everything it started (a container's processes)."""
         while not self._done.is_set() and self.proc.poll() is None:
-            try:
-                stat = Path("/proc/%d/stat" % self.proc.pid).read_text()
-                state = stat.rsplit(")", 1)[1].split()[0]
-                if state in ("t", "T"):
-                    self.stopped_seen.append(state)
-            except (OSError, IndexError):
-                pass
+            for pid in [self.proc.pid] + descendants(self.proc.pid):
+                try:
+                    stat = Path("/proc/%d/stat" % pid).read_text()
+                    state = stat.rsplit(")", 1)[1].split()[0]
+                    if state in ("t", "T"):
+                        self.stopped_seen.append((pid, state))
+                except (OSError, IndexError):
+                    pass
             time.sleep(0.05)
 
     def finish(self):
@@ -306,3 +316,266 @@ def test_mapped_path_swapped_for_a_link_to_a_host_file(one_python, root_prof, tm
     prof = load_profile(out)
     pypid = int(t.ready_line.split()[1])
     assert total(samples_of(prof, pypid)) >= 5, "the target was not profiled: %s" % err
+
+
+# --------------------------------------------------------------------------
+# The same hostile kinds run by an unprivileged user, and in a container.
+
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def make_kit(fakes, dest):
+    """The hostile programs and files, copied to `dest` where uid 65534
+    can run and (in dest/w) write them."""
+    dest.mkdir(parents=True, exist_ok=True)
+    os.chmod(dest, 0o755)
+    w = dest / "w"
+    w.mkdir()
+    os.chmod(w, 0o1777)
+    kit = {}
+    for name, src in fakes.items():
+        kit[name] = dest / name
+        shutil.copy(str(src), str(kit[name]))
+        os.chmod(kit[name], 0o755)
+    kit["huge"] = sparse_huge_elf(fakes["fake311"], dest / "huge.so")
+    kit["trunc"] = dest / "truncated.so"
+    kit["trunc"].write_bytes(Path(fakes["fake311"]).read_bytes()[:3000])
+    kit["swap"] = w / "swap.so"  # replaced by a link once mapped
+    shutil.copy(str(fakes["fake311"]), str(kit["swap"]))
+    for script in ("hugename.py", "selfswap.py"):
+        kit[script] = dest / script
+        shutil.copy(str(WORKLOADS / script), str(kit[script]))
+    for f in dest.rglob("*"):
+        if f.is_file():
+            os.chmod(f, 0o755 if os.access(f, os.X_OK) else 0o644)
+    os.chown(kit["swap"], 65534, 65534)  # theirs to replace in a sticky directory
+    return kit
+
+
+def python_home(py):
+    """(prefix, env) to run a copy of `py`'s executable from elsewhere."""
+    prefix = subprocess.run([py.path, "-c", "import sys; print(sys.base_prefix)"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    env = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "PYTHONHOME": prefix}
+    if py.shared:
+        env["LD_LIBRARY_PATH"] = prefix + "/lib"
+    return prefix, env
+
+
+def nobody_python(first, where):
+    """An interpreter uid 65534 can run (the one under test if it can: a
+    pyenv build under /root cannot), copied to where/bin twice (selfswap.py
+    replaces its copy): (interpreter, copy, second copy, env) or None."""
+    for py in [first] + [p for p in interpreter_list() if p is not first]:
+        if py.free_threaded:
+            continue
+        _, env = python_home(py)
+        r = subprocess.run(NOBODY + [py.real_path, "-c", "pass"], env=env, capture_output=True)
+        if r.returncode == 0:
+            b = where / "bin"
+            b.mkdir(exist_ok=True)
+            os.chmod(b, 0o1777)
+            copies = []
+            for n in ("python", "python-b"):
+                shutil.copy2(py.real_path, str(b / n))
+                os.chmod(b / n, 0o755)
+                os.chown(b / n, 65534, 65534)
+                copies.append(b / n)
+            return py, copies[0], copies[1], env
+    return None
+
+
+def by_script(pids, script):
+    for pid in pids:
+        try:
+            args = Path("/proc/%d/cmdline" % pid).read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(script.encode()) for a in args[1:]) and args[0] != b"setpriv":
+            return pid
+    return None
+
+
+def profile_watched(root_prof, watch, w, out, secs):
+    """--all-pythons for secs next to the hostile targets; (stderr, peak RSS)."""
+    watch.events()  # nothing before the agent starts
+    rc, _, err, hwm = profile_for(root_prof, ["--all-pythons", "-o", out], secs)
+    assert rc == 0, err
+    assert w.alive(), "the real workload died"
+    return err, hwm
+
+
+def check_hostile_run(prof, err, hwm, neighbour, one_python, opened, named):
+    """What every run next to hostile targets must show."""
+    assert opened == 0, "the agent opened the host file through a target's link"
+    assert hwm < MAX_AGENT_RSS_KB, "agent peak RSS %d KiB" % hwm
+    name = one_python.func_name("Split.heavy")
+    heavy = sum(s["values"][0] for s in samples_of(prof, neighbour) if name in frame_names(s))
+    assert heavy >= 20, (heavy, err)
+    for what, pid in named.items():
+        assert pid, "no pid for %s" % what
+        assert total(samples_of(prof, pid)) >= 5, "%s (pid %d) not profiled: %s" % (what, pid, err)
+
+
+def test_hostile_targets_as_unprivileged_user(fakes, root_prof, one_python, world_writable_dir,
+                                              tmp_path):
+    """Every hostile kind run as uid 65534 (setpriv), next to a real Python:
+    fake runtimes (garbage, cycles, bad debug offsets), a huge sparse and a
+    truncated ELF mapped, a mapped ELF then replaced by a link to a host
+    file the user cannot read, a Python whose own executable becomes such a
+    link, a gigabyte name length. The agent never opens the host file,
+    stays small, profiles the neighbour and the hostile Pythons, and every
+    target ends by itself with status 0, never stopped."""
+    if not shutil.which("setpriv"):
+        pytest.skip("no setpriv (util-linux)")
+    decoy = tmp_path / "host-secret"
+    decoy.write_bytes(b"\x7fELF host file the agent must never open\n")
+    decoy.chmod(0o600)
+    kit = make_kit(fakes, world_writable_dir / "kit")
+    found = nobody_python(one_python, world_writable_dir)
+    if not found:
+        pytest.skip("no interpreter that uid 65534 can run")
+    py, copy, copy_b, env = found
+    secs = 6
+    argvs = [[kit["fake311"], "garbage", secs + 10], [kit["fake311"], "cycle", secs + 10],
+             [kit["fake313"], "debug", secs + 10], [kit["plain"], "map", secs + 10, kit["huge"]],
+             [kit["plain"], "map", secs + 10, kit["trunc"]],
+             [kit["plain"], "map", secs + 10, kit["swap"], decoy]]
+    out = tmp_path / "nobody.pb.gz"
+    watch = Inotify(decoy)
+    try:
+        with contextlib.ExitStack() as stack:
+            w = stack.enter_context(Workload(one_python, "split.py", 20))
+            for argv in argvs:
+                stack.enter_context(Target(NOBODY + argv, secs))
+            swapped = stack.enter_context(Target(
+                NOBODY + [copy, kit["selfswap.py"], 4, decoy], 4, env=env))
+            huge = stack.enter_context(Target(NOBODY + [copy_b, kit["hugename.py"], 4], 4, env=env))
+            assert os.path.islink(copy) and os.path.islink(kit["swap"])
+            err, hwm = profile_watched(root_prof, watch, w, out, secs)
+        opened = watch.events()
+    finally:
+        watch.close()
+    check_hostile_run(load_profile(out), err, hwm, w.pid, one_python, opened,
+                      {"selfswap.py (%s)" % py.path: swapped.pid, "hugename.py": huge.pid})
+
+
+CONTAINER_SETUP = r"""
+set -e
+R=$1; PREFIX=$2
+mount --bind "$R" "$R"
+mount --rbind /usr "$R/usr"
+mount --rbind /dev "$R/dev"
+for d in /bin /sbin /lib /lib32 /lib64 /libx32; do
+    if [ -d "$d" ] && [ ! -L "$d" ]; then mkdir -p "$R$d"; mount --rbind "$d" "$R$d"; fi
+done
+if [ -n "$PREFIX" ]; then mount --bind "$PREFIX" "$R/pyctr"; fi
+cd "$R"
+pivot_root . .oldroot
+cd /
+mount -t proc proc /proc
+umount -l /.oldroot
+exec /bin/sh /hostile/run.sh
+"""
+
+# Inside the container, as root there; every target runs as uid 65534.
+# {long}, {decoy} and {env} are replaced by the test.
+CONTAINER_RUN = r"""
+cd /hostile
+N="setpriv --reuid=65534 --regid=65534 --clear-groups"
+: > pids
+start() { name=$1; shift; $N "$@" > "w/$name.out" 2>&1 & echo "$! $name" >> pids; }
+start garbage ./fake311 garbage {long}
+start cycle ./fake311 cycle {long}
+start debug ./fake313 debug {long}
+start huge ./plain map {long} /hostile/huge.so
+start trunc ./plain map {long} /hostile/truncated.so
+start samepath ./plain map {long} {decoy}
+start swap ./plain map {long} /hostile/w/swap.so {decoy}
+start selfswap env {env} /hostile/bin/python /hostile/selfswap.py 4 {decoy}
+start hugename env {env} /hostile/bin/python-b /hostile/hugename.py 4
+while read pid name; do
+    i=0
+    until grep -q '^ready' "w/$name.out"; do
+        i=$((i + 1))
+        if [ $i -gt 1800 ] || ! kill -0 "$pid" 2>/dev/null; then echo "not ready: $name"; cat "w/$name.out"; exit 1; fi
+        sleep 0.1
+    done
+done < pids
+echo ready
+fail=0
+while read pid name; do
+    wait "$pid" || { echo "FAILED $name"; cat "w/$name.out"; fail=1; }
+done < pids
+[ $fail -eq 0 ] && echo done
+"""
+
+
+def test_hostile_targets_in_a_container(fakes, root_prof, one_python, tmp_path):
+    """The hostile kinds inside a container (own mount and PID namespaces,
+    pivot_root into a root built here, every target as uid 65534 there),
+    with two container tricks more: a mapped ELF at the very path where the
+    host has a secret file, and links whose absolute target names that host
+    file (resolved from the host's root, an agent opening through
+    /proc/PID/root would read it). The agent never opens the host file,
+    profiles the containers' hostile Pythons and a host neighbour, stays
+    small; every target ends with status 0, never stopped."""
+    for tool in ("unshare", "pivot_root", "mount", "umount", "setpriv"):
+        if not shutil.which(tool):
+            pytest.skip("%s (util-linux) not installed" % tool)
+    decoy = tmp_path / "host-secret"
+    decoy.write_bytes(b"\x7fELF host file the agent must never open\n")
+    decoy.chmod(0o600)
+    root = tmp_path / "root"
+    for d in ("usr", "dev", "proc", ".oldroot", "pyctr"):
+        (root / d).mkdir(parents=True)
+    os.chmod(root, 0o755)
+    for d in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        if os.path.islink("/" + d):
+            os.symlink(os.readlink("/" + d), str(root / d))
+    kit = make_kit(fakes, root / "hostile")
+    # In the container, the host secret's path is an ELF of the container's.
+    same = root / str(decoy).lstrip("/")
+    same.parent.mkdir(parents=True)
+    for parent in [same.parent] + list(same.parent.parents):
+        if parent == root:
+            break
+        os.chmod(parent, 0o755)
+    shutil.copy(str(fakes["fake311"]), str(same))
+    os.chmod(same, 0o644)
+    py = one_python
+    prefix, env = python_home(py)
+    bound = ""
+    if prefix != "/usr":
+        bound = prefix
+        env["PYTHONHOME"] = "/pyctr"
+        if py.shared:
+            env["LD_LIBRARY_PATH"] = "/pyctr/lib"
+    b = root / "hostile" / "bin"
+    b.mkdir()
+    os.chmod(b, 0o1777)
+    for n in ("python", "python-b"):
+        shutil.copy2(py.real_path, str(b / n))
+        os.chmod(b / n, 0o755)
+        os.chown(b / n, 65534, 65534)
+    secs = 6
+    run = CONTAINER_RUN
+    for k, v in (("{long}", str(secs + 10)), ("{decoy}", str(decoy)),
+                 ("{env}", " ".join("%s=%s" % kv for kv in env.items()))):
+        run = run.replace(k, v)
+    (root / "hostile" / "run.sh").write_text(run)
+    argv = ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private",
+            "--", "/bin/sh", "-c", CONTAINER_SETUP, "sh", str(root), bound]
+    out = tmp_path / "container.pb.gz"
+    watch = Inotify(decoy)
+    try:
+        with Workload(one_python, "split.py", 20) as w, Target(argv, secs) as ctr:
+            kids = descendants(ctr.pid)
+            swapped, huge = by_script(kids, "selfswap.py"), by_script(kids, "hugename.py")
+            err, hwm = profile_watched(root_prof, watch, w, out, secs)
+        opened = watch.events()
+    finally:
+        watch.close()
+    check_hostile_run(load_profile(out), err, hwm, w.pid, one_python, opened,
+                      {"selfswap.py in the container": swapped,
+                       "hugename.py in the container": huge})

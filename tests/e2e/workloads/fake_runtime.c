@@ -4,7 +4,7 @@
  * exports the symbols pybpf-prof looks for, filled with what an attacker
  * likes. It burns CPU for SECONDS (so it is sampled), then exits 0.
  *
- * usage: fake_runtime MODE SECONDS [FILE]
+ * usage: fake_runtime MODE SECONDS [FILE [LINK_TO]]
  *   garbage  _PyRuntime full of random bytes, Py_Version 3.11.7
  *   cycle    3.11 layout: the interpreter list and the thread list loop on
  *            themselves, frames point at themselves
@@ -12,7 +12,9 @@
  *            _Py_DebugOffsets header followed by garbage, in the file too
  *   map      as garbage, and FILE mapped executable (a huge or truncated
  *            ELF); built with -DFAKE_PLAIN the program itself exports no
- *            CPython symbol, so the agent looks at FILE
+ *            CPython symbol, so the agent looks at FILE; with LINK_TO,
+ *            FILE is then replaced by a symbolic link to LINK_TO (maps
+ *            shows "FILE (deleted)"; opening that path would follow it)
  * Prints "ready" once set up.
  */
 #include <fcntl.h>
@@ -110,6 +112,10 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		close(fd);
+		if (argc > 4 && (unlink(argv[3]) || symlink(argv[4], argv[3]))) {
+			perror("link");
+			return 1;
+		}
 	} else if (strcmp(argv[1], "garbage")) {
 		fprintf(stderr, "unknown mode %s\n", argv[1]);
 		return 2;
