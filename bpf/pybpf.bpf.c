@@ -159,11 +159,15 @@ static __always_inline struct pywalk *walk_state(void)
 	return bpf_map_lookup_elem(&scratch, &zero);
 }
 
-static int threads_cb(__u32 i __attribute__((unused)), void *ctx __attribute__((unused)))
+/* ctx: an int set to 1 once the search has ended (found or not). */
+static int threads_cb(__u32 i __attribute__((unused)), void *ctx)
 {
 	struct pywalk *w = walk_state();
+	int r = w ? pywalk__threads_step(w) : PYWALK_DONE;
 
-	return w ? pywalk__threads_step(w) : PYWALK_DONE;
+	if (r == PYWALK_DONE)
+		*(int *)ctx = 1;
+	return r;
 }
 
 static int frames_cb(__u32 i __attribute__((unused)), void *ctx __attribute__((unused)))
@@ -200,10 +204,15 @@ static __always_inline __u64 find_tstate(struct pywalk *w, __u32 tid)
 
 	count(CNT_TSTATE_CACHE_MISS);
 	if (pywalk__threads_begin(w) == 0) {
-		long n = bpf_loop(PYBPF_MAX_THREADS, threads_cb, NULL, 0);
+		int ended = 0;
 
-		if (n >= PYBPF_MAX_THREADS && w->tstate == 0)
+		bpf_loop(PYBPF_MAX_THREADS, threads_cb, &ended, 0);
+		if (!ended) {
+			/* Out of steps (a list that loops, or a longer one): w->tstate
+			 * is the next candidate, not the thread's own. */
 			count(CNT_THREAD_WALK_LIMIT);
+			w->tstate = 0;
+		}
 	}
 	val.tstate = w->tstate;
 	val.interp = w->tstate ? w->interp : 0;

@@ -10,6 +10,8 @@
 - a code object whose name claims to be 2**31 - 1 characters long;
 - a mapped file whose path is replaced, in the target's own mount
   namespace, by a link to a host file the agent must never open;
+- a real interpreter whose thread list loops on itself while a native
+  thread of it (no thread state) is sampled;
 - all of these again as uid 65534 (setpriv), with a mapped ELF and a
   Python's own executable replaced by links to a host file the user cannot
   read, and once more inside a container (own mount and PID namespaces,
@@ -37,7 +39,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (EXIT, LiveProfiler, WORKLOADS, Workload, assert_one_error_line,
-                      descendants, frame_names, interpreter_list, load_profile, samples_of, total)
+                      descendants, frame_names, interpreter_list, load_profile, num_label,
+                      samples_of, total)
 
 # Agent memory allowed while hostile targets run (it is ~25 MB normally).
 MAX_AGENT_RSS_KB = 300 * 1024
@@ -579,3 +582,48 @@ def test_hostile_targets_in_a_container(fakes, root_prof, one_python, tmp_path):
     check_hostile_run(load_profile(out), err, hwm, w.pid, one_python, opened,
                       {"selfswap.py in the container": swapped,
                        "hugename.py in the container": huge})
+
+
+@pytest.fixture(scope="module")
+def threadcycle(tmp_path_factory):
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        pytest.skip("no C compiler")
+    lib = tmp_path_factory.mktemp("threadcycle") / "threadcycle.so"
+    subprocess.run([cc, "-O1", "-shared", "-fPIC", "-pthread", "-o", str(lib),
+                    str(WORKLOADS / "threadcycle.c")], check=True)
+    return lib
+
+
+def test_thread_list_cycle_in_a_real_interpreter(one_python, root_prof, threadcycle, tmp_path):
+    """A real interpreter's only thread state points at itself as `next`
+    for 3 s while a native thread of the process (no thread state) burns
+    CPU (workloads/threadcycle.py; no Python runs meanwhile, so CPython
+    never walks the loop). The agent's bounded search gives up on that
+    thread (thread_walk_limit) and its samples carry no Python frames: the
+    search once returned the candidate it stopped at, so the native
+    thread's samples showed the main thread's Python stack. The Python
+    thread is profiled as usual; the target ends by itself, status 0."""
+    out = tmp_path / "cycle.pb.gz"
+    go = tmp_path / "go"
+    with Workload(one_python, "threadcycle.py", threadcycle, 3, go) as w:
+        p = LiveProfiler(root_prof, ["--pid", w.pid, "--rate", 999, "-o", out, "-v"]).start()
+        try:
+            p.wait_for_stderr(r"sampling at", 120)
+            go.touch()
+            rc = w.wait(300)
+            arc, _, err = p.wait(60)  # --pid: ends with its target
+        finally:
+            p.kill()
+    assert rc == 0, w.err_lines
+    assert w.matching(r"^done$"), w.lines
+    assert arc == 0, err
+    m = re.search(r"thread_walk_limit=(\d+)", err)
+    assert m and int(m.group(1)) > 0, err
+    samples = samples_of(load_profile(out), w.pid)
+    native = [s for s in samples if num_label(s, "tid") != w.pid]
+    assert total(native) >= 20, "the native thread was hardly sampled: %s" % err
+    for s in native:
+        assert all(n.startswith("[") for n in frame_names(s)), frame_names(s)
+    spin = one_python.func_name("cycle_spin")
+    assert total([s for s in samples if spin in frame_names(s)]) >= 20, err

@@ -86,6 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (steps = 0; steps < PYBPF_MAX_THREADS; steps++)
 			if (pywalk__threads_step(&w) == PYWALK_DONE)
 				break;
+		if (steps == PYBPF_MAX_THREADS)
+			w.tstate = 0; /* out of steps: not found, as in the BPF program */
 	}
 	if (!w.tstate)
 		w.tstate = w.want_thread_id; /* walk from a given thread state anyway */
