@@ -681,6 +681,19 @@ class Workload:
         return False
 
 
+def c_shared_lib(tmp_path_factory, source, flags=()):
+    """workloads/SOURCE (C) built into a shared object for ctypes; skips
+    without a C compiler."""
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    if not cc:
+        pytest.skip("no C compiler")
+    stem = Path(source).stem
+    lib = tmp_path_factory.mktemp(stem) / (stem + ".so")
+    subprocess.run([cc, "-O1", "-shared", "-fPIC"] + list(flags) + ["-o", str(lib),
+                   str(WORKLOADS / source)], check=True)
+    return lib
+
+
 def workload_path(script):
     return str((WORKLOADS / script).resolve())
 

@@ -34,8 +34,8 @@ import time
 
 import pytest
 
-from conftest import (WORKLOADS, LiveProfiler, Workload, frame_names, interpreter_list, load_profile,
-                      samples_of, total)
+from conftest import (WORKLOADS, LiveProfiler, Workload, c_shared_lib, frame_names,
+                      interpreter_list, load_profile, samples_of, total)
 
 NAME_RE = re.compile(r"^pybpf-[A-Za-z0-9.-]+-\d{8}T\d{6}Z-\d{4}\.pb\.gz$")
 TMP_RE = re.compile(r"^\.pybpf-[A-Za-z0-9.-]+-\d{8}T\d{6}Z-\d{4}\.pb\.gz\.[A-Za-z0-9]{6}$")
@@ -329,13 +329,7 @@ def test_clock_stepped_back(one_python, root_prof, pprofcheck, tmp_path):
 
 @pytest.fixture(scope="module")
 def unmapper(tmp_path_factory):
-    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if not cc:
-        pytest.skip("no C compiler")
-    lib = tmp_path_factory.mktemp("unmapper") / "unmapper.so"
-    subprocess.run([cc, "-O1", "-shared", "-fPIC", "-o", str(lib),
-                    str(WORKLOADS / "unmapper.c")], check=True)
-    return lib
+    return c_shared_lib(tmp_path_factory, "unmapper.c")
 
 
 def test_target_unmaps_its_frames_mid_sample(one_python, root_prof, unmapper, tmp_path):

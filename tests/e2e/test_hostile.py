@@ -39,8 +39,8 @@ from pathlib import Path
 import pytest
 
 from conftest import (EXIT, LiveProfiler, WORKLOADS, Workload, assert_one_error_line,
-                      descendants, frame_names, interpreter_list, load_profile, num_label,
-                      samples_of, total)
+                      c_shared_lib, descendants, frame_names, interpreter_list, load_profile,
+                      num_label, samples_of, total)
 
 # Agent memory allowed while hostile targets run (it is ~25 MB normally).
 MAX_AGENT_RSS_KB = 300 * 1024
@@ -586,13 +586,7 @@ def test_hostile_targets_in_a_container(fakes, root_prof, one_python, tmp_path):
 
 @pytest.fixture(scope="module")
 def threadcycle(tmp_path_factory):
-    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
-    if not cc:
-        pytest.skip("no C compiler")
-    lib = tmp_path_factory.mktemp("threadcycle") / "threadcycle.so"
-    subprocess.run([cc, "-O1", "-shared", "-fPIC", "-pthread", "-o", str(lib),
-                    str(WORKLOADS / "threadcycle.c")], check=True)
-    return lib
+    return c_shared_lib(tmp_path_factory, "threadcycle.c", ["-pthread"])
 
 
 def test_thread_list_cycle_in_a_real_interpreter(one_python, root_prof, threadcycle, tmp_path):
