@@ -227,32 +227,49 @@ agent_sample() {
   echo "$rss $hwm $(awk -v t="$ticks" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}') $fds ${lck:-0}"
 }
 
-# Fill of the agent's fullest BPF hash map: "PERCENT NAME" (entries /
-# max_entries of each BPF_MAP_TYPE_HASH map the agent holds an fd of, counted
-# with bpftool), or "0 -" when none can be read. LRU maps are left out: they
-# are meant to be full and evict their oldest entries; a full plain hash map
-# loses samples (counted as stacks_full, counts_full...).
+# Fill of the agent's fullest BPF hash map: "PERCENT NAME" (keys /
+# max_entries of each BPF_MAP_TYPE_HASH map the agent holds an fd of, keys
+# counted with BPF_MAP_GET_NEXT_KEY: no values are copied), or "0 -" when
+# none can be read. LRU maps are left out: they are meant to be full and
+# evict their oldest entries; a full plain hash map loses samples (counted
+# as stack_map_full, count_map_full...).
 map_fill() {
-  [ -n "$AGENT" ] && command -v bpftool >/dev/null || { echo "0 -"; return; }
+  [ -n "$AGENT" ] || { echo "0 -"; return; }
   python3 - "$AGENT" <<'PYFILL' 2>/dev/null || echo "0 -"
-import json, os, subprocess, sys
-pid = sys.argv[1]
-best = (0.0, "-")
+import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_BPF, GET_NEXT_KEY, GET_FD_BY_ID, GET_INFO_BY_FD = 321, 4, 14, 15  # x86-64
+
+
+def bpf(cmd, attr):
+    return libc.syscall(SYS_BPF, cmd, ctypes.byref(attr), ctypes.sizeof(attr))
+
+
+pid, best = sys.argv[1], (0.0, "-")
 for fd in os.listdir("/proc/%s/fdinfo" % pid):
     try:
         info = dict(l.split(":", 1) for l in open("/proc/%s/fdinfo/%s" % (pid, fd)) if ":" in l)
     except OSError:
         continue
     if "map_id" not in info or info.get("map_type", "").strip() != "1":
-        continue  # BPF_MAP_TYPE_HASH
-    mid, cap = info["map_id"].strip(), int(info["max_entries"])
-    try:
-        name = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "id", mid],
-                                         capture_output=True, timeout=30).stdout).get("name", mid)
-        n = len(json.loads(subprocess.run(["bpftool", "-j", "map", "dump", "id", mid],
-                                          capture_output=True, timeout=60).stdout or b"[]"))
-    except (ValueError, subprocess.SubprocessError):
+        continue  # BPF_MAP_TYPE_HASH only
+    cap, ksize = int(info["max_entries"]), int(info["key_size"])
+    attr = (ctypes.c_uint32 * 4)(int(info["map_id"]))
+    mfd = bpf(GET_FD_BY_ID, attr)
+    if mfd < 0:
         continue
+    minfo = (ctypes.c_uint8 * 128)()
+    iattr = (ctypes.c_uint64 * 2)(mfd, (128 << 32))
+    ctypes.c_uint64.from_buffer(iattr, 8).value = ctypes.addressof(minfo)
+    ctypes.c_uint32.from_buffer(iattr, 4).value = 128
+    name = bytes(minfo[24:40]).split(b"\0")[0].decode() if bpf(GET_INFO_BY_FD, iattr) == 0 else "?"
+    key, nxt, n = ctypes.create_string_buffer(ksize), ctypes.create_string_buffer(ksize), 0
+    kattr = (ctypes.c_uint64 * 3)(mfd, 0, ctypes.addressof(nxt))
+    while n <= cap and bpf(GET_NEXT_KEY, kattr) == 0:
+        n += 1
+        ctypes.memmove(key, nxt, ksize)
+        kattr[1] = ctypes.addressof(key)
+    os.close(mfd)
     if cap and 100.0 * n / cap >= best[0]:
         best = (100.0 * n / cap, name)
 print("%.1f %s" % best)
@@ -261,6 +278,7 @@ PYFILL
 
 START=$(date +%s)
 status=0
+STALLED=0
 while :; do
   now=$(date +%s)
   elapsed=$((now - START))
@@ -278,6 +296,19 @@ while :; do
     rss="" hwm="" cpu="" fds="" lck="" fill="" fillname=""
   fi
   echo "$elapsed,$rss,$hwm,$cpu,$fds,$lck,$files,$pythons,$fill,$fillname" >> "$CSV"
+  # The agent must keep writing: no new file for 5 intervals (and 2 samples) is a stall.
+  if [ "$CHURN_ONLY" -eq 0 ]; then
+    if [ "$files" -ne "${last_files:--1}" ]; then
+      last_files=$files last_change=$elapsed same=0
+    else
+      same=$((same + 1))
+      if [ "$same" -ge 2 ] && [ $((elapsed - last_change)) -ge $((5 * INTERVAL)) ] && [ "$STALLED" -eq 0 ]; then
+        echo "soak: STALL: no new profile for $((elapsed - last_change)) s (at ${elapsed} s, $files files)" >&2
+        STALLED=1
+        status=1
+      fi
+    fi
+  fi
   [ "$elapsed" -ge "$DURATION" ] && break
   sleep "$EVERY"
 done
@@ -290,6 +321,17 @@ agent_rc=""
 if [ -n "$AGENT" ]; then
   if kill -0 "$AGENT" 2>/dev/null; then
     kill -TERM "$AGENT" 2>/dev/null || true
+  fi
+  # A hung agent must not hang the soak: 120 s to write its last interval.
+  for _ in $(seq 1 1200); do
+    [ "$(awk '{print $3}' "/proc/$AGENT/stat" 2>/dev/null)" = Z ] && break
+    kill -0 "$AGENT" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$AGENT" 2>/dev/null && [ "$(awk '{print $3}' "/proc/$AGENT/stat" 2>/dev/null)" != Z ]; then
+    echo "soak: the agent did not exit within 120 s of SIGTERM: killed" >&2
+    kill -KILL "$AGENT" 2>/dev/null || true
+    status=1
   fi
   set +e
   wait "$AGENT"
@@ -329,6 +371,7 @@ awk -F, -v dur="$DURATION" '
 
 if [ "$CHURN_ONLY" -eq 0 ]; then
   echo "  agent exit status: ${agent_rc:-?}"
+  [ "$STALLED" -eq 0 ] || echo "  STALLED: the agent stopped writing profiles for 5 intervals or more (see above)"
   nfiles=0 valid=0
   for f in "$PROFDIR"/pybpf-*.pb.gz; do
     [ -e "$f" ] || continue
