@@ -277,20 +277,36 @@ class Inotify:
         os.close(self.fd)
 
 
-def test_mapped_path_swapped_for_a_link_to_a_host_file(one_python, root_prof, tmp_path):
+@pytest.mark.parametrize("who", ["root", "nobody"])
+def test_mapped_path_swapped_for_a_link_to_a_host_file(one_python, root_prof, tmp_path,
+                                                       world_writable_dir, who):
     """In its own mount namespace the target runs a copy of the interpreter
     from a tmpfs, then mounts a new tmpfs over that directory holding a
     link, at the same path, to a host file. /proc/PID/maps still names the
     path; the agent must read the mapped file (map_files), never the host
-    file through the target's link."""
+    file through the target's link. As root, and as uid 65534 in a user
+    namespace of its own (`unshare --user --map-root-user --mount`), which
+    any user may make where unprivileged user namespaces are allowed."""
     if not shutil.which("unshare"):
         pytest.skip("no unshare")
     decoy = tmp_path / "host-secret"
     decoy.write_bytes(b"\x7fELF host file the agent must never open\n")
     decoy.chmod(0o600)
-    d = tmp_path / "bin"
+    if who == "root":
+        base, py, prefix = tmp_path, one_python, ["unshare", "--mount"]
+    else:
+        r = subprocess.run(NOBODY + ["unshare", "--user", "--map-root-user", "--mount", "true"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            pytest.skip("no unprivileged user namespaces: %s" % r.stderr.strip())
+        found = runnable_by_nobody(one_python)
+        if not found:
+            pytest.skip("no interpreter that uid 65534 can run")
+        base, py = world_writable_dir, found[0]
+        prefix = NOBODY + ["unshare", "--user", "--map-root-user", "--mount"]
+    d = base / "bin"
     d.mkdir()
-    script = tmp_path / "swap.sh"
+    script = base / "swap.sh"
     script.write_text(
         "set -e\n"
         "mount -t tmpfs -o size=64m none '{d}'\n"
@@ -304,11 +320,12 @@ def test_mapped_path_swapped_for_a_link_to_a_host_file(one_python, root_prof, tm
         "while time.process_time() < end:\n"
         "    sum(i * i for i in range(10000))\n"
         "print('done', flush=True)\n"
-        "\"\n".format(d=d, py=os.path.realpath(one_python.path), decoy=decoy))
+        "\"\n".format(d=d, py=py.real_path, decoy=decoy))
+    os.chmod(script, 0o644)
     watch = Inotify(decoy)
     out = tmp_path / "swap.pb.gz"
     try:
-        with Target(["unshare", "--mount", "--propagation", "private", "sh", str(script)], 4) as t:
+        with Target(prefix + ["--propagation", "private", "sh", str(script)], 4) as t:
             watch.events()  # nothing before the agent starts
             rc, _, err, _ = profile_for(root_prof, ["--all-pythons", "-o", out], 3)
             assert rc == 0, err
@@ -365,27 +382,37 @@ def python_home(py):
     return prefix, env
 
 
-def nobody_python(first, where):
-    """An interpreter uid 65534 can run (the one under test if it can: a
-    pyenv build under /root cannot), copied to where/bin twice (selfswap.py
-    replaces its copy): (interpreter, copy, second copy, env) or None."""
+def runnable_by_nobody(first):
+    """(interpreter, env): one that uid 65534 can run, the one under test if
+    it can (a pyenv build under /root, 0700, cannot); None if none can."""
     for py in [first] + [p for p in interpreter_list() if p is not first]:
         if py.free_threaded:
             continue
         _, env = python_home(py)
         r = subprocess.run(NOBODY + [py.real_path, "-c", "pass"], env=env, capture_output=True)
         if r.returncode == 0:
-            b = where / "bin"
-            b.mkdir(exist_ok=True)
-            os.chmod(b, 0o1777)
-            copies = []
-            for n in ("python", "python-b"):
-                shutil.copy2(py.real_path, str(b / n))
-                os.chmod(b / n, 0o755)
-                os.chown(b / n, 65534, 65534)
-                copies.append(b / n)
-            return py, copies[0], copies[1], env
+            return py, env
     return None
+
+
+def nobody_python(first, where):
+    """An interpreter uid 65534 can run (runnable_by_nobody), copied to
+    where/bin twice (selfswap.py replaces its copy): (interpreter, copy,
+    second copy, env) or None."""
+    found = runnable_by_nobody(first)
+    if not found:
+        return None
+    py, env = found
+    b = where / "bin"
+    b.mkdir(exist_ok=True)
+    os.chmod(b, 0o1777)
+    copies = []
+    for n in ("python", "python-b"):
+        shutil.copy2(py.real_path, str(b / n))
+        os.chmod(b / n, 0o755)
+        os.chown(b / n, 65534, 65534)
+        copies.append(b / n)
+    return py, copies[0], copies[1], env
 
 
 def by_script(pids, script):
