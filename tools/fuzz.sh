@@ -3,7 +3,7 @@
 # clang's libFuzzer is installed: build/fuzz/fuzz_*), each for SECONDS.
 #
 # Usage: tools/fuzz.sh [--build DIR] [--ci] [SECONDS] [NAME ...]
-#   SECONDS   time per fuzzer (default 600; with --ci 20)
+#   SECONDS   time per fuzzer (default 600; with --ci 10)
 #   NAME      elf, debugoffsets, linetable, pystr, procfs, pywalk, ... (default: all)
 #   --build   the build directory (default: build)
 #   --ci      the short form ctest runs: a scratch corpus started from the
@@ -30,7 +30,7 @@ while [ $# -gt 0 ]; do
     *) SECS=$1; shift ;;
   esac
 done
-[ -n "$SECS" ] || { [ "$CI" -eq 1 ] && SECS=20 || SECS=600; }
+[ -n "$SECS" ] || { [ "$CI" -eq 1 ] && SECS=10 || SECS=600; }
 FUZZ="$BUILD/fuzz"
 if [ ${#NAMES[@]} -eq 0 ]; then
   for b in "$FUZZ"/fuzz_*; do

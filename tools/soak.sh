@@ -2,7 +2,7 @@
 # Soak test of the always-on mode: run pybpf-prof with --interval for a long
 # time at a high rate while Python processes come and go, sample the agent's
 # memory, CPU, open fds and locked memory into a CSV, and at the end check
-# every profile it wrote with build/pprofcheck. ctest runs a 2-minute form
+# every profile it wrote with build/pprofcheck. ctest runs an 80 s form
 # (soak.short); the form is the default: 1 h, 999 Hz, 10 s intervals.
 #
 # Usage (as root): tools/soak.sh [options]

@@ -280,6 +280,11 @@ def _container(container_run, python):
     return containers[python.path], tids[python.path], prof
 
 
+# Containers start for the interpreters of the collected tests (selected_
+# interpreters): the representative ones cover static/shared/PIE binaries
+# and both ways to map a thread state to its TID (native_thread_id from 3.11,
+# a calibrated pthread offset before), which is what differs in a container.
+@pytest.mark.representative
 def test_container_process_host_pid_container_id_and_paths(container_run, python):
     """split.py in a container: its samples carry the host pid (and the host tid),
     container_id = the 64-hex id of its cgroup, and frames name the file by its
@@ -299,6 +304,7 @@ def test_container_process_host_pid_container_id_and_paths(container_run, python
     assert_all_named(samples, info)
 
 
+@pytest.mark.representative
 def test_container_threads_under_host_tids(container_run, python):
     """threads.py in a container: each hot function under the host tid of its
     thread (inside, the thread has another tid), with its thread name."""

@@ -222,6 +222,9 @@ def test_hostile_neighbours_do_not_hurt(fakes, root_prof, one_python, tmp_path):
     assert heavy >= 20, (heavy, err)
 
 
+# String reads by layout family: before 3.12, from 3.12, free-threaded; the
+# representative interpreters cover each (test_pystr and fuzz_pystr the reader).
+@pytest.mark.representative
 def test_gigabyte_name_length(python, root_prof, tmp_path):
     """A code object whose name's length field says 2**31 - 1: reads of it
     are bounded; the process is profiled, the agent stays small."""

@@ -13,6 +13,12 @@ from conftest import (
     run_for_cpu, samples_of, str_label, total, workload_path,
 )
 
+# What these tests look at (process start and exit, the registry, signals,
+# not stopping the target) does not depend on the interpreter's layout beyond
+# what conftest.representative() covers: they run on those interpreters.
+
+
+@pytest.mark.representative
 def test_all_pythons_picks_up_new_process(root_prof, pprofcheck, start_profiler, python, tmp_path):
     """A Python process started after the profiler is profiled too."""
     out = tmp_path / "late.pb.gz"
@@ -38,6 +44,7 @@ def test_all_pythons_picks_up_new_process(root_prof, pprofcheck, start_profiler,
             if f["function"] in (heavy, light)} == {workload_path("split.py")}
 
 
+@pytest.mark.representative
 def test_new_processes_named_from_their_start(root_prof, pprofcheck, start_profiler, python,
                                               tmp_path):
     """Short-lived processes started during an --all-pythons run are Python
@@ -97,6 +104,7 @@ def test_all_pythons_sees_every_interpreter(root_prof, pprofcheck, interpreters,
         assert_all_named(samples, info)
 
 
+@pytest.mark.representative
 @pytest.mark.parametrize("mode", ["all-pythons", "pid"])
 def test_exited_process_keeps_names(root_prof, pprofcheck, start_profiler, python, tmp_path, mode):
     """A process that exits during the run keeps its samples, with names."""
@@ -131,6 +139,7 @@ def test_exited_process_keeps_names(root_prof, pprofcheck, start_profiler, pytho
         assert frame_names(s)[-1] == "<module>", "root frame of %s" % frame_names(s)
 
 
+@pytest.mark.representative
 def test_target_not_stopped_or_slowed(root_prof, pprofcheck, start_profiler, python, tmp_path):
     """No ptrace, no pausing: TracerPid stays 0, the state never 't'/'T', and
     the workload keeps making progress (no gap of a second) while profiled."""
