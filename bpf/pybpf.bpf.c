@@ -433,31 +433,45 @@ static __always_inline int holds_gil(struct pywalk *w, __u64 *gil)
 }
 
 /*
- * Copy the top of the user stack from sp up: one read when all of it is
+ * Copy the top of the user stack from addr up: one read when all of it is
  * mapped, else page by page up to the first unreadable page (a stack that
  * is shallower than the buffer ends at the top of its mapping).
  */
-static __always_inline __u32 copy_user_stack(struct pybpf_native_event *ev, __u64 sp)
+static __always_inline __u32 copy_stack_from(struct pybpf_native_event *ev, __u64 addr)
 {
 	__u32 off = 0;
 
-	if (!bpf_probe_read_user(ev->ustack, PYBPF_USTACK_MAX, (void *)sp))
+	if (!bpf_probe_read_user(ev->ustack, PYBPF_USTACK_MAX, (void *)addr))
 		return PYBPF_USTACK_MAX;
 	for (int i = 0; i < PYBPF_USTACK_MAX / 4096 + 1; i++) {
-		__u32 chunk = 4096 - (__u32)((sp + off) & 4095);
+		__u32 chunk = 4096 - (__u32)((addr + off) & 4095);
 
 		if (off >= PYBPF_USTACK_MAX - 4096) {
 			ev->flags |= NATIVE_F_STACK_CUT;
 			break;
 		}
-		if (bpf_probe_read_user(ev->ustack + (off & (PYBPF_USTACK_MAX - 1)), chunk & 4095 ?: 4096,
-					(void *)(sp + off))) {
+		if (bpf_probe_read_user(ev->ustack + (off & (PYBPF_USTACK_MAX - 1)),
+					chunk & 4095 ?: 4096, (void *)(addr + off))) {
 			ev->flags |= NATIVE_F_STACK_CUT;
 			break;
 		}
 		off += chunk;
 	}
 	return off;
+}
+
+/* The user stack for unwinding: from a little below sp (see
+ * PYBPF_USTACK_BELOW), else, when that is not readable, from sp. */
+static __always_inline __u32 copy_user_stack(struct pybpf_native_event *ev, __u64 sp)
+{
+	__u32 n = copy_stack_from(ev, sp - PYBPF_USTACK_BELOW);
+
+	if (n > PYBPF_USTACK_BELOW) {
+		ev->flags |= NATIVE_F_BELOW_SP;
+		return n;
+	}
+	ev->flags &= ~NATIVE_F_STACK_CUT;
+	return copy_stack_from(ev, sp);
 }
 
 /* A native event for the walked stack, header and Python stack filled

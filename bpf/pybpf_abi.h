@@ -255,6 +255,11 @@ _Static_assert(sizeof(struct pybpf_code_event) ==
 
 /* --native: bytes of user stack copied from the sampled sp, kernel frames kept. */
 #define PYBPF_USTACK_MAX 16384
+/* The copy starts this far below sp (NATIVE_F_BELOW_SP): a function
+ * sampled in its epilogue has popped registers whose CFI still reads them
+ * from their slots, now just below sp (and leaf code may use the 128-byte
+ * red zone). */
+#define PYBPF_USTACK_BELOW 128
 #define PYBPF_KSTACK_MAX 64
 
 enum pybpf_native_flags {
@@ -264,6 +269,8 @@ enum pybpf_native_flags {
 	 * CPU in a system call, sent the first time its `offcpu_stack` (the
 	 * stacks-map key of its off-CPU totals) is stored; no kernel stack. */
 	NATIVE_F_OFFCPU = 1u << 2,
+	/* ustack holds user memory from sp - PYBPF_USTACK_BELOW, else from sp. */
+	NATIVE_F_BELOW_SP = 1u << 3,
 };
 
 /*
@@ -279,7 +286,7 @@ struct pybpf_native_event {
 	__u32 gen;
 	__u32 tid;
 	__u32 flags;       /* enum pybpf_native_flags */
-	__u32 ustack_len;  /* bytes of ustack valid, from sp up */
+	__u32 ustack_len;  /* bytes of ustack valid, from sp (or below it: NATIVE_F_BELOW_SP) up */
 	__u32 kstack_len;  /* entries of kstack valid, innermost first */
 	__u64 ip, sp, bp;
 	__u64 offcpu_stack; /* NATIVE_F_OFFCPU: key of the stack in the counts map, else 0 */

@@ -350,7 +350,10 @@ static void on_native(struct session *s, const struct pybpf_native_event *ev)
 					    .sp = ev->sp,
 					    .bp = ev->bp,
 					    .stack = ev->ustack,
-					    .stack_len = ev->ustack_len};
+					    .stack_len = ev->ustack_len,
+					    .stack_addr = ev->flags & NATIVE_F_BELOW_SP
+							      ? ev->sp - PYBPF_USTACK_BELOW
+							      : ev->sp};
 		if (unwinder__unwind(s->unwinder, &us, ns->uframes, NATIVE_MAX_FRAMES, &nu))
 			s->native_failed++;
 	}

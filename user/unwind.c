@@ -155,11 +155,13 @@ static bool memory_read(Dwfl *dwfl, Dwarf_Addr addr, Dwarf_Word *result, void *d
 	struct uproc *p = dwfl_arg;
 	const struct unwind_sample *s = p->cur;
 
+	uint64_t base = s && s->stack_addr ? s->stack_addr : (s ? s->sp : 0);
+
 	(void)dwfl;
-	if (!s || addr < s->sp || addr - s->sp > s->stack_len ||
-	    s->stack_len - (addr - s->sp) < sizeof(*result))
+	if (!s || addr < base || addr - base > s->stack_len ||
+	    s->stack_len - (addr - base) < sizeof(*result))
 		return false;
-	memcpy(result, (const char *)s->stack + (addr - s->sp), sizeof(*result));
+	memcpy(result, (const char *)s->stack + (addr - base), sizeof(*result));
 	return true;
 }
 
@@ -385,6 +387,8 @@ int unwinder__unwind(struct unwinder *u, const struct unwind_sample *s, struct u
 		     size_t max, size_t *n)
 {
 	struct walk w = {.out = out, .max = max};
+	/* bytes of the copy below sp */
+	uint64_t below = s->stack_addr && s->stack_addr < s->sp ? s->sp - s->stack_addr : 0;
 	struct uproc *p;
 	int err = 0;
 
@@ -409,15 +413,14 @@ int unwinder__unwind(struct unwinder *u, const struct unwind_sample *s, struct u
 	 * instruction, whose CFI libdwfl did not follow. There the return
 	 * address is the word at sp: try from the caller, if it lies in a
 	 * known object. */
-	if (w.n == 1 && w.max > 1 && s->stack_len >= 16) {
+	if (w.n == 1 && w.max > 1 && below < s->stack_len && s->stack_len - below >= 16) {
 		struct unwind_sample caller = *s;
 		uint64_t ra;
 
-		memcpy(&ra, s->stack, sizeof(ra));
+		memcpy(&ra, (const char *)s->stack + below, sizeof(ra));
 		caller.ip = ra;
 		caller.sp = s->sp + 8;
-		caller.stack = (const char *)s->stack + 8;
-		caller.stack_len = s->stack_len - 8;
+		caller.stack_addr = s->sp - below; /* the same copy, read from the new sp on */
 		if (ra && dwfl_addrmodule(p->dwfl, ra)) {
 			struct walk w2 = {.out = out + 1, .max = max - 1};
 

@@ -40,8 +40,9 @@ struct unwind_frame {
 struct unwind_sample {
 	pid_t pid, tid;
 	uint64_t ip, sp, bp; /* user registers at the sample */
-	const void *stack;   /* copy of user memory at [sp, sp + stack_len) */
+	const void *stack;   /* copy of user memory at [stack_addr, stack_addr + stack_len) */
 	size_t stack_len;
+	uint64_t stack_addr; /* 0: sp */
 };
 
 struct unwind_stats {

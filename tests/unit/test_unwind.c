@@ -10,7 +10,7 @@
 
 #define STACK_COPY 16384
 
-static unsigned char stack_copy[STACK_COPY];
+__attribute__((used)) static unsigned char stack_copy[STACK_COPY];
 static struct unwind_sample sample;
 
 /* Bytes mapped from sp up to the end of its mapping, at most STACK_COPY
@@ -71,6 +71,57 @@ __attribute__((noinline)) void unwind_test_top(void)
 	__asm__ volatile("" ::: "memory");
 }
 
+/*
+ * A function sampled in its epilogue, after it popped rbp: its CFI still
+ * says rbp is saved at CFA-16, a slot now 8 bytes below sp, and its caller
+ * (built with frame pointers) finds its own CFA from rbp. Only a copy that
+ * starts below sp lets the unwind go on past the caller. The copy is made
+ * at the point the sample stands for: 128 bytes below sp, `len` (rdi)
+ * bytes, by rep movsb (which touches no stack).
+ */
+extern char unwind_test_epilogue_at[];
+void unwind_test_epilogue(size_t len);
+__attribute__((used)) static volatile uint64_t epilogue_sp;
+__asm__(".text\n"
+	".globl unwind_test_epilogue\n"
+	".type unwind_test_epilogue, @function\n"
+	"unwind_test_epilogue:\n"
+	".cfi_startproc\n"
+	"push %rbp\n"
+	".cfi_def_cfa_offset 16\n"
+	".cfi_offset %rbp, -16\n"
+	"xor %ebp, %ebp\n" /* rbp used as a scratch register */
+	"pop %rbp\n"
+	".cfi_def_cfa_offset 8\n"
+	".globl unwind_test_epilogue_at\n"
+	"unwind_test_epilogue_at:\n"
+	"mov %rsp, epilogue_sp(%rip)\n"
+	"mov %rdi, %rcx\n"
+	"lea -128(%rsp), %rsi\n"
+	"lea stack_copy(%rip), %rdi\n"
+	"rep movsb\n"
+	"ret\n"
+	".cfi_endproc\n"
+	".size unwind_test_epilogue, .-unwind_test_epilogue\n");
+
+__attribute__((noinline)) void unwind_test_epilogue_caller(void)
+{
+	uint64_t sp, bp;
+
+	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+	/* the copy starts 128 + 8 (return address) bytes below this sp */
+	unwind_test_epilogue(stack_room(sp) - 256);
+	__asm__ volatile("mov %%rbp, %0" : "=r"(bp)); /* callee-saved: rbp at the sample */
+	sample = (struct unwind_sample){.pid = getpid(),
+					.tid = (pid_t)syscall(SYS_gettid),
+					.ip = (uint64_t)unwind_test_epilogue_at,
+					.sp = epilogue_sp,
+					.bp = bp,
+					.stack = stack_copy,
+					.stack_len = stack_room(sp) - 256,
+					.stack_addr = epilogue_sp - 128};
+}
+
 static int index_of(const struct unwind_frame *f, size_t n, const char *name, size_t from)
 {
 	for (size_t i = from; i < n; i++)
@@ -119,6 +170,31 @@ static void test_unwind_own_stack(void)
 	unwinder__free(u);
 }
 
+static void test_unwind_epilogue(void)
+{
+	struct unwinder *u = unwinder__new("/proc");
+	struct unwind_frame frames[64];
+	size_t n = 0;
+
+	CHECK(u != NULL);
+	if (!u)
+		return;
+	unwind_test_epilogue_caller();
+	CHECK_EQ_INT(unwinder__unwind(u, &sample, frames, 64, &n), 0);
+	CHECK_EQ_INT(index_of(frames, n, "unwind_test_epilogue", 0), 0);
+	CHECK_EQ_INT(index_of(frames, n, "unwind_test_epilogue_caller", 0), 1);
+	CHECK(index_of(frames, n, "test_unwind_epilogue", 0) == 2);
+	CHECK(index_of(frames, n, "main", 0) > 2);
+
+	/* The same copy seen from sp up, as before: rbp is lost at the caller. */
+	sample.stack = stack_copy + 128;
+	sample.stack_len -= 128;
+	sample.stack_addr = 0;
+	CHECK_EQ_INT(unwinder__unwind(u, &sample, frames, 64, &n), 0);
+	fprintf(stderr, "  from sp: %zu frames (the caller's CFA is rbp-based: 2)\n", n);
+	unwinder__free(u);
+}
+
 static void test_gone_process(void)
 {
 	struct unwinder *u = unwinder__new("/proc");
@@ -131,4 +207,4 @@ static void test_gone_process(void)
 	unwinder__free(u);
 }
 
-TEST_MAIN(TEST(test_unwind_own_stack), TEST(test_gone_process))
+TEST_MAIN(TEST(test_unwind_own_stack), TEST(test_unwind_epilogue), TEST(test_gone_process))
