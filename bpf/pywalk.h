@@ -101,6 +101,10 @@ struct pywalk {
 	__u32 pad2;
 	__u64 ccache_interp;      /* interpreter of the walked thread (0 for a process-wide count) */
 	__u64 ccache_freed;       /* the count (see above), read this sample */
+	__u32 frame_size;         /* bytes of each frame the walk uses (pywalk__start) */
+	__u32 code_lo;            /* a code object's identity read: first offset, */
+	__u32 code_len;           /* and length; 0 = the layout cannot be read */
+	__u32 pad3;
 	struct pybpf_stack stack; /* result, innermost frame first */
 	__u8 buf[PYWALK_BUF_SIZE];
 	__u8 fwin[PYWALK_FWIN_SIZE];
@@ -207,6 +211,46 @@ static PYWALK_INLINE void pywalk__fail(struct pywalk *w, __u32 counter)
 		w->err = counter;
 }
 
+/*
+ * Start a walk at `frame`: reset the walk state and work out, once per walk
+ * rather than once per frame, how much of a frame and of a code object the
+ * layout needs read.
+ */
+static PYWALK_INLINE void pywalk__start(struct pywalk *w, __u64 frame)
+{
+	const struct pybpf_offsets *o = &w->proc.off;
+	__u32 size = pywalk__max(pywalk__max(o->frame_previous, o->frame_code), o->frame_instr) + 8;
+	__u32 lo = pywalk__min(o->code_firstlineno, o->code_filename);
+	__u32 hi = pywalk__max(o->code_firstlineno, o->code_filename) + 8;
+
+	if (o->frame_owner != PYBPF_OFF_NONE)
+		size = pywalk__max(size, o->frame_owner + 1);
+	if (o->frame_is_entry)
+		size = pywalk__max(size, o->frame_is_entry + 1u);
+	if (o->frame_tlbc_index != PYBPF_OFF_NONE)
+		size = pywalk__max(size, o->frame_tlbc_index + 4);
+	w->frame_size = size;
+	if (w->proc.code_type_addr) {
+		lo = pywalk__min(lo, o->object_type);
+		hi = pywalk__max(hi, o->object_type + 8);
+	}
+	w->code_lo = lo;
+	w->code_len = hi - lo > PYWALK_WIN_MASK - 8 ? 0 : hi - lo;
+
+	w->stack.depth = 0;
+	w->stack.flags = 0;
+	w->hash = pyhash__stack_seed(w->proc.gen);
+	w->frame = frame;
+	w->fwin_len = 0;
+	for (__u32 i = 0; i < PYWALK_RECENT; i++)
+		w->recent_code[i] = 0;
+	for (__u32 i = 0; i < PYBPF_MAX_FRAMES / 64; i++)
+		w->entry[i] = 0;
+	w->cycle_mark = 0;
+	w->cycle_steps = 0;
+	w->cycle_power = 1;
+}
+
 /* Start a walk of the thread whose state is w->tstate. */
 static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
 {
@@ -227,15 +271,7 @@ static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
 			return -1;
 		}
 	}
-	w->frame = p;
-	w->fwin_len = 0;
-	for (__u32 i = 0; i < PYWALK_RECENT; i++)
-		w->recent_code[i] = 0;
-	for (__u32 i = 0; i < PYBPF_MAX_FRAMES / 64; i++)
-		w->entry[i] = 0;
-	w->cycle_mark = 0;
-	w->cycle_steps = 0;
-	w->cycle_power = 1;
+	pywalk__start(w, p);
 	return 0;
 }
 
@@ -304,18 +340,11 @@ static PYWALK_INLINE void pywalk__ccache_put(struct pywalk *w, __u64 code, __u32
 static PYWALK_INLINE int pywalk__code_ident(struct pywalk *w, __u64 code, __u32 *ident)
 {
 	const struct pybpf_offsets *o = &w->proc.off;
-	__u32 lo = pywalk__min(o->code_firstlineno, o->code_filename);
-	__u32 hi = pywalk__max(o->code_firstlineno, o->code_filename) + 8;
+	__u32 lo = w->code_lo;
 	__u64 fn;
 	__u32 fl;
 
-	if (w->proc.code_type_addr) {
-		lo = pywalk__min(lo, o->object_type);
-		hi = pywalk__max(hi, o->object_type + 8);
-	}
-	if (hi - lo > PYWALK_WIN_MASK - 8)
-		return -1;
-	if (pywalk__fill(w, code + lo, hi - lo))
+	if (!w->code_len || pywalk__fill(w, code + lo, w->code_len))
 		return -1;
 	if (w->proc.code_type_addr && pywalk__u64(w, o->object_type - lo) != w->proc.code_type_addr)
 		return 1; /* not a code object: a shim or C-stack entry */
@@ -333,7 +362,7 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 {
 	const struct pybpf_offsets *o = &w->proc.off;
 	__u32 depth = w->stack.depth;
-	__u32 size, slot, ident = 0;
+	__u32 slot, ident = 0;
 	__u64 code, prev;
 	__s32 instr;
 	int rc;
@@ -345,14 +374,7 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 		return PYWALK_DONE;
 	}
 
-	size = pywalk__max(pywalk__max(o->frame_previous, o->frame_code), o->frame_instr) + 8;
-	if (o->frame_owner != PYBPF_OFF_NONE)
-		size = pywalk__max(size, o->frame_owner + 1);
-	if (o->frame_is_entry)
-		size = pywalk__max(size, o->frame_is_entry + 1u);
-	if (o->frame_tlbc_index != PYBPF_OFF_NONE)
-		size = pywalk__max(size, o->frame_tlbc_index + 4);
-	if (pywalk__frame_fill(w, w->frame, size)) {
+	if (pywalk__frame_fill(w, w->frame, w->frame_size)) {
 		pywalk__fail(w, CNT_READ_FRAME);
 		w->stack.flags |= STACK_F_READ_ERROR;
 		return PYWALK_DONE;
@@ -403,21 +425,24 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 	if (!code)
 		return PYWALK_CONTINUE;
 
+	/* With the cross-sample cache on, it serves repeats within the walk as
+	 * well; without it, the code objects of this walk are kept in `recent`. */
 	slot = (__u32)(code >> 4) & (PYWALK_RECENT - 1);
-	if (w->recent_code[slot] == code) {
-		ident = w->recent_ident[slot];
+	if (w->ccache_on) {
 		rc = 0;
-	} else if (w->ccache_on && pywalk__ccache_get(w, code, &ident)) {
-		w->recent_code[slot] = code;
-		w->recent_ident[slot] = ident;
+		if (!pywalk__ccache_get(w, code, &ident)) {
+			rc = pywalk__code_ident(w, code, &ident);
+			if (rc == 0)
+				pywalk__ccache_put(w, code, ident);
+		}
+	} else if (w->recent_code[slot] == code) {
+		ident = w->recent_ident[slot];
 		rc = 0;
 	} else {
 		rc = pywalk__code_ident(w, code, &ident);
 		if (rc == 0) {
 			w->recent_code[slot] = code;
 			w->recent_ident[slot] = ident;
-			if (w->ccache_on)
-				pywalk__ccache_put(w, code, ident);
 		}
 	}
 	if (rc != 0) {

@@ -104,15 +104,7 @@ static unsigned walk(struct pywalk *w)
 	unsigned before = code_reads;
 
 	w->err = 0;
-	w->stack.depth = 0;
-	w->stack.flags = 0;
-	w->frame = FRAME_AT(0);
-	w->fwin_len = 0;
-	for (uint32_t i = 0; i < PYWALK_RECENT; i++)
-		w->recent_code[i] = 0;
-	w->cycle_mark = 0;
-	w->cycle_steps = 0;
-	w->cycle_power = 1;
+	pywalk__start(w, FRAME_AT(0));
 	pywalk__ccache_begin(w, INTERP);
 	for (int steps = 0; steps <= PYBPF_MAX_FRAMES; steps++)
 		if (pywalk__step(w) == PYWALK_DONE)
@@ -161,10 +153,7 @@ static void test_replaced_code_object_read_again(void)
 		unsigned before = code_reads;
 
 		w.err = 0;
-		w.stack.depth = 0;
-		w.frame = FRAME_AT(0);
-		w.fwin_len = 0;
-		memset(w.recent_code, 0, sizeof(w.recent_code));
+		pywalk__start(&w, FRAME_AT(0));
 		pywalk__ccache_begin(&w, INTERP + 0x100);
 		while (pywalk__step(&w) != PYWALK_DONE)
 			;
