@@ -407,6 +407,7 @@ static __always_inline struct pywalk *walk_thread(const struct pybpf_proc *proc,
 	} else if (pywalk__begin(w) == 0) {
 		pywalk__ccache_begin(w, w->interp);
 		bpf_loop(PYBPF_MAX_FRAMES + 1, frames_cb, NULL, 0);
+		pywalk__ccache_end(w);
 		if (w->stack.flags & STACK_F_TRUNCATED)
 			count(CNT_TRUNCATED);
 		if (!w->stack.depth)

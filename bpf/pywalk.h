@@ -101,6 +101,15 @@ struct pywalk {
 	__u32 pad2;
 	__u64 ccache_interp;      /* interpreter of the walked thread (0 for a process-wide count) */
 	__u64 ccache_freed;       /* the count (see above), read this sample */
+	/* stack.frames as the walks on this CPU left them: the first memo_depth
+	 * slots hold identities read while the count was memo_freed (memo_gen,
+	 * memo_interp): see pywalk__ccache_end. */
+	__u32 memo_gen;
+	__u32 memo_depth;         /* 0 = none */
+	__u32 memo_use;           /* slots usable by this walk (0 when the count moved) */
+	__u32 pad4;
+	__u64 memo_interp;
+	__u64 memo_freed;
 	__u32 frame_size;         /* bytes of each frame the walk uses (pywalk__start) */
 	__u32 code_lo;            /* a code object's identity read: first offset, */
 	__u32 code_len;           /* and length; 0 = the layout cannot be read */
@@ -286,6 +295,7 @@ static PYWALK_INLINE void pywalk__ccache_begin(struct pywalk *w, __u64 interp)
 	__u32 created = 0;
 
 	w->ccache_on = 0;
+	w->memo_use = 0;
 	w->ccache_interp = interp;
 	if (off && off != PYBPF_OFF_NONE && interp &&
 	    !PYWALK_READ(&w->ccache_freed, sizeof(w->ccache_freed), interp + off)) {
@@ -296,6 +306,33 @@ static PYWALK_INLINE void pywalk__ccache_begin(struct pywalk *w, __u64 interp)
 		w->ccache_freed = created;
 		w->ccache_on = 1;
 	}
+	if (w->ccache_on && w->memo_gen == w->proc.gen && w->memo_interp == w->ccache_interp &&
+	    w->memo_freed == w->ccache_freed)
+		w->memo_use = w->memo_depth;
+}
+
+/*
+ * After a walk: what the stack slots now hold. A slot is trusted by a later
+ * walk while the count it was validated under stands still: the slots this
+ * walk wrote, and those beyond them that an earlier walk under the same count
+ * wrote.
+ */
+static PYWALK_INLINE void pywalk__ccache_end(struct pywalk *w)
+{
+	__u32 depth = w->stack.depth;
+
+	if (!w->ccache_on) {
+		/* slots [0, depth) now hold identities no count validated */
+		if (depth)
+			w->memo_depth = 0;
+		return;
+	}
+	if (w->memo_use && depth < w->memo_depth)
+		depth = w->memo_depth;
+	w->memo_gen = w->proc.gen;
+	w->memo_interp = w->ccache_interp;
+	w->memo_freed = w->ccache_freed;
+	w->memo_depth = depth;
 }
 
 static PYWALK_INLINE __u32 pywalk__ccache_set(__u64 code)
@@ -425,12 +462,18 @@ static PYWALK_INLINE int pywalk__step(struct pywalk *w)
 	if (!code)
 		return PYWALK_CONTINUE;
 
-	/* With the cross-sample cache on, it serves repeats within the walk as
-	 * well; without it, the code objects of this walk are kept in `recent`. */
+	/* With the cross-sample cache on, the slot this frame is about to take
+	 * (the frame at this depth in the last walk) is tried first, then the
+	 * cache, which serves repeats within the walk as well; without it, the
+	 * code objects of this walk are kept in `recent`. */
 	slot = (__u32)(code >> 4) & (PYWALK_RECENT - 1);
 	if (w->ccache_on) {
+		const struct pybpf_frame *old = &w->stack.frames[depth & (PYBPF_MAX_FRAMES - 1)];
+
 		rc = 0;
-		if (!pywalk__ccache_get(w, code, &ident)) {
+		if (depth < w->memo_use && old->code == code) {
+			ident = old->ident;
+		} else if (!pywalk__ccache_get(w, code, &ident)) {
 			rc = pywalk__code_ident(w, code, &ident);
 			if (rc == 0)
 				pywalk__ccache_put(w, code, ident);

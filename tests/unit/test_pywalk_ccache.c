@@ -109,6 +109,7 @@ static unsigned walk(struct pywalk *w)
 	for (int steps = 0; steps <= PYBPF_MAX_FRAMES; steps++)
 		if (pywalk__step(w) == PYWALK_DONE)
 			break;
+	pywalk__ccache_end(w);
 	CHECK_EQ_INT(w->err, 0);
 	CHECK_EQ_INT(w->stack.depth, 3);
 	return code_reads - before;
@@ -232,5 +233,70 @@ static void test_set_collisions_keep_both_ways(void)
 	CHECK(!pywalk__ccache_get(&w, c, &ident));
 }
 
-TEST_MAIN(TEST(test_replaced_code_object_read_again), TEST(test_no_count_no_cache),
-	  TEST(test_created_count), TEST(test_set_collisions_keep_both_ways))
+/*
+ * The slots the last walk on this CPU left in stack.frames are tried before
+ * the cache: trusted only under the count (and process, interpreter) they
+ * were read under, and never after a walk without a count wrote over them.
+ */
+static void test_last_walk_slots(void)
+{
+	static struct pywalk w;
+
+	build_image();
+	memset(&w, 0, sizeof(w));
+	init_walker(&w, 1, I_FREED);
+	CHECK_EQ_INT(walk(&w), 3);
+	CHECK_EQ_INT(w.memo_depth, 3);
+	/* Same count: the slots alone name the stack (cache emptied). */
+	memset(w.ccache, 0, sizeof(w.ccache));
+	CHECK_EQ_INT(walk(&w), 0);
+	CHECK_EQ_INT(w.stack.frames[1].ident, ident_of(20, 0x7001));
+
+	/* Freed and replaced at the same address, the count moves: the slot is
+	 * not trusted, the object is read again and named anew. */
+	make_code(1, 99, 0x7abc);
+	put64(INTERP + I_FREED, 6);
+	CHECK_EQ_INT(walk(&w), 3);
+	CHECK_EQ_INT(w.stack.frames[1].ident, ident_of(99, 0x7abc));
+	memset(w.ccache, 0, sizeof(w.ccache));
+	CHECK_EQ_INT(walk(&w), 0);
+	CHECK_EQ_INT(w.stack.frames[1].ident, ident_of(99, 0x7abc));
+
+	/* Another process without a count walks the same addresses (holding
+	 * other objects there) over the slots: process 1 must not take them. */
+	init_walker(&w, 2, 0);
+	make_code(1, 55, 0x7555);
+	CHECK_EQ_INT(walk(&w), 3);
+	CHECK_EQ_INT(w.stack.frames[1].ident, ident_of(55, 0x7555));
+	CHECK_EQ_INT(w.memo_depth, 0);
+	init_walker(&w, 1, I_FREED);
+	make_code(1, 99, 0x7abc); /* process 1's object at that address */
+	memset(w.ccache, 0, sizeof(w.ccache));
+	CHECK_EQ_INT(walk(&w), 3);
+	CHECK_EQ_INT(w.stack.frames[1].ident, ident_of(99, 0x7abc));
+
+	/* Nor slots another counted process left, under an equal count. */
+	init_walker(&w, 3, I_FREED);
+	make_code(1, 66, 0x7666);
+	CHECK_EQ_INT(walk(&w), 3);
+	CHECK_EQ_INT(w.memo_gen, 3);
+	init_walker(&w, 1, I_FREED);
+	make_code(1, 99, 0x7abc);
+	memset(w.ccache, 0, sizeof(w.ccache));
+	CHECK_EQ_INT(walk(&w), 3);
+	CHECK_EQ_INT(w.stack.frames[1].ident, ident_of(99, 0x7abc));
+
+	/* A shallower walk keeps the deeper slots of the same count usable. */
+	w.err = 0;
+	pywalk__start(&w, FRAME_AT(2));
+	pywalk__ccache_begin(&w, INTERP);
+	while (pywalk__step(&w) != PYWALK_DONE)
+		;
+	pywalk__ccache_end(&w);
+	CHECK_EQ_INT(w.stack.depth, 1);
+	CHECK_EQ_INT(w.memo_depth, 3);
+}
+
+TEST_MAIN(TEST(test_replaced_code_object_read_again), TEST(test_last_walk_slots),
+	  TEST(test_no_count_no_cache), TEST(test_created_count),
+	  TEST(test_set_collisions_keep_both_ways))
