@@ -105,14 +105,18 @@ struct pywalk {
 	 * slots hold identities read while the count was memo_freed (memo_gen,
 	 * memo_interp): see pywalk__ccache_end. */
 	__u32 memo_gen;
-	__u32 memo_depth;         /* 0 = none */
-	__u32 memo_use;           /* slots usable by this walk (0 when the count moved) */
+	__u32 memo_depth; /* 0 = none */
+	/* slots usable by this walk (0 when the count moved) */
+	__u32 memo_use;
 	__u32 pad4;
 	__u64 memo_interp;
 	__u64 memo_freed;
-	__u32 frame_size;         /* bytes of each frame the walk uses (pywalk__start) */
-	__u32 code_lo;            /* a code object's identity read: first offset, */
-	__u32 code_len;           /* and length; 0 = the layout cannot be read */
+	/* bytes of each frame the walk uses (set by pywalk__start) */
+	__u32 frame_size;
+	/* a code object's identity read: first offset and length (0 = the
+	 * layout cannot be read) */
+	__u32 code_lo;
+	__u32 code_len;
 	__u32 pad3;
 	struct pybpf_stack stack; /* result, innermost frame first */
 	__u8 buf[PYWALK_BUF_SIZE];
