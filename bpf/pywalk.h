@@ -45,6 +45,15 @@
 #define PYWALK_FWIN_MASK 4095u
 #define PYWALK_FWIN_SIZE (PYWALK_FWIN_MASK + 1 + PYWALK_WIN_MASK + 1 + 8)
 
+/*
+ * Code window. Each read from the target has a fixed cost well above that of
+ * copying a few hundred bytes more, and code objects compiled together lie
+ * near one another, so a code object's identity is read with the rest of
+ * its aligned block (never past its page): the next code object the walk
+ * needs is often in it already. Only within one walk, like `recent`.
+ */
+#define PYWALK_CWIN_SIZE 1024u
+
 /* Code objects already checked in this walk (recursion and wrappers repeat
  * them), direct-mapped by address. Only within one walk: the frames that
  * reference them keep them alive while it runs. */
@@ -117,10 +126,14 @@ struct pywalk {
 	 * layout cannot be read) */
 	__u32 code_lo;
 	__u32 code_len;
+	__u32 cwin_len; /* bytes valid in cwin, 0 when empty */
+	__u64 cwin_base; /* target address of cwin[0] */
+	__u32 cwin_at;   /* offset in cwin of the identity being read */
 	__u32 pad3;
 	struct pybpf_stack stack; /* result, innermost frame first */
 	__u8 buf[PYWALK_BUF_SIZE];
 	__u8 fwin[PYWALK_FWIN_SIZE];
+	__u8 cwin[PYWALK_CWIN_SIZE + PYWALK_WIN_MASK + 1 + 8];
 	struct pywalk_ccache_entry ccache[2 * PYWALK_CCACHE_SETS]; /* kept between walks */
 };
 
@@ -255,6 +268,7 @@ static PYWALK_INLINE void pywalk__start(struct pywalk *w, __u64 frame)
 	w->hash = pyhash__stack_seed(w->proc.gen);
 	w->frame = frame;
 	w->fwin_len = 0;
+	w->cwin_len = 0;
 	for (__u32 i = 0; i < PYWALK_RECENT; i++)
 		w->recent_code[i] = 0;
 	for (__u32 i = 0; i < PYBPF_MAX_FRAMES / 64; i++)
@@ -377,6 +391,51 @@ static PYWALK_INLINE void pywalk__ccache_put(struct pywalk *w, __u64 code, __u32
 	e->ident = ident;
 }
 
+/*
+ * Make the `len` (< PYWALK_WIN_MASK) bytes at `addr` readable with
+ * pywalk__code_u64: from the code window if it holds them, else by reading
+ * the aligned block around them (clipped to their page), or only them when
+ * they cross it.
+ */
+static PYWALK_INLINE int pywalk__code_fill(struct pywalk *w, __u64 addr, __u32 len)
+{
+	__u64 start = addr & ~(__u64)(PYWALK_CWIN_SIZE / 2 - 1);
+	__u32 n = PYWALK_CWIN_SIZE;
+
+	if (len > PYWALK_WIN_MASK)
+		return -1;
+	if (w->cwin_len && addr >= w->cwin_base && addr - w->cwin_base < PYWALK_CWIN_SIZE &&
+	    addr - w->cwin_base + len <= w->cwin_len) {
+		w->cwin_at = (__u32)(addr - w->cwin_base);
+		return 0;
+	}
+	if ((start & (PYWALK_PAGE_SIZE - 1)) + n > PYWALK_PAGE_SIZE)
+		n = (__u32)(PYWALK_PAGE_SIZE - (start & (PYWALK_PAGE_SIZE - 1)));
+	if (addr + len > start + n) {
+		start = addr;
+		n = len;
+	}
+	w->cwin_len = 0;
+	PYWALK_OPAQUE(n);
+	n &= 2 * PYWALK_CWIN_SIZE - 1;
+	if (n > PYWALK_CWIN_SIZE || PYWALK_READ(w->cwin, n, start))
+		return -1;
+	w->cwin_base = start;
+	w->cwin_len = n;
+	w->cwin_at = (__u32)(addr - start);
+	return 0;
+}
+
+/* Field at `off` of the identity fields read by pywalk__code_fill. */
+static PYWALK_INLINE __u64 pywalk__code_u64(const struct pywalk *w, __u32 off)
+{
+	__u64 v;
+
+	__builtin_memcpy(&v, w->cwin + (w->cwin_at & (PYWALK_CWIN_SIZE - 1)) + (off & PYWALK_WIN_MASK),
+			 sizeof(v));
+	return v;
+}
+
 /* Read a code object's identity (pyhash__code_ident); 1 if it is not a code object. */
 static PYWALK_INLINE int pywalk__code_ident(struct pywalk *w, __u64 code, __u32 *ident)
 {
@@ -385,12 +444,13 @@ static PYWALK_INLINE int pywalk__code_ident(struct pywalk *w, __u64 code, __u32 
 	__u64 fn;
 	__u32 fl;
 
-	if (!w->code_len || pywalk__fill(w, code + lo, w->code_len))
+	if (!w->code_len || pywalk__code_fill(w, code + lo, w->code_len))
 		return -1;
-	if (w->proc.code_type_addr && pywalk__u64(w, o->object_type - lo) != w->proc.code_type_addr)
+	if (w->proc.code_type_addr &&
+	    pywalk__code_u64(w, o->object_type - lo) != w->proc.code_type_addr)
 		return 1; /* not a code object: a shim or C-stack entry */
-	fl = pywalk__u32(w, o->code_firstlineno - lo);
-	fn = pywalk__u64(w, o->code_filename - lo);
+	fl = (__u32)pywalk__code_u64(w, o->code_firstlineno - lo);
+	fn = pywalk__code_u64(w, o->code_filename - lo);
 	*ident = pyhash__code_ident(fl, fn);
 	return 0;
 }

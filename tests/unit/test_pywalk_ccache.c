@@ -17,7 +17,8 @@
 static uint8_t img[IMG_SIZE];
 static unsigned code_reads; /* reads that touched a code object */
 
-#define CODE_AT(i) (IMG_BASE + 0x4000 + 0x400 * (i))
+static uint64_t code_stride = 0x400; /* bytes between the code objects */
+#define CODE_AT(i) (IMG_BASE + 0x4000 + code_stride * (i))
 #define FRAME_AT(i) (IMG_BASE + 0x1f00 - 0x80 * (i)) /* callers below callees */
 #define INTERP IMG_BASE + 0x6000
 #define CODE_TYPE 0xc0de7e9eull
@@ -297,6 +298,45 @@ static void test_last_walk_slots(void)
 	CHECK_EQ_INT(w.memo_depth, 3);
 }
 
-TEST_MAIN(TEST(test_replaced_code_object_read_again), TEST(test_last_walk_slots),
-	  TEST(test_no_count_no_cache), TEST(test_created_count),
+/*
+ * Code objects that lie close together are read in one go (the code window),
+ * but only within one walk: one replaced at the same address before the next
+ * walk is read again and named anew, with or without a count.
+ */
+static void test_code_window(void)
+{
+	static struct pywalk w;
+
+	code_stride = 0x100;
+	for (uint16_t count = 0; count <= I_FREED; count += I_FREED) {
+		build_image();
+		memset(&w, 0, sizeof(w));
+		init_walker(&w, 1, count);
+		CHECK_EQ_INT(walk(&w), 1); /* three code objects, one read */
+		CHECK_EQ_INT(w.stack.frames[0].ident, ident_of(10, 0x7000));
+		CHECK_EQ_INT(w.stack.frames[1].ident, ident_of(20, 0x7001));
+		CHECK_EQ_INT(w.stack.frames[2].ident, ident_of(30, 0x7002));
+		make_code(1, 99, 0x7abc);
+		put64(INTERP + I_FREED, 6);
+		CHECK_EQ_INT(walk(&w), 1);
+		CHECK_EQ_INT(w.stack.frames[1].ident, ident_of(99, 0x7abc));
+		CHECK_EQ_INT(w.stack.frames[2].ident, ident_of(30, 0x7002));
+	}
+	/* Identity fields that cross the block's page are read alone. */
+	memset(&w, 0, sizeof(w));
+	init_walker(&w, 1, 0);
+	pywalk__start(&w, 0);
+	CHECK_EQ_INT(pywalk__code_fill(&w, IMG_BASE + 0x2ff0, 0x30), 0);
+	CHECK_EQ_INT(w.cwin_base, IMG_BASE + 0x2ff0);
+	CHECK_EQ_INT(w.cwin_len, 0x30);
+	CHECK_EQ_INT(pywalk__code_fill(&w, IMG_BASE + 0x2e00, 0x30), 0);
+	CHECK_EQ_INT(w.cwin_base, IMG_BASE + 0x2e00);
+	CHECK_EQ_INT(w.cwin_len, 0x200); /* the block clipped at the page's end */
+	CHECK_EQ_INT(pywalk__code_fill(&w, IMG_BASE + 0x2f00, 0x30), 0);
+	CHECK_EQ_INT(w.cwin_at, 0x100); /* from the window */
+	code_stride = 0x400;
+}
+
+TEST_MAIN(TEST(test_replaced_code_object_read_again), TEST(test_code_window),
+	  TEST(test_last_walk_slots), TEST(test_no_count_no_cache), TEST(test_created_count),
 	  TEST(test_set_collisions_keep_both_ways))
