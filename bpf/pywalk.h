@@ -47,12 +47,16 @@
 
 /*
  * Code window. Each read from the target has a fixed cost well above that of
- * copying a few hundred bytes more, and code objects compiled together lie
- * near one another, so a code object's identity is read with the rest of
- * its aligned block (never past its page): the next code object the walk
- * needs is often in it already. Only within one walk, like `recent`.
+ * copying a few KiB more, and code objects compiled together lie near one
+ * another, so a code object's identity is read with the rest of its aligned
+ * half-page block up to the end of its page: the next code object the walk
+ * needs is often in it already. Only within one walk, like `recent`. Where
+ * code objects lie apart, the copying is wasted: after PYWALK_CWIN_WASTED
+ * windows in a row that served only the object they were read for, the rest
+ * of the walk reads identities alone.
  */
-#define PYWALK_CWIN_SIZE 1024u
+#define PYWALK_CWIN_SIZE 4096u
+#define PYWALK_CWIN_WASTED 2u
 
 /* Code objects already checked in this walk (recursion and wrappers repeat
  * them), direct-mapped by address. Only within one walk: the frames that
@@ -129,6 +133,8 @@ struct pywalk {
 	__u32 cwin_len; /* bytes valid in cwin, 0 when empty */
 	__u64 cwin_base; /* target address of cwin[0] */
 	__u32 cwin_at;   /* offset in cwin of the identity being read */
+	__u32 cwin_hits; /* identities the window in cwin served after its own */
+	__u32 cwin_wasted; /* windows in a row that served none */
 	__u32 pad3;
 	struct pybpf_stack stack; /* result, innermost frame first */
 	__u8 buf[PYWALK_BUF_SIZE];
@@ -269,6 +275,8 @@ static PYWALK_INLINE void pywalk__start(struct pywalk *w, __u64 frame)
 	w->frame = frame;
 	w->fwin_len = 0;
 	w->cwin_len = 0;
+	w->cwin_hits = 0;
+	w->cwin_wasted = 0;
 	for (__u32 i = 0; i < PYWALK_RECENT; i++)
 		w->recent_code[i] = 0;
 	for (__u32 i = 0; i < PYBPF_MAX_FRAMES / 64; i++)
@@ -407,11 +415,15 @@ static PYWALK_INLINE int pywalk__code_fill(struct pywalk *w, __u64 addr, __u32 l
 	if (w->cwin_len && addr >= w->cwin_base && addr - w->cwin_base < PYWALK_CWIN_SIZE &&
 	    addr - w->cwin_base + len <= w->cwin_len) {
 		w->cwin_at = (__u32)(addr - w->cwin_base);
+		w->cwin_hits++;
 		return 0;
 	}
+	if (w->cwin_len > len)
+		w->cwin_wasted = w->cwin_hits ? 0 : w->cwin_wasted + 1;
+	w->cwin_hits = 0;
 	if ((start & (PYWALK_PAGE_SIZE - 1)) + n > PYWALK_PAGE_SIZE)
 		n = (__u32)(PYWALK_PAGE_SIZE - (start & (PYWALK_PAGE_SIZE - 1)));
-	if (addr + len > start + n) {
+	if (addr + len > start + n || w->cwin_wasted >= PYWALK_CWIN_WASTED) {
 		start = addr;
 		n = len;
 	}

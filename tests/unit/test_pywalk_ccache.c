@@ -13,12 +13,12 @@
 #include "test.h"
 
 #define IMG_BASE 0x100000ull
-#define IMG_SIZE 0x8000u
+#define IMG_SIZE 0x10000u
 static uint8_t img[IMG_SIZE];
 static unsigned code_reads; /* reads that touched a code object */
 
-static uint64_t code_stride = 0x400; /* bytes between the code objects */
-#define CODE_AT(i) (IMG_BASE + 0x4000 + code_stride * (i))
+static uint64_t code_stride = 0x1000; /* bytes between the code objects */
+#define CODE_AT(i) (IMG_BASE + 0x8000 + code_stride * (i))
 #define FRAME_AT(i) (IMG_BASE + 0x1f00 - 0x80 * (i)) /* callers below callees */
 #define INTERP IMG_BASE + 0x6000
 #define CODE_TYPE 0xc0de7e9eull
@@ -330,11 +330,21 @@ static void test_code_window(void)
 	CHECK_EQ_INT(w.cwin_base, IMG_BASE + 0x2ff0);
 	CHECK_EQ_INT(w.cwin_len, 0x30);
 	CHECK_EQ_INT(pywalk__code_fill(&w, IMG_BASE + 0x2e00, 0x30), 0);
-	CHECK_EQ_INT(w.cwin_base, IMG_BASE + 0x2e00);
-	CHECK_EQ_INT(w.cwin_len, 0x200); /* the block clipped at the page's end */
+	CHECK_EQ_INT(w.cwin_base, IMG_BASE + 0x2800);
+	CHECK_EQ_INT(w.cwin_len, 0x800); /* the block clipped at the page's end */
 	CHECK_EQ_INT(pywalk__code_fill(&w, IMG_BASE + 0x2f00, 0x30), 0);
-	CHECK_EQ_INT(w.cwin_at, 0x100); /* from the window */
-	code_stride = 0x400;
+	CHECK_EQ_INT(w.cwin_at, 0x700); /* from the window */
+
+	/* Code objects a page apart: after two windows that served nothing
+	 * else, the walk reads identities alone. */
+	code_stride = 0x1000;
+	build_image();
+	memset(&w, 0, sizeof(w));
+	init_walker(&w, 1, 0);
+	CHECK_EQ_INT(walk(&w), 3);
+	CHECK_EQ_INT(w.cwin_wasted, 2);
+	CHECK_EQ_INT(w.cwin_len, w.code_len);
+	CHECK_EQ_INT(w.stack.frames[2].ident, ident_of(30, 0x7002));
 }
 
 TEST_MAIN(TEST(test_replaced_code_object_read_again), TEST(test_code_window),
