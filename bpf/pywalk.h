@@ -101,19 +101,19 @@ struct pywalk {
 	__u64 want_thread_id;     /* pthread_self() of the sampled thread */
 	__u32 err;                /* counter id of the first fault, 0 if none */
 	__u32 cycle_steps;        /* Brent's cycle detection on the frame chain: */
-	__u64 cycle_mark;         /* a frame seen earlier, compared with each next one */
+	__u64 cycle_mark;	  /* a frame seen earlier, compared with each next one */
 	__u32 cycle_power;
-	__u32 fwin_len;           /* bytes valid in fwin, 0 when empty */
-	__u64 fwin_base;          /* target address of fwin[0] */
-	__u32 fwin_at;            /* offset in fwin of the frame being visited */
+	__u32 fwin_len;	 /* bytes valid in fwin, 0 when empty */
+	__u64 fwin_base; /* target address of fwin[0] */
+	__u32 fwin_at;	 /* offset in fwin of the frame being visited */
 	__u32 pad;
 	__u64 recent_code[PYWALK_RECENT];
 	__u32 recent_ident[PYWALK_RECENT];
 	__u64 entry[PYBPF_MAX_FRAMES / 64]; /* frames that begin an eval-loop activation */
-	__u32 ccache_on;          /* set by pywalk__ccache_begin for this sample */
+	__u32 ccache_on;		    /* set by pywalk__ccache_begin for this sample */
 	__u32 pad2;
-	__u64 ccache_interp;      /* interpreter of the walked thread (0 for a process-wide count) */
-	__u64 ccache_freed;       /* the count (see above), read this sample */
+	__u64 ccache_interp; /* interpreter of the walked thread (0 for a process-wide count) */
+	__u64 ccache_freed;  /* the count (see above), read this sample */
 	/* stack.frames as the walks on this CPU left them: the first memo_depth
 	 * slots hold identities read while the count was memo_freed (memo_gen,
 	 * memo_interp): see pywalk__ccache_end. */
@@ -130,10 +130,10 @@ struct pywalk {
 	 * layout cannot be read) */
 	__u32 code_lo;
 	__u32 code_len;
-	__u32 cwin_len; /* bytes valid in cwin, 0 when empty */
-	__u64 cwin_base; /* target address of cwin[0] */
-	__u32 cwin_at;   /* offset in cwin of the identity being read */
-	__u32 cwin_hits; /* identities the window in cwin served after its own */
+	__u32 cwin_len;	   /* bytes valid in cwin, 0 when empty */
+	__u64 cwin_base;   /* target address of cwin[0] */
+	__u32 cwin_at;	   /* offset in cwin of the identity being read */
+	__u32 cwin_hits;   /* identities the window in cwin served after its own */
 	__u32 cwin_wasted; /* windows in a row that served none */
 	__u32 pad3;
 	struct pybpf_stack stack; /* result, innermost frame first */
@@ -443,7 +443,8 @@ static PYWALK_INLINE __u64 pywalk__code_u64(const struct pywalk *w, __u32 off)
 {
 	__u64 v;
 
-	__builtin_memcpy(&v, w->cwin + (w->cwin_at & (PYWALK_CWIN_SIZE - 1)) + (off & PYWALK_WIN_MASK),
+	__builtin_memcpy(&v,
+			 w->cwin + (w->cwin_at & (PYWALK_CWIN_SIZE - 1)) + (off & PYWALK_WIN_MASK),
 			 sizeof(v));
 	return v;
 }
