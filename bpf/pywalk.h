@@ -52,11 +52,12 @@
  * half-page block up to the end of its page: the next code object the walk
  * needs is often in it already. Only within one walk, like `recent`. Where
  * code objects lie apart, the copying is wasted: after PYWALK_CWIN_WASTED
- * windows in a row that served only the object they were read for, the rest
- * of the walk reads identities alone.
+ * windows in a row that served only the object they were read for, the next
+ * PYWALK_CWIN_PLAIN identities are read alone, then a window is tried again.
  */
 #define PYWALK_CWIN_SIZE 4096u
 #define PYWALK_CWIN_WASTED 2u
+#define PYWALK_CWIN_PLAIN 8u
 
 /* Code objects already checked in this walk (recursion and wrappers repeat
  * them), direct-mapped by address. Only within one walk: the frames that
@@ -420,6 +421,10 @@ static PYWALK_INLINE int pywalk__code_fill(struct pywalk *w, __u64 addr, __u32 l
 	}
 	if (w->cwin_len > len)
 		w->cwin_wasted = w->cwin_hits ? 0 : w->cwin_wasted + 1;
+	else if (w->cwin_wasted >= PYWALK_CWIN_WASTED + PYWALK_CWIN_PLAIN - 1)
+		w->cwin_wasted = 0; /* try a window again */
+	else if (w->cwin_wasted >= PYWALK_CWIN_WASTED)
+		w->cwin_wasted++;
 	w->cwin_hits = 0;
 	if ((start & (PYWALK_PAGE_SIZE - 1)) + n > PYWALK_PAGE_SIZE)
 		n = (__u32)(PYWALK_PAGE_SIZE - (start & (PYWALK_PAGE_SIZE - 1)));

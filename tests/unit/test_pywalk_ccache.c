@@ -345,6 +345,15 @@ static void test_code_window(void)
 	CHECK_EQ_INT(w.cwin_wasted, 2);
 	CHECK_EQ_INT(w.cwin_len, w.code_len);
 	CHECK_EQ_INT(w.stack.frames[2].ident, ident_of(30, 0x7002));
+	/* ... for PYWALK_CWIN_PLAIN reads, then tries a window again. */
+	pywalk__start(&w, 0);
+	for (uint32_t i = 0; i < PYWALK_CWIN_WASTED + PYWALK_CWIN_PLAIN + 1; i++) {
+		CHECK_EQ_INT(pywalk__code_fill(&w, IMG_BASE + 0x1000 * (i % 8) + 0x10, 0x30), 0);
+		CHECK_EQ_INT(w.cwin_len,
+			     i < PYWALK_CWIN_WASTED || i == PYWALK_CWIN_WASTED + PYWALK_CWIN_PLAIN
+				 ? 0x1000
+				 : 0x30);
+	}
 }
 
 TEST_MAIN(TEST(test_replaced_code_object_read_again), TEST(test_code_window),
