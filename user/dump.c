@@ -233,6 +233,8 @@ int dump__write_text(FILE *f, const struct dump_proc *d)
 			fprintf(f, ": %s%s", act, t->gil == 1 ? ", holds the GIL" : "");
 			if (t->status == THREADSNAP_TORN)
 				fputs(", stack changing while read (partial)", f);
+			else if (t->status == THREADSNAP_SKIPPED)
+				fputs(", stack not read (time budget spent)", f);
 			fputc('\n', f);
 		}
 		if (t->status == THREADSNAP_NO_PYTHON)

@@ -66,6 +66,8 @@ struct threadsnap {
 	bool native_ids;      /* 3.11+: tstate has native_thread_id */
 	int pthread_tid_off;  /* < 3.11: TID offset in struct pthread, -1 unknown */
 	bool pthread_checked; /* that offset was confirmed by two or more threads */
+	uint64_t deadline_ns; /* CLOCK_MONOTONIC: the current snapshot's budget */
+	bool gone;	      /* the process exited while being read */
 };
 
 /* A thread state as found in the lists. */
@@ -157,6 +159,8 @@ const char *threadsnap__status_name(enum threadsnap_status s)
 		return "no-thread";
 	case THREADSNAP_UNREADABLE:
 		return "unreadable";
+	case THREADSNAP_SKIPPED:
+		return "skipped";
 	}
 	return "?";
 }
@@ -241,11 +245,53 @@ static pid_t threadsnap__main_ns_tid(const struct task_list *l, pid_t pid)
 /* ---- thread states ------------------------------------------------------ */
 
 /* Every thread state of every interpreter, with its thread_id. */
+/*
+ * A linked list read from a live (or hostile) process may loop. Brent's
+ * cycle finding over the addresses visited: one saved address, replaced at
+ * each power of two steps, meets itself again within two laps of a loop.
+ */
+struct loop_check {
+	uint64_t mark;
+	size_t since_mark, power;
+	bool looped;
+};
+
+static bool threadsnap__seen_again(struct loop_check *c, uint64_t addr)
+{
+	if (c->mark && addr == c->mark) {
+		c->looped = true;
+		return true;
+	}
+	if (++c->since_mark >= c->power) {
+		c->mark = addr;
+		c->since_mark = 0;
+		c->power *= 2;
+	}
+	return false;
+}
+
+/* Keep the first of each address (after a loop: at most two laps of it). */
+static size_t threadsnap__unique(struct tstate_ref *v, size_t n)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		for (j = 0; j < kept && v[j].addr != v[i].addr; j++)
+			;
+		if (j == kept)
+			v[kept++] = v[i];
+	}
+	return kept;
+}
+
 static int threadsnap__tstates(struct threadsnap *ts, struct tstate_ref **out, size_t *n)
 {
 	struct pywalk *w = &ts->sw.w;
 	const struct pybpf_offsets *o = &w->proc.off;
 	struct tstate_ref *v = NULL;
+	struct loop_check loop = {.power = 1};
 	size_t cnt = 0, cap = 0;
 	int err = 0;
 
@@ -259,6 +305,8 @@ static int threadsnap__tstates(struct threadsnap *ts, struct tstate_ref **out, s
 		uint64_t t = w->tstate;
 		uint64_t ids[2] = {0, 0};
 
+		if (t && threadsnap__seen_again(&loop, t))
+			break; /* the list came back on itself: read mid-update, or forged */
 		if (t) {
 			if (cnt == cap) {
 				size_t ncap = cap ? cap * 2 : 16;
@@ -288,6 +336,8 @@ static int threadsnap__tstates(struct threadsnap *ts, struct tstate_ref **out, s
 		err = procfs__exists(ts->proc, ts->pid) == 1 ? -EFAULT : -ESRCH;
 		goto out;
 	}
+	if (loop.looped)
+		cnt = threadsnap__unique(v, cnt);
 	*out = v;
 	*n = cnt;
 	v = NULL;
@@ -357,19 +407,48 @@ static void threadsnap__resolve_ids(struct threadsnap *ts, struct tstate_ref *t,
 
 /* ---- stacks ------------------------------------------------------------- */
 
-static void threadsnap__walk(struct threadsnap *ts, struct threadsnap_thread *th)
+static uint64_t threadsnap__now_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+static void threadsnap__start_budget(struct threadsnap *ts)
+{
+	ts->deadline_ns = threadsnap__now_ns() + THREADSNAP_BUDGET_MS * 1000000ULL;
+	ts->gone = false;
+}
+
+/* Whether another walk of a torn or unreadable stack is worth it. */
+static bool threadsnap__retry(struct threadsnap *ts, unsigned int attempts)
+{
+	if (attempts >= THREADSNAP_ATTEMPTS || threadsnap__now_ns() >= ts->deadline_ns)
+		return false;
+	if (procfs__exists(ts->proc, ts->pid) != 1) {
+		ts->gone = true;
+		return false;
+	}
+	return true;
+}
+
+/* A thread with no OS thread cannot be mid-change: it is walked once. */
+static void threadsnap__walk(struct threadsnap *ts, struct threadsnap_thread *th, bool once)
 {
 	struct pywalk *w = &ts->sw.w;
 
 	th->stack.depth = 0;
 	th->stack.flags = 0;
 	th->status = THREADSNAP_UNREADABLE;
-	for (th->attempts = 1; th->attempts <= THREADSNAP_ATTEMPTS; th->attempts++) {
+	for (th->attempts = 1;; th->attempts++) {
 		struct timespec pause = {.tv_nsec = 20000L * th->attempts};
 		uint64_t top;
 		bool complete = false;
 
 		if (th->attempts > 1) {
+			if (once || !threadsnap__retry(ts, th->attempts - 1))
+				break;
 			sched_yield();
 			nanosleep(&pause, NULL);
 		}
@@ -401,10 +480,9 @@ static void threadsnap__walk(struct threadsnap *ts, struct threadsnap_thread *th
 		if (pywalk__begin(w) || w->frame != top)
 			continue;
 		th->status = THREADSNAP_OK;
-		break;
+		return;
 	}
-	if (th->attempts > THREADSNAP_ATTEMPTS)
-		th->attempts = THREADSNAP_ATTEMPTS;
+	th->attempts--; /* the loop left on the walk it did not make */
 }
 
 static void threadsnap__fill(struct threadsnap *ts, struct threadsnap_thread *th, pid_t tid,
@@ -424,9 +502,13 @@ static void threadsnap__fill(struct threadsnap *ts, struct threadsnap_thread *th
 	}
 	th->tstate = t->addr;
 	th->thread_id = t->thread_id;
-	threadsnap__walk(ts, th);
-	if (!tid)
-		th->status = th->status == THREADSNAP_OK ? THREADSNAP_NO_THREAD : th->status;
+	if (ts->gone || threadsnap__now_ns() >= ts->deadline_ns) {
+		th->status = THREADSNAP_SKIPPED;
+		return;
+	}
+	threadsnap__walk(ts, th, !tid);
+	if (!tid && th->status == THREADSNAP_OK)
+		th->status = THREADSNAP_NO_THREAD;
 }
 
 static const struct tstate_ref *threadsnap__find(const struct tstate_ref *t, size_t nt,
@@ -446,6 +528,7 @@ int threadsnap__take(struct threadsnap *ts, struct threadsnap_thread **out, size
 	size_t nt = 0, cnt = 0;
 	int err;
 
+	threadsnap__start_budget(ts);
 	err = threadsnap__tasks(ts, &tasks);
 	if (err)
 		goto out;
@@ -464,6 +547,10 @@ int threadsnap__take(struct threadsnap *ts, struct threadsnap_thread **out, size
 	for (size_t i = 0; i < nt; i++)
 		if (!t[i].ns_tid || !threadsnap__has_ns_tid(&tasks, t[i].ns_tid))
 			threadsnap__fill(ts, &v[cnt++], 0, t[i].ns_tid, &t[i]);
+	if (ts->gone) {
+		err = -ESRCH;
+		goto out_free_tstates;
+	}
 	*out = v;
 	*n = cnt;
 	v = NULL;
@@ -582,6 +669,7 @@ int threadsnap__thread(struct threadsnap *ts, pid_t tid, struct threadsnap_threa
 	size_t nt = 0;
 	int err;
 
+	threadsnap__start_budget(ts);
 	err = taskinfo__read(ts->proc, ts->pid, tid, &ti);
 	if (err)
 		goto out;
@@ -596,6 +684,8 @@ int threadsnap__thread(struct threadsnap *ts, pid_t tid, struct threadsnap_threa
 	}
 	threadsnap__resolve_ids(ts, t, nt, &tasks);
 	threadsnap__fill(ts, out, tid, ti.ns_tid, threadsnap__find(t, nt, ti.ns_tid));
+	if (ts->gone)
+		err = -ESRCH;
 	free(tasks.v);
 out_free_tstates:
 	free(t);

@@ -40,6 +40,7 @@ enum threadsnap_status {
 	THREADSNAP_NO_PYTHON,  /* an OS thread with no Python thread state (native thread) */
 	THREADSNAP_NO_THREAD,  /* a Python thread state whose OS thread was not found */
 	THREADSNAP_UNREADABLE, /* the thread state could not be read */
+	THREADSNAP_SKIPPED,    /* not read: the snapshot's time budget ran out first */
 };
 
 /* One thread. */
@@ -74,8 +75,14 @@ const struct pybpf_proc *threadsnap__proc(const struct threadsnap *ts);
  * Every thread of the process: OS threads (with their Python stack when
  * they have a thread state), then thread states with no OS thread found.
  * Ordered by TID. *out is malloc'ed (free() it). 0, -ESRCH when the process
- * is gone, -ENOMEM, or -errno.
+ * is gone (also when it exits while being read), -ENOMEM, or -errno.
+ *
+ * Bounded whatever the target holds: a thread list that comes back on
+ * itself is cut at the first repeat, a thread state with no OS thread is
+ * walked once, and after THREADSNAP_BUDGET_MS of wall time torn stacks are
+ * no longer retried and the threads not yet read are THREADSNAP_SKIPPED.
  */
+#define THREADSNAP_BUDGET_MS 250
 int threadsnap__take(struct threadsnap *ts, struct threadsnap_thread **out, size_t *n);
 
 /*

@@ -165,6 +165,61 @@ static void test_threads_of_live_interpreters(void)
 	for_each_python(snap_one, "threads.py");
 }
 
+/*
+ * A thread list that loops (forged by data/looped.py, see there): the
+ * snapshot ends, lists the main thread and the forged state once, and walks
+ * the forged one once (it has no OS thread to be changing its stack).
+ */
+static void snap_looped(const char *python, const char *script)
+{
+	struct threadsnap_thread *th = NULL;
+	struct threadsnap *ts;
+	struct pyinfo info;
+	struct child c;
+	char word[32];
+	int tid = 0;
+	size_t n = 0;
+
+	if (access(python, X_OK)) {
+		fprintf(stderr, "skip: %s not installed\n", python);
+		return;
+	}
+	CHECK_EQ_INT(spawn(python, script, &c), 0);
+	if (fscanf(c.out, "%31s %d", word, &tid) != 2 || strcmp(word, "ready") != 0) {
+		fprintf(stderr, "skip: %s: not an interpreter pybpf-prof reads\n", python);
+		reap(&c);
+		return;
+	}
+	ts = threadsnap__new("/proc", c.pid, &info);
+	if (!ts) {
+		CHECK_EQ_INT(errno, ENOTSUP);
+		reap(&c);
+		return;
+	}
+	CHECK_EQ_INT(threadsnap__take(ts, &th, &n), 0);
+	CHECK_EQ_INT(n, 2);
+	for (size_t i = 0; i < n; i++) {
+		if (th[i].tid) {
+			CHECK_EQ_INT(th[i].tid, tid);
+			CHECK_EQ_INT(th[i].status, THREADSNAP_OK);
+			CHECK(th[i].stack.depth >= 1);
+		} else {
+			CHECK(th[i].tstate != 0);
+			CHECK(th[i].attempts <= 1);
+		}
+	}
+	fprintf(stderr, "%s: Python %u.%u.%u, looped list read as %zu threads\n", python,
+		info.major, info.minor, info.micro, n);
+	free(th);
+	threadsnap__free(ts);
+	reap(&c);
+}
+
+static void test_thread_list_with_a_loop(void)
+{
+	for_each_python(snap_looped, "looped.py");
+}
+
 static void test_not_python(void)
 {
 	errno = 0;
@@ -172,4 +227,5 @@ static void test_not_python(void)
 	CHECK_EQ_INT(errno, ENOEXEC);
 }
 
-TEST_MAIN(TEST(test_threads_of_live_interpreters), TEST(test_not_python))
+TEST_MAIN(TEST(test_threads_of_live_interpreters), TEST(test_thread_list_with_a_loop),
+	  TEST(test_not_python))
