@@ -49,6 +49,15 @@ struct {
 	__type(value, struct pybpf_proc);
 } procs SEC(".maps");
 
+/* One bit per tgid (pybpf_abi.h): a tick on a task that is not a target
+ * leaves after one array lookup, which the verifier inlines. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 512); /* sized from kernel.pid_max by userspace */
+	__type(key, __u32);
+	__type(value, __u64);
+} targets SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -150,6 +159,25 @@ static __always_inline void count(enum pybpf_counter id)
 
 	if (c && id < CNT__MAX)
 		c->c[id]++;
+}
+
+/* Could tgid be a target? false: certainly not (its bit is clear). */
+static __always_inline bool maybe_target(__u32 tgid)
+{
+	__u32 word = pybpf_target_word(tgid);
+	__u64 *bits = bpf_map_lookup_elem(&targets, &word);
+
+	return !bits || (*bits & pybpf_target_bit(tgid));
+}
+
+/* The process is gone or changed image: not a target any more. */
+static __always_inline void forget_target(__u32 tgid)
+{
+	__u32 word = pybpf_target_word(tgid);
+	__u64 *bits = bpf_map_lookup_elem(&targets, &word);
+
+	if (bits)
+		__sync_fetch_and_and(bits, ~pybpf_target_bit(tgid));
 }
 
 static __always_inline struct pywalk *walk_state(void)
@@ -570,6 +598,11 @@ int pybpf_sample(struct bpf_perf_event_data *ctx)
 	int held;
 
 	count(CNT_SAMPLES);
+	/* Idle (tgid 0), kernel threads and every other non-target: their bit is clear. */
+	if (!maybe_target(tgid)) {
+		count(CNT_NOT_PYTHON);
+		return 0;
+	}
 	proc = bpf_map_lookup_elem(&procs, &tgid);
 	if (!proc) {
 		count(CNT_NOT_PYTHON);
@@ -693,8 +726,10 @@ static __always_inline void switch_out(void *ctx, struct task_struct *prev, unsi
 	__u64 gil, futex;
 	int held;
 
+	if ((prev_state & TASK_DEAD_STATE) || !maybe_target(tgid))
+		return;
 	proc = bpf_map_lookup_elem(&procs, &tgid);
-	if (!proc || (prev_state & TASK_DEAD_STATE))
+	if (!proc)
 		return;
 	count(CNT_SWITCH_OUT);
 	w = walk_thread(proc, prev, tid);
@@ -743,6 +778,10 @@ static __always_inline void switch_in(struct task_struct *next)
 	struct pybpf_offcpu *e, copy;
 	__u64 since;
 
+	/* Only threads of targets leave entries (an entry left by a process
+	 * no longer registered is dropped as stale by pybpf_close_offcpu). */
+	if (!maybe_target(next->tgid))
+		return;
 	e = bpf_map_lookup_elem(&offcpu, &tid);
 	if (!e)
 		return;
@@ -822,6 +861,7 @@ int pybpf_exec(__u64 *ctx)
 
 	/* The old image is gone: never walk it with the old description. */
 	bpf_map_delete_elem(&procs, &tgid);
+	forget_target(tgid);
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev)
 		return 0;
@@ -842,6 +882,7 @@ int pybpf_exit(__u64 *ctx)
 		return 0; /* a thread, not the process */
 	if (bpf_map_delete_elem(&procs, &tgid))
 		return 0; /* not one of ours */
+	forget_target(tgid);
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev)
 		return 0;

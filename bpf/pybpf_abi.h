@@ -301,6 +301,30 @@ _Static_assert(sizeof(struct pybpf_native_event) ==
 	       "pybpf_native_event layout");
 
 /*
+ * The targets bitmap: bit (tgid % 64) of word (tgid / 64) is set for every
+ * registered process (userspace sets it after the `procs` entry, clears it
+ * after removing the entry; the exec/exit programs clear it). A clear bit
+ * means "not a target" without a hash lookup; a set bit is only a hint and
+ * `procs` decides. Sized from kernel.pid_max at load; a tgid beyond it goes
+ * to `procs` directly.
+ */
+#define PYBPF_PID_LIMIT (1u << 22) /* PID_MAX_LIMIT on 64-bit */
+static inline __u32 pybpf_target_word(__u32 tgid)
+{
+	return tgid / 64;
+}
+static inline __u64 pybpf_target_bit(__u32 tgid)
+{
+	return 1ull << (tgid % 64);
+}
+static inline __u32 pybpf_target_words(__u64 pid_max)
+{
+	if (pid_max < 64 || pid_max > PYBPF_PID_LIMIT)
+		pid_max = PYBPF_PID_LIMIT;
+	return (__u32)((pid_max + 63) / 64);
+}
+
+/*
  * Per-CPU counters. Every path that loses or degrades a sample bumps one;
  * names for display live in user/counters.c, in the same order.
  */

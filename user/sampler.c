@@ -72,6 +72,20 @@ void sampler__free(struct sampler *s)
 	free(s);
 }
 
+/* kernel.pid_max, or 0 when unreadable (the bitmap then covers every pid). */
+static __u64 pid_max(void)
+{
+	FILE *f = fopen("/proc/sys/kernel/pid_max", "re");
+	unsigned long long v = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%llu", &v) != 1)
+		v = 0;
+	fclose(f);
+	return v;
+}
+
 struct sampler *sampler__new(const struct sampler_opts *opts)
 {
 	struct sampler *s = calloc(1, sizeof(*s));
@@ -103,6 +117,7 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 		goto out_err;
 	}
 	bpf_map__set_max_entries(s->skel->maps.procs, opts->max_procs);
+	bpf_map__set_max_entries(s->skel->maps.targets, pybpf_target_words(pid_max()));
 	bpf_map__set_max_entries(s->skel->maps.stacks, opts->max_stacks);
 	bpf_map__set_max_entries(s->skel->maps.counts, opts->max_counts);
 	if (opts->native) {
@@ -260,13 +275,34 @@ unsigned int sampler__cpus(const struct sampler *s)
 	return s->attached;
 }
 
+/*
+ * Set or clear pid's bit in the targets bitmap. Only this (single-threaded)
+ * side sets bits; the BPF exec/exit programs clear them. A clear racing with
+ * this read-modify-write can at worst leave a bit set, which only costs the
+ * BPF program a `procs` lookup that misses.
+ */
+static int mark_target(struct sampler *s, pid_t pid, bool on)
+{
+	int fd = bpf_map__fd(s->skel->maps.targets);
+	__u32 word = pybpf_target_word((__u32)pid);
+	__u64 bits = 0;
+
+	if (bpf_map_lookup_elem(fd, &word, &bits))
+		return errno == ENOENT ? 0 : -errno; /* beyond the bitmap: procs decides */
+	bits = on ? bits | pybpf_target_bit((__u32)pid) : bits & ~pybpf_target_bit((__u32)pid);
+	if (bpf_map_update_elem(fd, &word, &bits, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
 int sampler__add_proc(struct sampler *s, pid_t pid, const struct pybpf_proc *proc)
 {
 	__u32 key = (__u32)pid;
 
 	if (bpf_map_update_elem(bpf_map__fd(s->skel->maps.procs), &key, proc, BPF_ANY))
 		return -errno;
-	return 0;
+	/* After the entry: a set bit must never miss its procs entry's samples. */
+	return mark_target(s, pid, true);
 }
 
 int sampler__remove_proc(struct sampler *s, pid_t pid)
@@ -275,7 +311,17 @@ int sampler__remove_proc(struct sampler *s, pid_t pid)
 
 	if (bpf_map_delete_elem(bpf_map__fd(s->skel->maps.procs), &key) && errno != ENOENT)
 		return -errno;
-	return 0;
+	return mark_target(s, pid, false);
+}
+
+int sampler__is_target(const struct sampler *s, pid_t pid)
+{
+	__u32 word = pybpf_target_word((__u32)pid);
+	__u64 bits = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.targets), &word, &bits))
+		return errno == ENOENT ? 1 : -errno;
+	return (bits & pybpf_target_bit((__u32)pid)) != 0;
 }
 
 int sampler__poll(struct sampler *s, int timeout_ms)

@@ -46,6 +46,8 @@ unsigned int sampler__cpus(const struct sampler *s);
 
 int sampler__add_proc(struct sampler *s, pid_t pid, const struct pybpf_proc *proc);
 int sampler__remove_proc(struct sampler *s, pid_t pid);
+/* Is pid's bit set in the BPF targets bitmap? 1 yes (or beyond it), 0 no, or -errno. */
+int sampler__is_target(const struct sampler *s, pid_t pid);
 
 /* Deliver ring-buffer records to on_event; waits up to timeout_ms (0: no wait). */
 int sampler__poll(struct sampler *s, int timeout_ms);

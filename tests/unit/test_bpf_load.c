@@ -5,6 +5,7 @@
  * Needs root (CAP_BPF + CAP_PERFMON); skipped otherwise.
  */
 #include <errno.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -32,20 +33,34 @@ static void burn_ms(long ms)
 	} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
 }
 
+/* A sampler with the map sizes of a small run, attached to every CPU. */
+static struct sampler *new_attached(int *events)
+{
+	struct sampler_opts opts = {.rate_hz = 999,
+				    .max_procs = 128,
+				    .max_stacks = 256,
+				    .max_counts = 1024,
+				    .on_event = on_event,
+				    .ctx = events};
+	struct sampler *s = sampler__new(&opts);
+
+	CHECK(s != NULL);
+	if (s && sampler__attach(s) != 0) {
+		CHECK(0);
+		sampler__free(s);
+		s = NULL;
+	}
+	return s;
+}
+
 static void test_load_attach_count(void)
 {
-	struct sampler_opts opts = { .rate_hz = 999, .max_procs = 128, .max_stacks = 256,
-				     .max_counts = 1024, .on_event = on_event };
 	__u64 counters[CNT__MAX];
 	int events = 0;
-	struct sampler *s;
+	struct sampler *s = new_attached(&events);
 
-	opts.ctx = &events;
-	s = sampler__new(&opts);
-	CHECK(s != NULL);
 	if (!s)
 		return;
-	CHECK_EQ_INT(sampler__attach(s), 0);
 	CHECK(sampler__cpus(s) >= 1);
 	burn_ms(300);
 	CHECK_EQ_INT(sampler__poll(s, 0), 0);
@@ -57,13 +72,61 @@ static void test_load_attach_count(void)
 	sampler__free(s);
 }
 
+/*
+ * The targets bitmap: a registered process's ticks reach the procs lookup,
+ * an unregistered one's leave at the bitmap, and the exit program clears
+ * the bit of a registered process that exits.
+ */
+static void test_targets_bitmap(void)
+{
+	struct pybpf_proc proc = {0}; /* no interpreter: the walk fails, counted */
+	__u64 a[CNT__MAX], b[CNT__MAX];
+	int events = 0, status = 0;
+	struct sampler *s = new_attached(&events);
+	pid_t child;
+
+	if (!s)
+		return;
+	CHECK_EQ_INT(sampler__is_target(s, getpid()), 0);
+	CHECK_EQ_INT(sampler__is_target(s, 0), 0);
+
+	CHECK_EQ_INT(sampler__add_proc(s, getpid(), &proc), 0);
+	CHECK_EQ_INT(sampler__is_target(s, getpid()), 1);
+	CHECK_EQ_INT(sampler__counters(s, a), 0);
+	burn_ms(300);
+	CHECK_EQ_INT(sampler__counters(s, b), 0);
+	CHECK(b[CNT_PY_SAMPLES] - a[CNT_PY_SAMPLES] >= 10);
+
+	CHECK_EQ_INT(sampler__remove_proc(s, getpid()), 0);
+	CHECK_EQ_INT(sampler__is_target(s, getpid()), 0);
+	CHECK_EQ_INT(sampler__counters(s, a), 0);
+	burn_ms(300);
+	CHECK_EQ_INT(sampler__counters(s, b), 0);
+	CHECK_EQ_INT(b[CNT_PY_SAMPLES] - a[CNT_PY_SAMPLES], 0);
+	CHECK(b[CNT_NOT_PYTHON] - a[CNT_NOT_PYTHON] >= 10);
+
+	/* A registered process that exits: the exit program clears its bit. */
+	child = fork();
+	if (child == 0) {
+		usleep(200000);
+		_exit(0);
+	}
+	CHECK(child > 0);
+	CHECK_EQ_INT(sampler__add_proc(s, child, &proc), 0);
+	CHECK_EQ_INT(sampler__is_target(s, child), 1);
+	CHECK_EQ_INT(waitpid(child, &status, 0), child);
+	CHECK_EQ_INT(sampler__is_target(s, child), 0);
+	sampler__free(s);
+}
+
 int main(void)
 {
-	static const struct test_case cases[] = { TEST(test_load_attach_count) };
+	static const struct test_case cases[] = {TEST(test_load_attach_count),
+						 TEST(test_targets_bitmap)};
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "skip: needs root\n");
 		return TEST_SKIP_CODE;
 	}
-	return test_run(cases, 1);
+	return test_run(cases, 2);
 }

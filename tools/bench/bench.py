@@ -228,6 +228,17 @@ def proc_cpu_s(pid):
         return None
 
 
+def proc_status_kb(pid, field):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def proc_cpu_ns(pid):
     """CPU time of a process, ns: the sum of /proc/PID/task/*/schedstat (the
     scheduler's own clock, precise, but live threads only) or /proc/PID/stat
@@ -368,6 +379,12 @@ class PyBpf:
             elif "map_id" in info:
                 maps[int(info["map_id"])] = info
         return progs, maps
+
+    def memlock_bytes(self):
+        """Locked kernel memory of this agent's BPF maps and programs: the
+        sum of `memlock` in /proc/PID/fdinfo, each object once."""
+        progs, maps = self.prog_fdinfo()
+        return sum(int(i.get("memlock", 0)) for i in list(progs.values()) + list(maps.values()))
 
     def bpf_snapshot(self):
         """run_time_ns/run_cnt of pybpf_sample (bpftool prog show) and the
@@ -1190,10 +1207,10 @@ def forks_total():
     return 0
 
 
-def churn_run(env, exe, args, per_s, rate):
+def churn_run(env, exe, args, per_s, rate, prof=None):
     """Agent CPU per exec on the node: pybpf-prof --all-pythons while a driver
     starts `exe` per_s times a second; against the same window length idle."""
-    b = PyBpf(env, rate, env.tmp("churn.pb.gz"))
+    b = PyBpf(env, rate, env.tmp("churn.pb.gz"), prof=prof)
     try:
         b.wait_started()
         settle(b.proc.pid)
@@ -1235,11 +1252,11 @@ def fleet_cpu_ns(pids):
     return sum(proc_cpu_ns(p) or 0 for p in pids)
 
 
-def scale_pybpf(env, pids, rate, tag):
+def scale_pybpf(env, pids, rate, tag, prof=None):
     """pybpf-prof --all-pythons over the fleet: time to attach to all of it,
     then a steady-state window: agent CPU, samples recorded vs the fleet's CPU
     time × rate, drops (BPF counters, bpftool deltas)."""
-    b = PyBpf(env, rate, env.tmp(tag + ".pb.gz"), watch_pids=pids)
+    b = PyBpf(env, rate, env.tmp(tag + ".pb.gz"), watch_pids=pids, prof=prof)
     try:
         started = b.wait_started(120)
         deadline = time.monotonic() + 120
@@ -1255,6 +1272,8 @@ def scale_pybpf(env, pids, rate, tag):
         time.sleep(env.scale_s)
         b_snap, b_fleet, b_agent = b.bpf_snapshot(), fleet_cpu_ns(pids), proc_cpu_ns(b.proc.pid)
         end_cpu = {p: proc_cpu_ns(p) for p in pids}
+        memlock = b.memlock_bytes()
+        rss_kb = proc_status_kb(b.proc.pid, "VmRSS")
         s = b.stop()
     except Exception:
         b.proc.stop(signal.SIGKILL, 10)
@@ -1276,6 +1295,9 @@ def scale_pybpf(env, pids, rate, tag):
             "window_s": window, "agent_window_cpu_s": (b_agent - a_agent) / 1e9,
             "fleet_cpu_s": fleet_cpu, "samples": d.get("CNT_STACKS_RECORDED", 0),
             "expected": rate * fleet_cpu, "counters": d,
+            "memlock_bytes": memlock, "rss_mb": rss_kb / 1024.0 if rss_kb else None,
+            "perf_ticks": b_snap.get("perf_ticks", 0) - a_snap.get("perf_ticks", 0),
+            "bpf_runs": b_snap["run_cnt"] - a_snap["run_cnt"],
             "bpf_us_per_run": (b_snap["run_time_ns"] - a_snap["run_time_ns"]) /
                               max(1, b_snap["run_cnt"] - a_snap["run_cnt"]) / 1e3,
             "drops": {k.replace("CNT_", "").lower(): v for k, v in d.items() if v and k in DROP_COUNTERS},
@@ -1399,6 +1421,17 @@ def section_ablate(env, R):
         sysctl_set("kernel.bpf_stats_enabled", old)
 
 
+def ab_cost_plan(pythons):
+    """(python, label, depth, idle) of the before/after cost rows: the idle
+    row (for the not-Python correction, once) and 50/150 distinct functions
+    on each interpreter."""
+    for py in pythons:
+        for label, depth, idle in (("idle", 10, True), ("depth 50 distinct", 50, False),
+                                   ("depth 150 distinct", 150, False)):
+            if not idle or py == pythons[0]:
+                yield py, label, depth, idle
+
+
 def section_abcost(env, R):
     """Before/after cost per sample, interleaved: the build of git ref
     --before against --prof, on the distinct-function rows (and the idle row
@@ -1415,27 +1448,198 @@ def section_abcost(env, R):
     try:
         for rnd in range(env.rounds):
             order = builds if rnd % 2 == 0 else builds[::-1]
-            for py in pythons:
+            for py, label, depth, idle in ab_cost_plan(pythons):
                 env.python = py
-                for label, depth, idle in (("idle", 10, True), ("depth 50 distinct", 50, False),
-                                           ("depth 150 distinct", 150, False)):
-                    if idle and py != pythons[0]:
-                        continue
-                    for tag, prof in order:
-                        try:
-                            rec = cost_run(env, "ab-%s-%d" % (label.replace(" ", ""), rnd), depth, 1,
-                                           env.cost_s, 999, idle, prof_path=prof, distinct=not idle)
-                        except Exception as e:
-                            log("abcost %s %s: %s" % (tag, label, e))
-                            kill_all()
-                            rec = {"error": str(e)[:2000]}
-                        rec.update(build=tag, label=label, round=rnd, python=py)
-                        out.append(rec)
-                        log("abcost r%d %-14s %-20s %-28s %s" % (rnd, tag, label, py, cost_line(rec)))
+                for tag, prof in order:
+                    try:
+                        rec = cost_run(env, "ab-%s-%d" % (label.replace(" ", ""), rnd), depth, 1,
+                                       env.cost_s, 999, idle, prof_path=prof, distinct=not idle)
+                    except Exception as e:
+                        log("abcost %s %s: %s" % (tag, label, e))
+                        kill_all()
+                        rec = {"error": str(e)[:2000]}
+                    rec.update(build=tag, label=label, round=rnd, python=py)
+                    out.append(rec)
+                    log("abcost r%d %-14s %-20s %-28s %s" % (rnd, tag, label, py, cost_line(rec)))
             env.save(R)
     finally:
         env.python = default_python
         sysctl_set("kernel.bpf_stats_enabled", old)
+
+
+# --------------------------------------------------------------------------
+# Issue 12: every row of it, before/after, interleaved, in one command
+
+CHURN_NODE = ("node, alive 300 ms (a big symbol table)", "/usr/bin/node",
+              ["-e", "setTimeout(()=>{},300)"], 2)
+
+
+def prog_stats(b, name):
+    """(run_cnt, run_time_ns) of the agent's own BPF program `name` (its fds,
+    never a global search by name: other engineers' agents are loaded too)."""
+    progs, _ = b.prog_fdinfo()
+    for pid_, info in progs.items():
+        j = json.loads(sh(["bpftool", "prog", "show", "id", str(pid_), "-j"]) or "{}")
+        if j.get("name") == name:
+            return int(info.get("run_cnt", 0)), int(info.get("run_time_ns", 0))
+    return 0, 0
+
+
+def wall_switch_run(env, prof, pingpong, rounds=3):
+    """Wall mode's sched_switch program on switches of non-targets: a C
+    ping-pong while pybpf-prof --mode wall profiles an idle Python."""
+    idle = Proc([env.python, "-c", "import time; time.sleep(600)"])
+    b = PyBpf(env, 99, env.tmp("wall-idle.pb.gz"), pids=[idle.pid], prof=prof,
+              extra=("--mode", "wall"))
+    try:
+        b.wait_started()
+        b.wait_pid(idle.pid)
+        settle(b.proc.pid)
+        n0, t0 = prog_stats(b, "pybpf_switch")
+        rates = []
+        for _ in range(rounds):
+            out = subprocess.run([pingpong, "200000"], capture_output=True, text=True,
+                                 check=True).stdout
+            rates.append(float(out.split()[0]))
+        n1, t1 = prog_stats(b, "pybpf_switch")
+        s = b.stop()
+    finally:
+        idle.stop(signal.SIGKILL, 10)
+    return {"switch_runs": n1 - n0, "switch_ns": t1 - t0,
+            "switch_us_per_run": (t1 - t0) / max(1, n1 - n0) / 1e3,
+            "pingpong_per_s": median(rates), "summary": s}
+
+
+def section_issue12(env, R):
+    """Issue 12's rows, the build of git ref --before against --prof,
+    interleaved (the order alternates each round): BPF us per Python sample at
+    50/150 distinct functions on each --pythons interpreter, the not-target
+    tick (idle row), wall mode's non-target switch, fleets of 1/50/200 mostly
+    idle processes at 999 Hz (samples/expected, locked kernel memory, RSS),
+    and agent CPU per exec of node.js."""
+    old = sysctl_get("kernel.bpf_stats_enabled")
+    sysctl_set("kernel.bpf_stats_enabled", 1)
+    out = R.setdefault("issue12", [])
+    builds = [("before " + env.before, build_variant(env, "before", [], env.before)),
+              ("after", env.prof)]
+    R["issue12_builds"] = [b[0] for b in builds]
+    pythons = env.pythons or [env.python]
+    pp = env.tmp("pingpong")
+    subprocess.run(["cc", "-O2", "-o", pp, str(WL / "pingpong.c")], check=True)
+
+    def run(kind, tag, fn, **info):
+        try:
+            rec = fn()
+        except Exception as e:
+            log("issue12 %s %s %s: %s" % (kind, tag, info, e))
+            kill_all()
+            rec = {"error": str(e)[:2000]}
+        rec.update(kind=kind, build=tag, **info)
+        out.append(rec)
+        log("issue12 %-6s %-16s %s: %s" % (kind, tag, info, {k: v for k, v in rec.items() if k in (
+            "switch_us_per_run", "fleet_samples", "fleet_expected", "memlock_bytes", "rss_mb",
+            "agent_ms_per_exec", "run_cnt", "run_ns", "error")}))
+
+    # BENCH_ISSUE12_PARTS=cost,wall,fleet,churn: a subset, while working on one row
+    parts = os.environ.get("BENCH_ISSUE12_PARTS", "cost,wall,fleet,churn").split(",")
+    try:
+        for rnd in range(env.rounds):
+            order = builds if rnd % 2 == 0 else builds[::-1]
+            for py, label, depth, idle in ab_cost_plan(pythons) if "cost" in parts else ():
+                env.python = py
+                for tag, prof in order:
+                    run("cost", tag, lambda: cost_run(
+                        env, "i12-%s-%d" % (label.replace(" ", ""), rnd), depth, 1, env.cost_s,
+                        999, idle, prof_path=prof, distinct=not idle),
+                        label=label, round=rnd, python=py, idle=idle)
+            env.python = pythons[0]
+            for tag, prof in order if "wall" in parts else ():
+                run("wall", tag, lambda: wall_switch_run(env, prof, pp), round=rnd)
+            for n in (1,) + tuple(env.scale_ns) if "fleet" in parts else ():
+                fleet = start_fleet(env, n, 600)
+                pids = [p.pid for p in fleet]
+                try:
+                    time.sleep(1)
+                    for tag, prof in order:
+                        run("fleet", tag, lambda: scale_pybpf(env, pids, 999, "i12-%d" % n, prof=prof),
+                            n=n, round=rnd)
+                finally:
+                    for p in fleet:
+                        p.stop(signal.SIGKILL, 10)
+            label, exe, args, per_s = CHURN_NODE
+            if os.access(exe, os.X_OK) and "churn" in parts:
+                for tag, prof in order:
+                    run("churn", tag, lambda: churn_run(env, exe, args, per_s, 99, prof=prof),
+                        label=label, round=rnd, symbols=elf_symbol_count(exe))
+            env.save(R)
+    finally:
+        env.python = pythons[0]
+        sysctl_set("kernel.bpf_stats_enabled", old)
+
+
+def report_issue12(R):
+    A = R.get("issue12")
+    if not A:
+        return ""
+    builds = R.get("issue12_builds", [])
+    ok = [r for r in A if "error" not in r]
+
+    def cell(xs, spec="%.2f"):
+        xs = [x for x in xs if x is not None]
+        if not xs:
+            return "–"
+        return "%s (%s)" % (spec % median(xs), " / ".join(spec % x for x in xs))
+
+    idle = {b: [r["run_ns"] / r["run_cnt"] / 1e3 for r in ok
+                if r["kind"] == "cost" and r.get("idle") and r["build"] == b and r.get("run_cnt")]
+            for b in builds}
+    rows = []
+    per = collections.OrderedDict()
+    for r in ok:
+        if r["kind"] != "cost" or r.get("idle") or not idle.get(r["build"]):
+            continue
+        py = r["counters"].get("CNT_PY_SAMPLES", 0)
+        if py:
+            ns = (r["run_ns"] - median(idle[r["build"]]) * 1e3 * (r["run_cnt"] - py)) / py
+            per.setdefault((r["label"], r["python"]), {}).setdefault(r["build"], []).append(ns / 1e3)
+    for (label, py), by in per.items():
+        rows.append(["BPF us per Python sample, %s, %s (≤ %s)" % (
+            label, py, "3" if label.startswith("depth 50 ") else "8")] + [cell(by.get(b, [])) for b in builds])
+    rows.append(["filter path: us per run of a tick on a non-target (≤ 0.25)"] +
+                [cell(idle[b], "%.3f") for b in builds])
+    rows.append(["wall mode: us per run of sched_switch, non-target switches (≤ 0.1)"] +
+                [cell([r["switch_us_per_run"] for r in ok if r["kind"] == "wall" and r["build"] == b],
+                      "%.3f") for b in builds])
+    ns = sorted({r["n"] for r in ok if r["kind"] == "fleet"})
+    for n in ns:
+        fl = {b: [r for r in ok if r["kind"] == "fleet" and r["n"] == n and r["build"] == b]
+              for b in builds}
+        rows.append(["fleet of %d, 999 Hz: samples / rate × CPU time, %% (≥ 99)" % n] +
+                    [cell([100.0 * r["fleet_samples"] / r["fleet_expected"] for r in fl[b]
+                           if r.get("fleet_expected")], "%.1f") for b in builds])
+        rows.append(["fleet of %d: ticks the kernel delivered / rate × time × CPUs, %%" % n] +
+                    [cell([100.0 * r["bpf_runs"] / (999 * r["window_s"] * (os.cpu_count() or 1))
+                           for r in fl[b] if r.get("bpf_runs")], "%.1f") for b in builds])
+        rows.append(["fleet of %d: locked kernel memory MB (BPF maps + programs)" % n] +
+                    [cell([r["memlock_bytes"] / 2**20 for r in fl[b] if r.get("memlock_bytes")], "%.1f")
+                     for b in builds])
+        rows.append(["fleet of %d: agent RSS MB (≤ 50 at 200)" % n] +
+                    [cell([r.get("rss_mb") for r in fl[b]], "%.1f") for b in builds])
+    rows.append(["churn: agent CPU ms per exec of node.js (≤ 0.5)"] +
+                [cell([r["agent_ms_per_exec"] for r in ok if r["kind"] == "churn" and r["build"] == b])
+                 for b in builds])
+    errs = [r for r in A if "error" in r]
+    return "\n".join(["## Issue 12, before/after (interleaved)\n",
+                      table(["row (target)"] + ["%s: median (each round)" % b for b in builds], rows),
+                      "\nEach round runs every row with both builds, alternating which goes first. "
+                      "Per-sample cost: (run_time_ns − not-target runs × that build's idle ns/run) / "
+                      "Python samples, one target pinned to each CPU. Filter path: the idle row "
+                      "(pybpf-prof --pid on two processes that never run). Wall: "
+                      "tools/bench/workloads/pingpong.c while --mode wall profiles an idle Python. "
+                      "Fleets: --all-pythons; memory from /proc/PID/fdinfo `memlock` of the agent's "
+                      "BPF maps and programs, RSS from /proc/PID/status. Churn: agent CPU while node "
+                      "starts twice a second, minus the idle window's.%s\n" % (
+                          " %d runs failed." % len(errs) if errs else "")])
 
 
 def section_where(env, R):
@@ -2009,7 +2213,7 @@ def render(R):
               R["load_start"]["uptime"], R.get("load_end", {}).get("uptime", "?")),
           "Command: `%s`\n" % R["command"]]
     for f in (report_targets, report_slowdown, report_cost, report_accuracy, report_scale,
-              report_where, report_ablation, report_native, report_abcost):
+              report_where, report_ablation, report_native, report_abcost, report_issue12):
         part = f(R)
         if part:
             md.append(part)
@@ -2107,7 +2311,8 @@ def main():
     old_stats = sysctl_get("kernel.bpf_stats_enabled")
     sections = {"slowdown": section_slowdown, "cost": section_cost, "accuracy": section_accuracy,
                 "scale": section_scale, "where": section_where, "ablate": section_ablate,
-                "native": section_native, "abcost": section_abcost}
+                "native": section_native, "abcost": section_abcost,
+                "issue12": section_issue12}
     t0 = time.monotonic()
     try:
         for name in a.sections.split(","):
