@@ -224,6 +224,16 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 		any = true;
 	}
 	fputs(any ? ".\n" : "No samples dropped.\n", stderr);
+	if (st.counters[CNT_TICKS_MISSED])
+		fprintf(
+		    stderr,
+		    "pybpf-prof: the kernel did not deliver %llu of %llu cpu-clock ticks (%.2f%%: "
+		    "timer overruns on a busy machine), so every process has that share fewer "
+		    "samples; not a drop\n",
+		    (unsigned long long)st.counters[CNT_TICKS_MISSED],
+		    (unsigned long long)(st.counters[CNT_TICKS_MISSED] + st.counters[CNT_SAMPLES]),
+		    100.0 * (double)st.counters[CNT_TICKS_MISSED] /
+			(double)(st.counters[CNT_TICKS_MISSED] + st.counters[CNT_SAMPLES]));
 	skipped_summary(&st);
 	if (cfg->native)
 		fprintf(stderr,

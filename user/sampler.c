@@ -559,9 +559,19 @@ int sampler__counters(const struct sampler *s, __u64 out[CNT__MAX])
 		err = -errno;
 		goto out;
 	}
-	for (int cpu = 0; cpu < ncpus; cpu++)
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		__u64 ns = 0, periods;
+
 		for (int i = 0; i < CNT__MAX; i++)
 			out[i] += vals[cpu * CNT__MAX + i];
+		/* The cpu-clock event counts the ns it has been enabled on this
+		 * CPU: that many periods should have run the program. */
+		if (s->perf_fds[cpu] < 0 || read(s->perf_fds[cpu], &ns, sizeof(ns)) != sizeof(ns))
+			continue;
+		periods = ns / (1000000000ull / s->rate_hz);
+		if (periods > vals[cpu * CNT__MAX + CNT_SAMPLES])
+			out[CNT_TICKS_MISSED] += periods - vals[cpu * CNT__MAX + CNT_SAMPLES];
+	}
 out:
 	free(vals);
 	return err;

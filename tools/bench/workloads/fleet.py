@@ -15,7 +15,12 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--busy-ms", type=float, default=1.0)
 ap.add_argument("--sleep-ms", type=float, default=50.0)
 ap.add_argument("--seconds", type=float, default=60.0)
+ap.add_argument("--timer-slack-ns", type=int, default=0,
+                help="prctl(PR_SET_TIMERSLACK) first (0: keep the default, 50 us)")
 args = ap.parse_args()
+if args.timer_slack_ns:
+    import ctypes
+    ctypes.CDLL(None).prctl(29, args.timer_slack_ns, 0, 0, 0)  # PR_SET_TIMERSLACK
 
 ITER_PER_MS = 9000  # spin() iterations per ms, roughly
 
