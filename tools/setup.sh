@@ -14,10 +14,6 @@ PKGS=(
   # tests: the independent pprof reader (google/pprof's profile package + Go),
   # pytest for the end-to-end suite, the interpreter the suite profiles
   golang-go golang-github-google-pprof-dev python3 python3-pytest python3.11
-  # --native: the debug file of Debian's stripped python3.11, so its static
-  # functions (gc_collect_main...) are named; it depends on python3.11 of its
-  # own version, so apt brings python3.11 up to that version with it
-  python3.11-dbg
   # tests: the wall clock stepped back for the agent alone (LD_PRELOAD libfaketime)
   faketime
   # fuzzers: libFuzzer and the sanitizer runtimes for clang
