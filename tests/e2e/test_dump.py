@@ -98,7 +98,11 @@ def test_dump_five_threads(python, run_profiler):
             s = th["spinner"]
             assert leaf(s)["function"] == "spinner"
             assert spin_first <= leaf(s)["line"] <= spin_last, s
-            counters.append(int(leaf(s)["locals"]["n"]))
+            # n is rebound by a running thread while it is read: a read that
+            # lost the race shows as "<unreadable ...>" rather than a number.
+            n = leaf(s)["locals"]["n"]
+            if n.isdigit():
+                counters.append(int(n))
             c = th["compressor"]
             assert leaf(c)["function"] == "compressor"
             assert leaf(c)["line"] == marker_line(SCRIPT, "COMPRESS"), c
@@ -120,6 +124,7 @@ def test_dump_five_threads(python, run_profiler):
             time.sleep(0.2)
         # The loop kept running through the dumps. (Between two dumps it may
         # not have had a CPU on a loaded machine: over all of them it must.)
+        assert len(counters) >= DUMPS // 2, counters
         assert all(b >= a for a, b in zip(counters, counters[1:])), counters
         assert counters[-1] > counters[0], counters
         # Runnable threads show as on a CPU (on a loaded machine at least once).
