@@ -227,9 +227,9 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 	if (st.counters[CNT_TICKS_MISSED])
 		fprintf(
 		    stderr,
-		    "pybpf-prof: the kernel did not deliver %llu of %llu cpu-clock ticks (%.2f%%: "
-		    "timer overruns on a busy machine), so every process has that share fewer "
-		    "samples; not a drop\n",
+		    "pybpf-prof: the kernel did not deliver %llu of %llu cpu-clock ticks (%.2f%%); "
+		    "not a drop: ticks skipped on an idle CPU cost no samples, ticks skipped "
+		    "on a busy one (late timers) cost the running processes that share\n",
 		    (unsigned long long)st.counters[CNT_TICKS_MISSED],
 		    (unsigned long long)(st.counters[CNT_TICKS_MISSED] + st.counters[CNT_SAMPLES]),
 		    100.0 * (double)st.counters[CNT_TICKS_MISSED] /
