@@ -52,6 +52,24 @@ DEBIAN_GO = "/usr/lib/go/bin/go"
 # gives up on it (start-up: BPF load, process scan, ELF reading).
 PROFILER_GRACE_S = 60.0
 
+# Shell for a container's root at $R (in a mount namespace of its own): the
+# host's /usr, /dev and library directories bound in, then the switch to it.
+CONTAINER_MOUNTS_SH = r"""
+mount --bind "$R" "$R"
+mount --rbind /usr "$R/usr"
+mount --rbind /dev "$R/dev"
+for d in /bin /sbin /lib /lib32 /lib64 /libx32; do
+    if [ -d "$d" ] && [ ! -L "$d" ]; then mkdir -p "$R$d"; mount --rbind "$d" "$R$d"; fi
+done
+"""
+CONTAINER_PIVOT_SH = r"""
+cd "$R"
+pivot_root . .oldroot
+cd /
+mount -t proc proc /proc
+umount -l /.oldroot
+"""
+
 
 # --------------------------------------------------------------------------
 # Exit codes and version, read from the C header so there is one source.

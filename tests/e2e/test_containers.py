@@ -29,7 +29,8 @@ import time
 import pytest
 
 from conftest import (
-    WORKLOADS, Workload, assert_all_named, assert_ran_ok, check_split, count, describe, descendants,
+    CONTAINER_MOUNTS_SH, CONTAINER_PIVOT_SH, WORKLOADS, Workload, assert_all_named, assert_ran_ok,
+    check_split, count, describe, descendants,
     frame_names, interpreter_list, kill_tree, line_counts, load_profile, marker_line, num_label,
     run_for_cpu, samples_of, selected_interpreters, str_label, total,
 )
@@ -52,26 +53,18 @@ SETUP = r"""
 set -e
 R=$1; CG=$2; PREFIX=$3; INNER=$4; APP=$5; shift 5
 echo 0 > "$CG/cgroup.procs"
-mount --bind "$R" "$R"
-mount --rbind /usr "$R/usr"
-mount --bind /dev "$R/dev"
-for d in /bin /sbin /lib /lib32 /lib64 /libx32; do
-    if [ -d "$d" ] && [ ! -L "$d" ]; then mkdir -p "$R$d"; mount --rbind "$d" "$R$d"; fi
-done
+@MOUNTS@
 mount -t tmpfs tmpfs "$R/tmp"
 if [ -n "$PREFIX" ]; then mount --bind "$PREFIX" "$R$INNER"; fi
-cd "$R"
-pivot_root . .oldroot
-cd /
-mount -t proc proc /proc
-umount -l /.oldroot
+@PIVOT@
 # "$@": environment assignments for env -i, then the interpreter
 for script in @SCRIPTS@; do
     env -i "$@" "$APP/$script" 600 > "$APP/$script.out" 2>&1 &
 done
 echo started
 wait
-""".replace("@SCRIPTS@", " ".join(SCRIPTS))
+""".replace("@SCRIPTS@", " ".join(SCRIPTS)).replace("@MOUNTS@", CONTAINER_MOUNTS_SH).replace(
+    "@PIVOT@", CONTAINER_PIVOT_SH)
 
 
 def _host_has(path):

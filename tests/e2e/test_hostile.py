@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import (EXIT, LiveProfiler, WORKLOADS, Workload, assert_one_error_line,
+from conftest import (CONTAINER_MOUNTS_SH, CONTAINER_PIVOT_SH, EXIT, LiveProfiler, WORKLOADS, Workload, assert_one_error_line,
                       c_shared_lib, descendants, frame_names, interpreter_list, load_profile,
                       num_label, samples_of, total)
 
@@ -496,20 +496,11 @@ def test_hostile_targets_as_unprivileged_user(fakes, root_prof, one_python, worl
 CONTAINER_SETUP = r"""
 set -e
 R=$1; PREFIX=$2
-mount --bind "$R" "$R"
-mount --rbind /usr "$R/usr"
-mount --rbind /dev "$R/dev"
-for d in /bin /sbin /lib /lib32 /lib64 /libx32; do
-    if [ -d "$d" ] && [ ! -L "$d" ]; then mkdir -p "$R$d"; mount --rbind "$d" "$R$d"; fi
-done
+@MOUNTS@
 if [ -n "$PREFIX" ]; then mount --bind "$PREFIX" "$R/pyctr"; fi
-cd "$R"
-pivot_root . .oldroot
-cd /
-mount -t proc proc /proc
-umount -l /.oldroot
+@PIVOT@
 exec /bin/sh /hostile/run.sh
-"""
+""".replace("@MOUNTS@", CONTAINER_MOUNTS_SH).replace("@PIVOT@", CONTAINER_PIVOT_SH)
 
 # Inside the container, as root there; every target runs as uid 65534.
 # {long}, {decoy} and {env} are replaced by the test.
