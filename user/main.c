@@ -55,11 +55,13 @@ static void die_msg(const char *fmt, ...)
 {
 	va_list ap;
 
+	flockfile(stderr); /* one line, even with the pusher's thread logging */
 	fputs("pybpf-prof: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	funlockfile(stderr);
 }
 
 static void session_log(void *ctx, enum session_log_level level, const char *fmt, va_list ap)
@@ -67,8 +69,10 @@ static void session_log(void *ctx, enum session_log_level level, const char *fmt
 	(void)ctx;
 	if ((int)level > verbosity)
 		return;
+	flockfile(stderr);
 	fputs("pybpf-prof: ", stderr);
 	vfprintf(stderr, fmt, ap);
+	funlockfile(stderr);
 }
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
@@ -194,6 +198,7 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 	bool any = false;
 
 	session__stats(s, &st);
+	flockfile(stderr); /* the lines below stay whole while the pusher's thread logs */
 	fprintf(stderr,
 		"pybpf-prof: %.1f s at %u Hz on %u CPUs: %llu samples from %zu Python "
 		"process%s",
@@ -251,6 +256,7 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 				(unsigned long long)st.counters[i]);
 		fputc('\n', stderr);
 	}
+	funlockfile(stderr);
 }
 
 /* -v: one line per push request, from the pusher's thread. */
@@ -404,6 +410,7 @@ static void report_interval(struct daemon *d, const struct profile *p, const cha
 	wall = (double)(now.tv_sec - d->prev_t.tv_sec) +
 	       (double)(now.tv_nsec - d->prev_t.tv_nsec) / 1e9;
 	session__stats(d->session, &st);
+	flockfile(stderr); /* one line, even with the pusher's thread logging */
 	fprintf(stderr,
 		"pybpf-prof: interval %lu: %llu samples, %zu threads, %zu processes profiled so "
 		"far; agent CPU %.2f%% of a core, RSS %.1f MiB",
@@ -431,6 +438,7 @@ static void report_interval(struct daemon *d, const struct profile *p, const cha
 			ps.last_error);
 	}
 	fputc('\n', stderr);
+	funlockfile(stderr);
 	memcpy(d->prev, st.counters, sizeof(d->prev));
 	d->prev_cpu_s = cpu;
 	d->prev_t = now;
