@@ -597,22 +597,24 @@ static PYWALK_INLINE __u64 pywalk__stack_hash(const struct pywalk *w)
 }
 
 /*
- * The GIL of the thread whose state is w->tstate: its address in *gil
- * (0 when the build has none), and whether that thread holds it now.
- * Returns 1 held, 0 not held or no GIL, negative when unreadable.
+ * The GIL of interpreter interp (unused when the GIL is in _PyRuntime): its
+ * address in *gil (0 when the build has none) and the thread state holding
+ * it in *holder (0 when it is not locked). Returns 0, negative when
+ * unreadable.
  */
-static PYWALK_INLINE int pywalk__gil(struct pywalk *w, __u64 *gil)
+static PYWALK_INLINE int pywalk__gil_holder(struct pywalk *w, __u64 interp, __u64 *gil,
+					    __u64 *holder)
 {
 	const struct pybpf_offsets *o = &w->proc.off;
 	__u32 hi = pywalk__max(o->gil_locked + 4, o->gil_last_holder + 8);
-	__u64 addr = 0, interp = 0;
+	__u64 addr = 0;
 
 	*gil = 0;
+	*holder = 0;
 	if (o->gil_model == GIL_IN_RUNTIME) {
 		addr = w->proc.runtime_addr + o->gil_offset;
 	} else if (o->gil_model == GIL_PTR_IN_INTERP) {
-		if (PYWALK_READ(&interp, sizeof(interp), w->tstate + o->tstate_interp) || !interp ||
-		    PYWALK_READ(&addr, sizeof(addr), interp + o->gil_offset))
+		if (!interp || PYWALK_READ(&addr, sizeof(addr), interp + o->gil_offset))
 			return -1;
 	}
 	if (!addr)
@@ -620,8 +622,28 @@ static PYWALK_INLINE int pywalk__gil(struct pywalk *w, __u64 *gil)
 	*gil = addr;
 	if (hi > PYWALK_WIN_MASK || pywalk__fill(w, addr, hi))
 		return -1;
-	return (__s32)pywalk__u32(w, o->gil_locked) > 0 &&
-	       pywalk__u64(w, o->gil_last_holder) == w->tstate;
+	if ((__s32)pywalk__u32(w, o->gil_locked) > 0)
+		*holder = pywalk__u64(w, o->gil_last_holder);
+	return 0;
+}
+
+/*
+ * The GIL of the thread whose state is w->tstate: its address in *gil
+ * (0 when the build has none), and whether that thread holds it now.
+ * Returns 1 held, 0 not held or no GIL, negative when unreadable.
+ */
+static PYWALK_INLINE int pywalk__gil(struct pywalk *w, __u64 *gil)
+{
+	const struct pybpf_offsets *o = &w->proc.off;
+	__u64 interp = 0, holder;
+
+	*gil = 0;
+	if (o->gil_model == GIL_PTR_IN_INTERP &&
+	    PYWALK_READ(&interp, sizeof(interp), w->tstate + o->tstate_interp))
+		return -1;
+	if (pywalk__gil_holder(w, interp, gil, &holder))
+		return -1;
+	return *gil && holder == w->tstate;
 }
 
 /* Begin searching the interpreters' thread lists. */

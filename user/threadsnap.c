@@ -565,99 +565,22 @@ out:
 
 /* ---- the GIL ------------------------------------------------------------ */
 
-/*
- * Where the GIL is (struct _gil_runtime_state: last_holder 8, locked 16 in
- * every version here):
- *   3.8-3.11  inline in _PyRuntime.ceval.gil (offsets from the headers,
- *             tools/pyoffsets/dump.sh);
- *   3.12      PyInterpreterState.ceval.gil, a pointer (offset 384);
- *   3.13+     _Py_DebugOffsets: ceval_gil (the pointer, in the interpreter),
- *             gil_runtime_state_enabled (in the GIL: free-threaded builds
- *             may run without one), and gil_runtime_state_locked/holder,
- *             which are offsets in the interpreter of its own GIL (_gil),
- *             the one the main interpreter uses.
- */
-static const struct {
-	unsigned int minor;
-	uint16_t runtime_gil; /* <= 3.11: in _PyRuntime */
-	uint16_t interp_gil;  /* 3.12: pointer in the interpreter */
-} gil_tables[] = {
-    {8, 1152, 0}, {9, 352, 0}, {10, 352, 0}, {11, 360, 0}, {12, 0, 384},
-};
-/* _Py_DebugOffsets words: ceval_gil, enabled, locked, holder. */
-static const struct {
-	unsigned int minor;
-	unsigned char word[4];
-} gil_words[] = {
-    {13, {14, 16, 17, 18}},
-    {14, {15, 17, 18, 19}},
-    {15, {15, 17, 18, 19}},
-};
-
-static int threadsnap__debug_word(const struct pyinfo *info, unsigned int w, uint64_t *v)
-{
-	if ((size_t)w * 8 + 8 > info->debug_len)
-		return -ENOTSUP;
-	memcpy(v, info->debug + (size_t)w * 8, sizeof(*v));
-	return 0;
-}
-
+/* The main interpreter's GIL, where the walker finds it (pyoffsets). */
 int threadsnap__gil_holder(struct threadsnap *ts, uint64_t *tstate)
 {
-	const struct pyinfo *info = &ts->info;
-	const struct pybpf_proc *p = &ts->sw.w.proc;
-	uint64_t gil = 0, interp = 0, locked_off = 16, holder_off = 8, w[4];
-	int32_t locked = 0, enabled = 1;
+	struct pywalk *w = &ts->sw.w;
+	__u64 interp = 0, gil, holder;
 
 	*tstate = 0;
-	if (info->major != 3)
-		return -ENOTSUP;
-	if (info->minor >= 12 &&
-	    memread(ts->pid, p->runtime_addr + p->off.runtime_interp_head, &interp, 8))
+	if (w->proc.off.gil_model == GIL_NONE)
+		return -ENOTSUP; /* free-threaded, or not known for this version */
+	if (w->proc.off.gil_model == GIL_PTR_IN_INTERP &&
+	    memread(ts->pid, w->proc.runtime_addr + w->proc.off.runtime_interp_head, &interp,
+		    sizeof(interp)))
 		return -EFAULT;
-	if (info->minor >= 13) {
-		size_t i;
-
-		for (i = 0; i < sizeof(gil_words) / sizeof(gil_words[0]); i++)
-			if (gil_words[i].minor == info->minor)
-				break;
-		if (i == sizeof(gil_words) / sizeof(gil_words[0]))
-			return -ENOTSUP;
-		for (int k = 0; k < 4; k++)
-			if (threadsnap__debug_word(info, gil_words[i].word[k], &w[k]) ||
-			    w[k] > 65536)
-				return -ENOTSUP;
-		if (info->free_threaded &&
-		    (memread(ts->pid, interp + w[0], &gil, 8) || !gil ||
-		     memread(ts->pid, gil + w[1], &enabled, sizeof(enabled))))
-			return -EFAULT;
-		if (!enabled)
-			return -ENOTSUP; /* free-threaded, running without the GIL */
-		gil = interp;
-		locked_off = w[2];
-		holder_off = w[3];
-	} else {
-		size_t i;
-
-		if (info->free_threaded)
-			return -ENOTSUP;
-		for (i = 0; i < sizeof(gil_tables) / sizeof(gil_tables[0]); i++)
-			if (gil_tables[i].minor == info->minor)
-				break;
-		if (i == sizeof(gil_tables) / sizeof(gil_tables[0]))
-			return -ENOTSUP;
-		if (gil_tables[i].interp_gil) {
-			if (memread(ts->pid, interp + gil_tables[i].interp_gil, &gil, 8) || !gil)
-				return -EFAULT;
-		} else {
-			gil = p->runtime_addr + gil_tables[i].runtime_gil;
-		}
-	}
-	if (memread(ts->pid, gil + locked_off, &locked, sizeof(locked)) ||
-	    memread(ts->pid, gil + holder_off, tstate, sizeof(*tstate)))
+	if (pywalk__gil_holder(w, interp, &gil, &holder))
 		return -EFAULT;
-	if (!locked)
-		*tstate = 0;
+	*tstate = holder;
 	return 0;
 }
 
