@@ -295,6 +295,17 @@ def one_python():
     return pythons[0]
 
 
+# The agent's two accountings. Fault and hostile cases run in both: wall
+# mode has its own BPF programs (sched_switch, open intervals) and its own
+# userspace (thread snapshots, task states). `mode` is the arguments to add.
+MODES = {"cpu": [], "wall": ["--mode", "wall"]}
+
+
+@pytest.fixture(params=sorted(MODES))
+def mode(request):
+    return list(MODES[request.param])
+
+
 @pytest.fixture(scope="session")
 def prof_bin():
     """Path of pybpf-prof; skips when it is not configured."""

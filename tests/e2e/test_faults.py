@@ -22,6 +22,7 @@
 
 Every target's exit status is checked; none is ever stopped.
 """
+import collections
 import glob
 import json
 import os
@@ -35,7 +36,7 @@ import time
 import pytest
 
 from conftest import (WORKLOADS, LiveProfiler, Workload, c_shared_lib, frame_names,
-                      interpreter_list, load_profile, samples_of, total)
+                      interpreter_list, load_profile, num_label, samples_of, total)
 
 NAME_RE = re.compile(r"^pybpf-[A-Za-z0-9.-]+-\d{8}T\d{6}Z-\d{4}\.pb\.gz$")
 TMP_RE = re.compile(r"^\.pybpf-[A-Za-z0-9.-]+-\d{8}T\d{6}Z-\d{4}\.pb\.gz\.[A-Za-z0-9]{6}$")
@@ -74,6 +75,21 @@ def stop_agent(p, timeout=30):
     return err
 
 
+def check_wall(prof, what):
+    """A wall-mode profile gives no thread more wall time than the profile
+    lasted (open intervals closed at its end, none counted twice or from a
+    stepped clock). Nothing to check in CPU mode."""
+    if prof["sample_types"][-1]["type"] != "wall":
+        return
+    per_thread = collections.Counter()
+    for s in prof["samples"]:
+        per_thread[(num_label(s, "pid"), num_label(s, "tid"))] += s["values"][1]
+    limit = prof["duration_nanos"] * 1.1 + 0.2e9
+    over = {k: v for k, v in per_thread.items() if v > limit}
+    assert not over, "%s: threads with more wall time than %d ns: %s" % (
+        what, prof["duration_nanos"], over)
+
+
 def check_dir(d):
     """Every final name is a valid profile; anything else is a temp file."""
     files = sorted(os.listdir(d))
@@ -81,11 +97,11 @@ def check_dir(d):
     other = [f for f in files if not NAME_RE.match(f)]
     assert all(TMP_RE.match(f) for f in other), "misnamed files: %s" % other
     for f in final:
-        load_profile(d / f)
+        check_wall(load_profile(d / f), f)
     return final, other
 
 
-def test_sigkill_mid_write_leaves_no_partial_file(one_python, root_prof, tmp_path):
+def test_sigkill_mid_write_leaves_no_partial_file(one_python, root_prof, tmp_path, mode):
     out = tmp_path / "out"
     out.mkdir()
     kills = 0
@@ -93,8 +109,8 @@ def test_sigkill_mid_write_leaves_no_partial_file(one_python, root_prof, tmp_pat
         # --rate 999 and 1 s intervals: a write every second, each bigger;
         # the kills land at different offsets into the interval.
         for i in range(8):
-            p = start_agent(root_prof, ["--all-pythons", "--rate", 999, "--interval", 1,
-                                        "--output-dir", out])
+            p = start_agent(root_prof, mode + ["--all-pythons", "--rate", 999, "--interval", 1,
+                                               "--output-dir", out])
             time.sleep(1.0 + 0.13 * i)
             os.killpg(p.pid, signal.SIGKILL)
             p.wait(30)
@@ -102,7 +118,7 @@ def test_sigkill_mid_write_leaves_no_partial_file(one_python, root_prof, tmp_pat
             assert not_stopped(w.pid)
         final, temps = check_dir(out)
         # The next agent starts fine on the same directory and writes.
-        p = start_agent(root_prof, ["--all-pythons", "--interval", 1, "--output-dir", out])
+        p = start_agent(root_prof, mode + ["--all-pythons", "--interval", 1, "--output-dir", out])
         time.sleep(2.5)
         stop_agent(p)
         assert w.alive(), "the workload died"
@@ -136,13 +152,13 @@ def fill(path):
         os.close(fd)
 
 
-def test_enospc_is_logged_retried_and_recovers(one_python, root_prof, small_tmpfs):
+def test_enospc_is_logged_retried_and_recovers(one_python, root_prof, small_tmpfs, mode):
     out = small_tmpfs
     filler = out / "filler"
     with Workload(one_python, "split.py", 30) as w:
         fill(filler)
-        p = start_agent(root_prof, ["--all-pythons", "--interval", 1, "--output-dir", out,
-                                    "--max-files", 4])
+        p = start_agent(root_prof, mode + ["--all-pythons", "--interval", 1, "--output-dir", out,
+                                           "--max-files", 4])
         time.sleep(3.5)
         assert p.proc.poll() is None, "the agent died on a full directory"
         during = [f for f in os.listdir(out) if f != "filler"]
@@ -159,11 +175,11 @@ def test_enospc_is_logged_retried_and_recovers(one_python, root_prof, small_tmpf
     assert len(final) >= 2, (final, err)
 
 
-def test_output_dir_deleted_and_recreated(one_python, root_prof, tmp_path):
+def test_output_dir_deleted_and_recreated(one_python, root_prof, tmp_path, mode):
     out = tmp_path / "gone"
     out.mkdir()
     with Workload(one_python, "split.py", 30) as w:
-        p = start_agent(root_prof, ["--all-pythons", "--interval", 1, "--output-dir", out])
+        p = start_agent(root_prof, mode + ["--all-pythons", "--interval", 1, "--output-dir", out])
         time.sleep(2.5)
         for f in os.listdir(out):
             os.unlink(out / f)
@@ -179,7 +195,7 @@ def test_output_dir_deleted_and_recreated(one_python, root_prof, tmp_path):
     assert not temps
 
 
-def test_memlock_limit_low(one_python, root_prof, run_profiler, tmp_path):
+def test_memlock_limit_low(one_python, root_prof, run_profiler, tmp_path, mode):
     """RLIMIT_MEMLOCK of 64 KiB: the agent either profiles (kernels that
     charge BPF maps to the memory cgroup ignore the limit) or says why in
     one line with the documented exit code; it never crashes."""
@@ -190,7 +206,7 @@ def test_memlock_limit_low(one_python, root_prof, run_profiler, tmp_path):
 
     with Workload(one_python, "split.py", 8) as w:
         pid = w.pid
-        argv = [str(root_prof), "--pid", str(pid), "--duration", "2", "-o", str(out)]
+        argv = [str(root_prof)] + mode + ["--pid", str(pid), "--duration", "2", "-o", str(out)]
         r = subprocess.run(argv, capture_output=True, text=True, timeout=120,
                            preexec_fn=low_memlock)
         finish(w)
@@ -203,22 +219,25 @@ def test_memlock_limit_low(one_python, root_prof, run_profiler, tmp_path):
         assert lines and lines[-1].startswith("pybpf-prof: "), r.stderr
 
 
-def test_two_agents_at_once(one_python, root_prof, tmp_path):
+def test_two_agents_at_once(one_python, root_prof, tmp_path, mode):
     a, b = tmp_path / "a.pb.gz", tmp_path / "b.pb.gz"
     with Workload(one_python, "split.py", 10) as w:
-        pa = start_agent(root_prof, ["--pid", w.pid, "--duration", 4, "-o", a])
-        pb = start_agent(root_prof, ["--all-pythons", "--duration", 4, "-o", b])
+        pa = start_agent(root_prof, mode + ["--pid", w.pid, "--duration", 4, "-o", a])
+        pb = start_agent(root_prof, mode + ["--all-pythons", "--duration", 4, "-o", b])
         ra = pa.wait(120)
         rb = pb.wait(120)
         finish(w)
     assert ra[0] == 0, ra[2]
     assert rb[0] == 0, rb[2]
-    ha, hb = heavy(load_profile(a), w.pid, one_python), heavy(load_profile(b), w.pid, one_python)
+    pa, pb = load_profile(a), load_profile(b)
+    check_wall(pa, "--pid agent")
+    check_wall(pb, "--all-pythons agent")
+    ha, hb = heavy(pa, w.pid, one_python), heavy(pb, w.pid, one_python)
     # Each saw the workload as if alone: its own maps, its own counts.
     assert ha >= 20 and hb >= 20, (ha, hb)
 
 
-def test_target_execs_into_a_non_python_program(one_python, root_prof, tmp_path):
+def test_target_execs_into_a_non_python_program(one_python, root_prof, tmp_path, mode):
     """A profiled Python replaces itself (exec) by a shell loop: the agent
     notices, keeps running, and the process ends by itself with status 0."""
     out = tmp_path / "exec.pb.gz"
@@ -232,7 +251,7 @@ def test_target_execs_into_a_non_python_program(one_python, root_prof, tmp_path)
     script = tmp_path / "execs.py"
     script.write_text(code)
     with Workload(one_python, "split.py", argv=[one_python.path, script]) as w:
-        p = start_agent(root_prof, ["--all-pythons", "-o", out])
+        p = start_agent(root_prof, mode + ["--all-pythons", "-o", out])
         rc = w.wait(300)
         time.sleep(1.0)
         assert p.proc.poll() is None, "the agent died when its target exec'd"
@@ -241,10 +260,12 @@ def test_target_execs_into_a_non_python_program(one_python, root_prof, tmp_path)
     assert rc == 0, w.err_lines
     assert w.matching(r"^done$"), w.lines
     assert arc == 0, err
-    assert total(samples_of(load_profile(out), w.pid)) >= 5, err
+    prof = load_profile(out)
+    check_wall(prof, out.name)
+    assert total(samples_of(prof, w.pid)) >= 5, err
 
 
-def test_libpython_dlopened_late(root_prof, tmp_path):
+def test_libpython_dlopened_late(root_prof, tmp_path, mode):
     """A C program that dlopen()s a shared libpython after 2 s and then runs
     Python: the agent, already running, profiles its Python code."""
     cc = shutil.which("cc") or shutil.which("gcc")
@@ -259,7 +280,7 @@ def test_libpython_dlopened_late(root_prof, tmp_path):
     subprocess.run([cc, "-O1", "-o", str(exe), str(WORKLOADS / "late_dlopen.c"), "-ldl"], check=True)
     out = tmp_path / "late.pb.gz"
     with Workload(py, "split.py", argv=[exe, lib]) as w:
-        p = start_agent(root_prof, ["--all-pythons", "-o", out])
+        p = start_agent(root_prof, mode + ["--all-pythons", "-o", out])
         rc = w.wait(300)
         p.signal(signal.SIGINT)
         arc, _, err = p.wait(60)
@@ -279,7 +300,7 @@ def _libfaketime():
     return None
 
 
-def test_clock_stepped_back(one_python, root_prof, pprofcheck, tmp_path):
+def test_clock_stepped_back(one_python, root_prof, pprofcheck, tmp_path, mode):
     """CLOCK_REALTIME steps back one hour while the agent writes 1 s
     intervals with --max-files 3. Only the agent sees the step: it runs
     under libfaketime (LD_PRELOAD, offset read from a file, the monotonic
@@ -298,8 +319,8 @@ def test_clock_stepped_back(one_python, root_prof, pprofcheck, tmp_path):
     env = dict(os.environ, LD_PRELOAD=lib, FAKETIME_TIMESTAMP_FILE=str(offset),
                FAKETIME_CACHE_DURATION="1", FAKETIME_DONT_FAKE_MONOTONIC="1")
     with Workload(one_python, "split.py", 60) as w:
-        p = LiveProfiler(root_prof, ["--pid", w.pid, "--interval", 1, "--output-dir", out,
-                                     "--max-files", 3, "-v"], env=env).start()
+        p = LiveProfiler(root_prof, mode + ["--pid", w.pid, "--interval", 1, "--output-dir", out,
+                                            "--max-files", 3, "-v"], env=env).start()
         p.wait_for_stderr(r"sampling at", 120)
         p.wait_for_stderr(r"interval 3: ", 60)
         before_step = time.time()
@@ -332,7 +353,7 @@ def unmapper(tmp_path_factory):
     return c_shared_lib(tmp_path_factory, "unmapper.c")
 
 
-def test_target_unmaps_its_frames_mid_sample(one_python, root_prof, unmapper, tmp_path):
+def test_target_unmaps_its_frames_mid_sample(one_python, root_prof, unmapper, tmp_path, mode):
     """The target takes away the pages holding its current frame and its code
     object (mprotect PROT_NONE, then munmap) while it burns CPU in C, then
     puts them back (workloads/unmaps.py): the agent keeps sampling, counts
@@ -341,7 +362,7 @@ def test_target_unmaps_its_frames_mid_sample(one_python, root_prof, unmapper, tm
     out = tmp_path / "unmaps.pb.gz"
     go = tmp_path / "go"
     with Workload(one_python, "unmaps.py", unmapper, 1, 0.8, go) as w:
-        p = start_agent(root_prof, ["--pid", w.pid, "--rate", 999, "-o", out])
+        p = start_agent(root_prof, mode + ["--pid", w.pid, "--rate", 999, "-o", out])
         go.touch()  # the windows start once the agent samples
         rc = w.wait(300)
         arc, _, err = p.wait(60)  # --pid: the agent ends with its target
@@ -353,6 +374,7 @@ def test_target_unmaps_its_frames_mid_sample(one_python, root_prof, unmapper, tm
         r"\b(read_fault_frame|read_fault_code|code_read_fault|torn_frame_chain)=(\d+)", err)}
     assert faults.get("read_fault_frame", 0) > 0, err
     prof = load_profile(out)
+    check_wall(prof, out.name)
     work = one_python.func_name("normal_work")
     done = sum(s["values"][0] for s in samples_of(prof, w.pid) if work in frame_names(s))
     assert done >= 20, (done, err)

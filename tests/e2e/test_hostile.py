@@ -177,12 +177,12 @@ def profile_for(prof_bin, args, seconds):
     return rc, out, err, hwm
 
 
-@pytest.mark.parametrize("mode", ["garbage", "cycle", "debug"])
-def test_fake_runtime_pid(fakes, root_prof, run_profiler, tmp_path, mode):
-    exe = fakes["fake313" if mode == "debug" else "fake311"]
+@pytest.mark.parametrize("kind", ["garbage", "cycle", "debug"])
+def test_fake_runtime_pid(fakes, root_prof, run_profiler, tmp_path, kind, mode):
+    exe = fakes["fake313" if kind == "debug" else "fake311"]
     out = tmp_path / "p.pb.gz"
-    with Target([exe, mode, 6], 6) as t:
-        rc, _, err = run_profiler(["--pid", t.pid, "--duration", 2, "-o", out])
+    with Target([exe, kind, 6], 6) as t:
+        rc, _, err = run_profiler(mode + ["--pid", t.pid, "--duration", 2, "-o", out])
     if rc == 0:
         prof = load_profile(out)
         # Whatever was sampled from garbage, no frame is a real function.
@@ -194,7 +194,7 @@ def test_fake_runtime_pid(fakes, root_prof, run_profiler, tmp_path, mode):
         assert not out.exists()
 
 
-def test_hostile_neighbours_do_not_hurt(fakes, root_prof, one_python, tmp_path):
+def test_hostile_neighbours_do_not_hurt(fakes, root_prof, one_python, tmp_path, mode):
     """--all-pythons over a real Python and every hostile kind at once."""
     lib = tmp_path / "huge.so"
     sparse_huge_elf(fakes["fake311"], lib)
@@ -209,7 +209,7 @@ def test_hostile_neighbours_do_not_hurt(fakes, root_prof, one_python, tmp_path):
             Target([fakes["plain"], "map", secs + 10, lib], secs), \
             Target([fakes["plain"], "map", secs + 10, trunc], secs):
         t0 = time.monotonic()
-        rc, _, err, hwm = profile_for(root_prof, ["--all-pythons", "-o", out], secs)
+        rc, _, err, hwm = profile_for(root_prof, mode + ["--all-pythons", "-o", out], secs)
         took = time.monotonic() - t0
         assert rc == 0, err
         assert w.alive(), "the real workload died"
@@ -282,7 +282,7 @@ class Inotify:
 
 @pytest.mark.parametrize("who", ["root", "nobody"])
 def test_mapped_path_swapped_for_a_link_to_a_host_file(one_python, root_prof, tmp_path,
-                                                       world_writable_dir, who):
+                                                       world_writable_dir, who, mode):
     """In its own mount namespace the target runs a copy of the interpreter
     from a tmpfs, then mounts a new tmpfs over that directory holding a
     link, at the same path, to a host file. /proc/PID/maps still names the
@@ -330,7 +330,7 @@ def test_mapped_path_swapped_for_a_link_to_a_host_file(one_python, root_prof, tm
     try:
         with Target(prefix + ["--propagation", "private", "sh", str(script)], 4) as t:
             watch.events()  # nothing before the agent starts
-            rc, _, err, _ = profile_for(root_prof, ["--all-pythons", "-o", out], 3)
+            rc, _, err, _ = profile_for(root_prof, mode + ["--all-pythons", "-o", out], 3)
             assert rc == 0, err
         opened = watch.events()
     finally:
@@ -429,10 +429,10 @@ def by_script(pids, script):
     return None
 
 
-def profile_watched(root_prof, watch, w, out, secs):
+def profile_watched(root_prof, watch, w, out, secs, mode):
     """--all-pythons for secs next to the hostile targets; (stderr, peak RSS)."""
     watch.events()  # nothing before the agent starts
-    rc, _, err, hwm = profile_for(root_prof, ["--all-pythons", "-o", out], secs)
+    rc, _, err, hwm = profile_for(root_prof, mode + ["--all-pythons", "-o", out], secs)
     assert rc == 0, err
     assert w.alive(), "the real workload died"
     return err, hwm
@@ -451,7 +451,7 @@ def check_hostile_run(prof, err, hwm, neighbour, one_python, opened, named):
 
 
 def test_hostile_targets_as_unprivileged_user(fakes, root_prof, one_python, world_writable_dir,
-                                              tmp_path):
+                                              tmp_path, mode):
     """Every hostile kind run as uid 65534 (setpriv), next to a real Python:
     fake runtimes (garbage, cycles, bad debug offsets), a huge sparse and a
     truncated ELF mapped, a mapped ELF then replaced by a link to a host
@@ -485,7 +485,7 @@ def test_hostile_targets_as_unprivileged_user(fakes, root_prof, one_python, worl
                 NOBODY + [copy, kit["selfswap.py"], 4, decoy], 4, env=env))
             huge = stack.enter_context(Target(NOBODY + [copy_b, kit["hugename.py"], 4], 4, env=env))
             assert os.path.islink(copy) and os.path.islink(kit["swap"])
-            err, hwm = profile_watched(root_prof, watch, w, out, secs)
+            err, hwm = profile_watched(root_prof, watch, w, out, secs, mode)
         opened = watch.events()
     finally:
         watch.close()
@@ -535,7 +535,7 @@ done < pids
 """
 
 
-def test_hostile_targets_in_a_container(fakes, root_prof, one_python, tmp_path):
+def test_hostile_targets_in_a_container(fakes, root_prof, one_python, tmp_path, mode):
     """The hostile kinds inside a container (own mount and PID namespaces,
     pivot_root into a root built here, every target as uid 65534 there),
     with two container tricks more: a mapped ELF at the very path where the
@@ -596,7 +596,7 @@ def test_hostile_targets_in_a_container(fakes, root_prof, one_python, tmp_path):
         with Workload(one_python, "split.py", 20) as w, Target(argv, secs) as ctr:
             kids = descendants(ctr.pid)
             swapped, huge = by_script(kids, "selfswap.py"), by_script(kids, "hugename.py")
-            err, hwm = profile_watched(root_prof, watch, w, out, secs)
+            err, hwm = profile_watched(root_prof, watch, w, out, secs, mode)
         opened = watch.events()
     finally:
         watch.close()
@@ -610,7 +610,8 @@ def threadcycle(tmp_path_factory):
     return c_shared_lib(tmp_path_factory, "threadcycle.c", ["-pthread"])
 
 
-def test_thread_list_cycle_in_a_real_interpreter(one_python, root_prof, threadcycle, tmp_path):
+def test_thread_list_cycle_in_a_real_interpreter(one_python, root_prof, threadcycle, tmp_path,
+                                                  mode):
     """A real interpreter's only thread state points at itself as `next`
     for 3 s while a native thread of the process (no thread state) burns
     CPU (workloads/threadcycle.py; no Python runs meanwhile, so CPython
@@ -622,7 +623,7 @@ def test_thread_list_cycle_in_a_real_interpreter(one_python, root_prof, threadcy
     out = tmp_path / "cycle.pb.gz"
     go = tmp_path / "go"
     with Workload(one_python, "threadcycle.py", threadcycle, 3, go) as w:
-        p = LiveProfiler(root_prof, ["--pid", w.pid, "--rate", 999, "-o", out, "-v"]).start()
+        p = LiveProfiler(root_prof, mode + ["--pid", w.pid, "--rate", 999, "-o", out, "-v"]).start()
         try:
             p.wait_for_stderr(r"sampling at", 120)
             go.touch()
