@@ -17,11 +17,17 @@
  * Retention runs after each write and is best effort: a file that cannot
  * be deleted now is tried again at the next write.
  *
- * Names never go back in time within one outdir: when the wall clock is
- * stepped backwards, the next names keep the last stamp used (seq goes on;
- * one second more when seq would run out of its digits), so that byte order
- * stays write order and retention still deletes the oldest intervals, not
- * the newest. The profile itself keeps the clock's own start time.
+ * Names never go back in time: when the wall clock is stepped backwards,
+ * the next names keep the last stamp used (seq goes on; one second more when
+ * seq would run out of its digits), so that byte order stays write order and
+ * retention still deletes the oldest intervals, not the newest. "The last
+ * stamp used" includes the files a previous agent left: before its first
+ * write an outdir takes the newest of our names already in the directory as
+ * its last one, so an agent restarted after a backward step does not name
+ * files that sort before the older ones (and see them deleted first). The
+ * name's stamp is thus the UTC start of the interval, or, while the clock is
+ * behind the newest name in the directory, that name's stamp. The profile
+ * itself keeps the clock's own start time.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -56,6 +62,7 @@ struct outdir {
 	char last_stamp[STAMP_LEN + 1];
 	int64_t last_sec;      /* the second last_stamp names; valid when last_stamp[0] */
 	unsigned int next_seq; /* first seq to try for last_stamp */
+	bool seeded;	       /* the directory's newest name has been read */
 	struct writer_opts write;
 	const char *suffix; /* the format's, e.g. ".pb.gz" */
 };
@@ -300,6 +307,52 @@ out_close_dir:
 	return err;
 }
 
+/*
+ * Take the newest of our names in the directory as the last one written, so
+ * that no name of ours sorts before it. Once done (an empty directory
+ * included), never again: from then on this outdir's own names are the
+ * newest. A directory that cannot be read now is tried at the next write.
+ */
+static void seed_from_dir(struct outdir *d)
+{
+	size_t plen = strlen(NAME_PREFIX), hlen = strlen(d->host), n = 0;
+	struct entry *v = NULL;
+	const char *stamp;
+	unsigned long seq;
+	struct tm tm = {0};
+	time_t sec;
+	DIR *dir;
+
+	dir = opendir(d->dir);
+	if (!dir)
+		return;
+	if (scan(d, dir, &v, &n))
+		goto out_close_dir;
+	d->seeded = true;
+	if (!n)
+		goto out_free;
+	/* our_name_len() checked the shape: stamp, '-', at least SEQ_DIGITS digits. */
+	stamp = v[n - 1].name + plen + hlen + 1;
+	if (!strptime(stamp, "%Y%m%dT%H%M%SZ", &tm))
+		goto out_free;
+	sec = timegm(&tm);
+	seq = strtoul(stamp + STAMP_LEN + 1, NULL, 10);
+	seq = seq < SEQ_LIMIT ? seq + 1 : SEQ_LIMIT;
+	/* A stamp of ours from before (the directory was missing then) may be newer. */
+	if (d->last_stamp[0] && (int64_t)sec < d->last_sec)
+		goto out_free;
+	if (d->last_stamp[0] && (int64_t)sec == d->last_sec && seq < d->next_seq)
+		goto out_free;
+	memcpy(d->last_stamp, stamp, STAMP_LEN);
+	d->last_stamp[STAMP_LEN] = '\0';
+	d->last_sec = (int64_t)sec;
+	d->next_seq = (unsigned int)seq;
+out_free:
+	entries_free(v, n);
+out_close_dir:
+	closedir(dir);
+}
+
 /* Encode the profile into a new file under exactly `path`. 0 or -errno. */
 static int write_one(const struct outdir *d, const char *path, const struct profile *p)
 {
@@ -327,6 +380,8 @@ int outdir__write(struct outdir *d, const struct profile *p, int64_t start_ns, c
 	int64_t sec;
 	int err, len;
 
+	if (!d->seeded)
+		seed_from_dir(d);
 	sec = ns_to_sec(start_ns);
 	if (d->last_stamp[0] && sec <= d->last_sec) {
 		/* The same second, or the clock went back: after the last name. */

@@ -308,7 +308,8 @@ def test_clock_stepped_back(one_python, root_prof, pprofcheck, tmp_path, mode):
     The files kept are the last three written (not the stale ones from
     before the step), their names sort in write order, every profile is
     valid, its time is the clock's (an hour back) and its duration the
-    monotonic one (about 1 s, never negative or an hour)."""
+    monotonic one (about 1 s, never negative or an hour). An agent started
+    afterwards, the clock still back, keeps its own files too."""
     lib = _libfaketime()
     if not lib:
         pytest.skip("libfaketime not installed (Debian: faketime)")
@@ -346,6 +347,18 @@ def test_clock_stepped_back(one_python, root_prof, pprofcheck, tmp_path, mode):
     assert stepped >= 2, "libfaketime's step not seen in the kept profiles: %s" % err
     # The workload was profiled after the step (the last, cut short, may be empty).
     assert sum(total(samples_of(load_profile(out / f), w.pid)) for f in final) >= 1, err
+    # A new agent, started with the clock still an hour back, names its files
+    # after the newest ones there: retention then deletes the old files, not
+    # the new agent's (it once named them an hour "earlier" and lost them).
+    with Workload(one_python, "split.py", 30) as w2:
+        p = LiveProfiler(root_prof, mode + ["--pid", w2.pid, "--interval", 1, "--output-dir", out,
+                                            "--max-files", 3, "-v"], env=env).start()
+        p.wait_for_stderr(r"interval 3: ", 60)
+        err2 = stop_agent(p)
+    wrote2 = re.findall(r"wrote (\S+)", err2)
+    assert wrote2[0] > wrote[-1], (wrote, wrote2)
+    final, temps = check_dir(out)
+    assert [str(out / f) for f in final] == wrote2[-3:], (final, wrote2)
 
 
 @pytest.fixture(scope="module")

@@ -223,6 +223,20 @@ out:
 }
 
 /*
+ * Two writes with the clock an hour behind the newest name in `dir`,
+ * pybpf-h-20240102T030407Z-0000: they follow it, seq 1 and 2.
+ */
+static void write_an_hour_back(struct outdir *d, const struct profile *p, const char *dir)
+{
+	char path[512];
+
+	CHECK_EQ_INT(outdir__write(d, p, T0_NS - 3600 * SEC_NS, path, sizeof(path)), 0);
+	CHECK_EQ_STR(path, join(dir, "pybpf-h-20240102T030407Z-0001.pb.gz"));
+	CHECK_EQ_INT(outdir__write(d, p, T0_NS - 3599 * SEC_NS, path, sizeof(path)), 0);
+	CHECK_EQ_STR(path, join(dir, "pybpf-h-20240102T030407Z-0002.pb.gz"));
+}
+
+/*
  * The wall clock stepped back an hour between writes: the next names follow
  * the last one (same stamp, next seq) so that they still sort in write
  * order, and retention deletes the oldest intervals written, not the newest.
@@ -240,10 +254,7 @@ static void test_clock_stepped_back(void)
 		goto out;
 	for (int i = 0; i < 3; i++)
 		CHECK_EQ_INT(outdir__write(d, p, T0_NS + i * SEC_NS, NULL, 0), 0);
-	CHECK_EQ_INT(outdir__write(d, p, T0_NS - 3600 * SEC_NS, path, sizeof(path)), 0);
-	CHECK_EQ_STR(path, join(t.path, "pybpf-h-20240102T030407Z-0001.pb.gz"));
-	CHECK_EQ_INT(outdir__write(d, p, T0_NS - 3599 * SEC_NS, path, sizeof(path)), 0);
-	CHECK_EQ_STR(path, join(t.path, "pybpf-h-20240102T030407Z-0002.pb.gz"));
+	write_an_hour_back(d, p, t.path);
 	list = listing(t.path);
 	snprintf(expect, sizeof(expect), "%s %s %s", "pybpf-h-20240102T030407Z-0000.pb.gz",
 		 "pybpf-h-20240102T030407Z-0001.pb.gz", "pybpf-h-20240102T030407Z-0002.pb.gz");
@@ -256,6 +267,65 @@ out:
 	outdir__free(d);
 	profile__free(p);
 	tmpdir_remove(&t);
+}
+
+/*
+ * A new agent (a new outdir on the same directory) started after the clock
+ * stepped back: its names follow the newest name already there, so they
+ * sort after the older files and retention deletes those, not the new ones.
+ * Names of another host do not count; a seq at its limit moves the stamp
+ * one second on.
+ */
+static void test_restart_after_clock_stepped_back(void)
+{
+	struct tmpdir t, t2;
+	struct profile *p = make_profile(3, 1);
+	struct outdir *d = NULL;
+	char path[512], *list, expect[1024];
+
+	tmpdir_make(&t);
+	tmpdir_make(&t2);
+	if (!p)
+		goto out;
+	d = open_dir(t.path, "h", 3, 0);
+	for (int i = 0; d && i < 3; i++)
+		CHECK_EQ_INT(outdir__write(d, p, T0_NS + i * SEC_NS, NULL, 0), 0);
+	outdir__free(d);
+	touch(join(t.path, "pybpf-other-20991231T000000Z-0000.pb.gz"), 10);
+
+	d = open_dir(t.path, "h", 3, 0);
+	if (!d)
+		goto out;
+	write_an_hour_back(d, p, t.path);
+	list = listing(t.path);
+	snprintf(expect, sizeof(expect), "%s %s %s %s", "pybpf-h-20240102T030407Z-0000.pb.gz",
+		 "pybpf-h-20240102T030407Z-0001.pb.gz", "pybpf-h-20240102T030407Z-0002.pb.gz",
+		 "pybpf-other-20991231T000000Z-0000.pb.gz");
+	CHECK_EQ_STR(list, expect);
+	free(list);
+	/* Once the clock passes the newest name, names are its own again. */
+	CHECK_EQ_INT(outdir__write(d, p, T0_NS + 10 * SEC_NS, path, sizeof(path)), 0);
+	CHECK_EQ_STR(path, join(t.path, "pybpf-h-20240102T030415Z-0000.pb.gz"));
+	outdir__free(d);
+	/* A restart with the clock ahead of every name: the clock's own stamp. */
+	d = open_dir(t.path, "h", 3, 0);
+	if (!d)
+		goto out;
+	CHECK_EQ_INT(outdir__write(d, p, T0_NS + 20 * SEC_NS, path, sizeof(path)), 0);
+	CHECK_EQ_STR(path, join(t.path, "pybpf-h-20240102T030425Z-0000.pb.gz"));
+	outdir__free(d);
+
+	touch(join(t2.path, "pybpf-h-20240102T030500Z-9999.pb.gz"), 10);
+	d = open_dir(t2.path, "h", 0, 0);
+	if (!d)
+		goto out;
+	CHECK_EQ_INT(outdir__write(d, p, T0_NS, path, sizeof(path)), 0);
+	CHECK_EQ_STR(path, join(t2.path, "pybpf-h-20240102T030501Z-0000.pb.gz"));
+out:
+	outdir__free(d);
+	profile__free(p);
+	tmpdir_remove(&t);
+	tmpdir_remove(&t2);
 }
 
 static void test_unique_within_second(void)
@@ -308,7 +378,7 @@ static void test_retention_count(void)
 {
 	struct tmpdir t;
 	struct profile *p = make_profile(4, 3);
-	struct outdir *d;
+	struct outdir *d, *d2 = NULL;
 	char *list, path[512];
 
 	tmpdir_make(&t);
@@ -333,19 +403,26 @@ static void test_retention_count(void)
 	CHECK(exists(join(t.path, "pybpf-h-20100101T000000Z-0000.pb.gz")));
 	CHECK_EQ_INT(count_entries(t.path), 3 + 1 + (int)(sizeof(foreign) / sizeof(foreign[0])));
 
-	/* the file just written is kept even when it is the oldest */
+	/*
+	 * The file just written is kept even when it is the oldest: a second
+	 * agent on the directory wrote a newer one since this one's first write.
+	 */
 	outdir__free(d);
 	d = open_dir(t.path, "h", 1, 0);
-	if (!d)
+	d2 = open_dir(t.path, "h", 1, 0);
+	if (!d || !d2)
 		goto out;
-	CHECK_EQ_INT(outdir__write(d, p, T0_NS - 3600 * SEC_NS, path, sizeof(path)), 0);
+	CHECK_EQ_INT(outdir__write(d, p, T0_NS + 5 * 60 * SEC_NS, NULL, 0), 0);
+	CHECK_EQ_INT(outdir__write(d2, p, T0_NS + 3600 * SEC_NS, NULL, 0), 0);
+	CHECK_EQ_INT(outdir__write(d, p, T0_NS + 6 * 60 * SEC_NS, path, sizeof(path)), 0);
+	CHECK_EQ_STR(path, join(t.path, "pybpf-h-20240102T031005Z-0000.pb.gz"));
 	CHECK(exists(path));
 	list = listing(t.path);
-	CHECK(strstr(list, "pybpf-h-20240102T020405Z-0000.pb.gz") != NULL);
-	CHECK(strstr(list, "pybpf-h-20240102T030805Z-0000.pb.gz") == NULL);
+	CHECK(strstr(list, "pybpf-h-20240102T040405Z-0000.pb.gz") == NULL);
 	free(list);
 out:
 	outdir__free(d);
+	outdir__free(d2);
 	profile__free(p);
 	tmpdir_remove(&t);
 }
@@ -612,6 +689,6 @@ out:
 }
 
 TEST_MAIN(TEST(test_names_sort_by_time), TEST(test_format_suffix), TEST(test_unique_within_second),
-	  TEST(test_clock_stepped_back), TEST(test_retention_count), TEST(test_retention_bytes),
-	  TEST(test_stale_temp_files), TEST(test_missing_dir), TEST(test_readonly_dir),
-	  TEST(test_disk_full))
+	  TEST(test_clock_stepped_back), TEST(test_restart_after_clock_stepped_back),
+	  TEST(test_retention_count), TEST(test_retention_bytes), TEST(test_stale_temp_files),
+	  TEST(test_missing_dir), TEST(test_readonly_dir), TEST(test_disk_full))
