@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <linux/capability.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -477,6 +478,9 @@ static void emit_interval(struct daemon *d)
 		p = NULL;
 	}
 	profile__free(p);
+	/* Give the pages of this interval's peak back to the kernel: RSS then
+	 * follows what the agent holds, not the largest interval it ever had. */
+	malloc_trim(0);
 }
 
 /* Always-on mode: a profile per interval until a signal (or --duration). */
