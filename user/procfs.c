@@ -16,8 +16,37 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <linux/fs.h>
+#include <linux/types.h>
+
+/* PROCMAP_QUERY (Linux 6.11 UAPI), for headers older than the kernel. */
+#ifndef PROCMAP_QUERY
+struct procmap_query {
+	__u64 size;
+	__u64 query_flags;
+	__u64 query_addr;
+	__u64 vma_start;
+	__u64 vma_end;
+	__u64 vma_flags;
+	__u64 vma_page_size;
+	__u64 vma_offset;
+	__u64 inode;
+	__u32 dev_major;
+	__u32 dev_minor;
+	__u32 vma_name_size;
+	__u32 build_id_size;
+	__u64 vma_name_addr;
+	__u64 build_id_addr;
+};
+#define PROCMAP_QUERY _IOWR(0x66, 17, struct procmap_query)
+#define PROCMAP_QUERY_VMA_EXECUTABLE 0x04
+#define PROCMAP_QUERY_COVERING_OR_NEXT_VMA 0x10
+#define PROCMAP_QUERY_FILE_BACKED_VMA 0x20
+#endif
 
 /* stat lines are short, but comm is read from untrusted input in tests */
 #define PROCFS_STAT_MAX 8192
@@ -210,6 +239,97 @@ int procfs__maps(const char *proc, pid_t pid, procfs_mapping_cb cb, void *arg)
 out_free_mapping:
 	free(m);
 out:
+	return err;
+}
+
+static uint64_t procfs__mix(uint64_t h, uint64_t v)
+{
+	h ^= v + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+	return h * 0xff51afd7ed558ccdull;
+}
+
+/* Distinct files a digest tells apart; a process with more gets -E2BIG. */
+#define PROCFS_DIGEST_FILES 256
+
+struct procfs_file_id {
+	uint64_t dev, ino;
+};
+
+static int procfs__file_id_cmp(const void *a, const void *b)
+{
+	const struct procfs_file_id *x = a, *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	return (x->ino > y->ino) - (x->ino < y->ino);
+}
+
+int procfs__open_maps(const char *proc, pid_t pid)
+{
+	char path[PATH_MAX];
+	int fd, err;
+
+	err = procfs__path(path, sizeof(path), proc, pid, "maps");
+	if (err)
+		return err;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? procfs__errno(errno) : fd;
+}
+
+int procfs__code_files_digest(int maps_fd, uint64_t *digest)
+{
+	struct procfs_file_id *ids;
+	struct procmap_query q;
+	uint64_t h = 0, addr = 0;
+	size_t n = 0, i;
+	int err = 0;
+
+	ids = malloc(PROCFS_DIGEST_FILES * sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	for (;;) {
+		struct procfs_file_id id;
+
+		memset(&q, 0, sizeof(q));
+		q.size = sizeof(q);
+		q.query_flags = PROCMAP_QUERY_COVERING_OR_NEXT_VMA | PROCMAP_QUERY_VMA_EXECUTABLE |
+				PROCMAP_QUERY_FILE_BACKED_VMA;
+		q.query_addr = addr;
+		if (ioctl(maps_fd, PROCMAP_QUERY, &q) != 0) {
+			/* ENOENT: no mapping at or above addr, the end. */
+			if (errno != ENOENT)
+				err = errno == ENOTTY || errno == EINVAL ? -EOPNOTSUPP
+									 : procfs__errno(errno);
+			break;
+		}
+		if (q.vma_end <= addr) {
+			err = -EIO; /* the kernel did not move forward */
+			break;
+		}
+		addr = q.vma_end;
+		/* A file mapped as code again (node remaps part of its own text)
+		 * is the same file: the digest is of the set. */
+		id.dev = (uint64_t)q.dev_major << 32 | q.dev_minor;
+		id.ino = q.inode;
+		for (i = 0; i < n; i++)
+			if (ids[i].dev == id.dev && ids[i].ino == id.ino)
+				break;
+		if (i < n)
+			continue;
+		if (n == PROCFS_DIGEST_FILES) {
+			err = -E2BIG;
+			break;
+		}
+		ids[n++] = id;
+	}
+	if (err)
+		goto out_free_ids;
+	qsort(ids, n, sizeof(*ids), procfs__file_id_cmp);
+	for (i = 0; i < n; i++)
+		h = procfs__mix(procfs__mix(h, ids[i].dev), ids[i].ino);
+	*digest = procfs__mix(h, n);
+out_free_ids:
+	free(ids);
 	return err;
 }
 

@@ -23,6 +23,8 @@ struct seen {
 	uint64_t start_time;
 	uint64_t epoch;		   /* last scan that saw the pid */
 	uint64_t recheck_until_ns; /* CLOCK_BOOTTIME; 0 = never look again */
+	uint64_t code_digest;	   /* its code mappings when last found not Python */
+	bool code_known;	   /* code_digest is set */
 };
 
 /* A process that exec'd and was not (yet) Python: shared-libpython builds
@@ -33,6 +35,7 @@ struct pending {
 	unsigned int attempt;
 	uint64_t start_time;
 	uint64_t exec_ns; /* CLOCK_BOOTTIME */
+	int maps_fd;	  /* its /proc/PID/maps, opened at exec; -1 if not */
 };
 
 #define PENDING_MAX 256
@@ -60,6 +63,7 @@ struct registry {
 	struct pyinfo_cache *elf_verdicts; /* files known not to hold a runtime */
 	struct pending pending[PENDING_MAX];
 	size_t npending;
+	bool no_digest; /* procfs__code_files_digest unsupported here */
 	uint64_t epoch; /* scans done */
 };
 
@@ -139,6 +143,9 @@ void registry__free(struct registry *r)
 		hashmap__each(r->tree_pids, free_value, NULL);
 	hashmap__free(r->tree_pids);
 	pyinfo_cache__free(r->elf_verdicts);
+	for (size_t i = 0; i < r->npending; i++)
+		if (r->pending[i].maps_fd >= 0)
+			close(r->pending[i].maps_fd);
 	free(r);
 }
 
@@ -249,6 +256,8 @@ static void note_seen(struct registry *r, pid_t pid, uint64_t start_time, uint64
 			return;
 		}
 	}
+	if (s->start_time != start_time)
+		s->code_known = false;
 	s->start_time = start_time;
 	s->recheck_until_ns = recheck_until_ns;
 	s->epoch = r->epoch;
@@ -321,6 +330,65 @@ out_free:
 	return err;
 }
 
+/*
+ * inspect() a process that is not registered, unless it still maps the same
+ * code as when it was last found not to be Python: a runtime lives in a file
+ * mapped as code (the executable or a libpython), so that verdict stands.
+ * A look costs a read of its maps and an open per mapped file (~0.1 ms for
+ * node.js), the digest of its code files a tenth of that; retries after an
+ * exec and the scans of young processes mostly find nothing new mapped.
+ * maps_fd: the process's maps (procfs__open_maps), -1 to open it here.
+ * Kernels without the digest (before 6.11) always look. -ESRCH when the
+ * process behind maps_fd is gone.
+ */
+static int inspect_unless_same(struct registry *r, pid_t pid, uint64_t start_time, int maps_fd,
+			       struct pyinfo *info_out)
+{
+	struct seen *s = hashmap__get(r->seen, &pid);
+	int fd = maps_fd, err = -EOPNOTSUPP;
+	uint64_t digest = 0, now_start;
+
+	if (!r->no_digest) {
+		if (fd < 0)
+			fd = procfs__open_maps(r->proc, pid);
+		err = fd >= 0 ? procfs__code_files_digest(fd, &digest) : fd;
+		if (fd >= 0 && maps_fd < 0)
+			close(fd);
+		if (err == -EOPNOTSUPP)
+			r->no_digest = true;
+	}
+	if (err == -ESRCH)
+		return err;
+	if (!err && s && s->start_time == start_time && s->code_known && s->code_digest == digest) {
+		if (info_out)
+			memset(info_out, 0, sizeof(*info_out));
+		return -ENOEXEC;
+	}
+	/* Only a digest read through maps_fd tells that pid is still the
+	 * process of start_time. */
+	if (err && maps_fd >= 0 &&
+	    (procfs__start_time(r->proc, pid, &now_start) || now_start != start_time))
+		return -ESRCH;
+	if (err) {
+		/* No digest: look, and remember nothing. */
+		return inspect(r, pid, start_time, info_out);
+	}
+	err = inspect(r, pid, start_time, info_out);
+	if (err == -ENOEXEC) {
+		/* The digest was taken before the look: a library mapped in
+		 * between changes the next digest, so it is looked at then. */
+		note_seen(r, pid, start_time,
+			  s && s->start_time == start_time ? s->recheck_until_ns
+							   : young_until(start_time));
+		s = hashmap__get(r->seen, &pid);
+		if (s) {
+			s->code_digest = digest;
+			s->code_known = true;
+		}
+	}
+	return err;
+}
+
 int registry__add_pid(struct registry *r, pid_t pid, struct pyinfo *info)
 {
 	uint64_t start_time;
@@ -361,7 +429,7 @@ static int scan_pid(pid_t pid, void *arg)
 		return 0;
 	if (s && s->start_time == start_time && boottime_ns() >= s->recheck_until_ns)
 		return 0;
-	err = inspect(r, pid, start_time, &info);
+	err = inspect_unless_same(r, pid, start_time, -1, &info);
 	/* -EAGAIN: a runtime too new to trust before it is initialised; look again. */
 	if (err == -ENOEXEC || err == -ESRCH || err == -EAGAIN) {
 		note_seen(r, pid, start_time,
@@ -467,22 +535,38 @@ void registry__on_exec(struct registry *r, pid_t pid)
 {
 	struct registry_proc *p = hashmap__get(r->by_pid, &pid);
 	uint64_t start_time;
+	int maps_fd = -1, err;
 
 	if (p)
 		drop(r, p); /* the image it described is gone */
 	forget_seen(r, pid);
 	if (r->explicit_only && !p && !(r->tree && in_tree(r, pid)))
 		return;
+	/* Opened before start_time is read: if the PID is reused in between,
+	 * the fd is the old process's, and its first query says it is gone. */
+	if (!r->no_digest)
+		maps_fd = procfs__open_maps(r->proc, pid);
 	if (procfs__start_time(r->proc, pid, &start_time))
-		return;
+		goto out_close_maps;
 	/* A static build is found now; a shared-libpython build has not mapped
 	 * libpython yet: look again soon, then on the next ticks. */
-	if (inspect(r, pid, start_time, NULL) == 0)
-		return;
+	err = inspect_unless_same(r, pid, start_time, maps_fd, NULL);
+	if (err == 0 || err == -ESRCH)
+		goto out_close_maps;
 	note_seen(r, pid, start_time, boottime_ns() + YOUNG_NS);
-	if (r->npending < PENDING_MAX)
+	if (r->npending < PENDING_MAX) {
 		r->pending[r->npending++] = (struct pending){
-			.pid = pid, .start_time = start_time, .exec_ns = boottime_ns()};
+		    .pid = pid,
+		    .start_time = start_time,
+		    .exec_ns = boottime_ns(),
+		    .maps_fd = r->no_digest ? -1 : maps_fd,
+		};
+		if (!r->no_digest)
+			maps_fd = -1; /* the pending entry owns it */
+	}
+out_close_maps:
+	if (maps_fd >= 0)
+		close(maps_fd);
 }
 
 static uint64_t pending_due(const struct pending *p)
@@ -490,9 +574,24 @@ static uint64_t pending_due(const struct pending *p)
 	return p->exec_ns + retry_ms[p->attempt] * 1000000ull;
 }
 
+/* Look at a pending process again: true once it is registered or gone. */
+static bool pending_look(struct registry *r, const struct pending *p)
+{
+	uint64_t start_time;
+	int err;
+
+	/* Through its maps fd, the digest also tells the process is still
+	 * there (inspect_unless_same reads the start time when it cannot). */
+	if (p->maps_fd < 0 &&
+	    (procfs__start_time(r->proc, p->pid, &start_time) || start_time != p->start_time))
+		return true;
+	err = inspect_unless_same(r, p->pid, p->start_time, p->maps_fd, NULL);
+	return err == 0 || err == -ESRCH;
+}
+
 int registry__retry_pending(struct registry *r)
 {
-	uint64_t now = boottime_ns(), next = UINT64_MAX, start_time;
+	uint64_t now = boottime_ns(), next = UINT64_MAX;
 	size_t i = 0;
 
 	while (i < r->npending) {
@@ -503,15 +602,15 @@ int registry__retry_pending(struct registry *r)
 			i++;
 			continue;
 		}
-		done = hashmap__get(r->by_pid, &p->pid) ||
-		       procfs__start_time(r->proc, p->pid, &start_time) ||
-		       start_time != p->start_time ||
-		       inspect(r, p->pid, start_time, NULL) == 0 ||
+		done = hashmap__get(r->by_pid, &p->pid) || pending_look(r, p) ||
 		       ++p->attempt == sizeof(retry_ms) / sizeof(retry_ms[0]);
-		if (done)
+		if (done) {
+			if (p->maps_fd >= 0)
+				close(p->maps_fd);
 			*p = r->pending[--r->npending];
-		else
+		} else {
 			i++;
+		}
 	}
 	for (i = 0; i < r->npending; i++)
 		if (pending_due(&r->pending[i]) < next)

@@ -6,7 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "procfs.h"
@@ -309,6 +314,132 @@ static void fixture_pids(void)
 	CHECK_EQ_INT(procfs__exists(fixture, 4243), 0);
 }
 
+/* Map `path` as code (one page), or NULL. */
+static void *map_code(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	void *p;
+
+	if (fd < 0)
+		return NULL;
+	p = mmap(NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+	close(fd);
+	return p == MAP_FAILED ? NULL : p;
+}
+
+static void code_files_digest_self(void)
+{
+	uint64_t d0, d1, d2, d3;
+	void *other, *again;
+	int fd = procfs__open_maps("/proc", getpid()), err;
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	err = procfs__code_files_digest(fd, &d0);
+	if (err == -EOPNOTSUPP) {
+		fprintf(stderr, "  (no PROCMAP_QUERY on this kernel: digest not checked)\n");
+		goto out_close_fd;
+	}
+	CHECK_EQ_INT(err, 0);
+	CHECK_EQ_INT(procfs__code_files_digest(fd, &d1), 0);
+	CHECK(d0 == d1);
+	/* A file not mapped as code yet changes it... */
+	other = map_code("/bin/true");
+	CHECK(other != NULL);
+	CHECK_EQ_INT(procfs__code_files_digest(fd, &d2), 0);
+	CHECK(d2 != d0);
+	/* ...one mapped as code again elsewhere does not (node remaps its own text)... */
+	again = map_code("/proc/self/exe");
+	CHECK(again != NULL);
+	CHECK_EQ_INT(procfs__code_files_digest(fd, &d3), 0);
+	CHECK(d3 == d2);
+	/* ...and unmapping it all gives the first digest back. */
+	if (other)
+		munmap(other, 4096);
+	if (again)
+		munmap(again, 4096);
+	CHECK_EQ_INT(procfs__code_files_digest(fd, &d3), 0);
+	CHECK(d3 == d0);
+out_close_fd:
+	close(fd);
+}
+
+/* The maps fd follows the process, not the PID: once it execs or exits,
+ * queries on the fd say it is gone. */
+static void code_files_digest_gone(void)
+{
+	char link[64], exe[PATH_MAX];
+	int go[2], fd, tries;
+	uint64_t d;
+	pid_t pid;
+
+	CHECK_EQ_INT(pipe(go), 0);
+	for (int exits = 0; exits < 2; exits++) {
+		char c = 'x';
+
+		pid = fork();
+		if (pid == 0) {
+			if (read(go[0], &c, 1) != 1)
+				_exit(1);
+			if (exits)
+				_exit(0);
+			execl("/bin/sleep", "sleep", "10", (char *)NULL);
+			_exit(127);
+		}
+		CHECK(pid > 0);
+		if (pid <= 0)
+			break;
+		fd = procfs__open_maps("/proc", pid);
+		CHECK(fd >= 0);
+		if (procfs__code_files_digest(fd, &d) == -EOPNOTSUPP) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			close(fd);
+			break;
+		}
+		CHECK_EQ_INT(write(go[1], &c, 1), 1);
+		if (exits) {
+			waitpid(pid, NULL, 0);
+		} else {
+			/* until the exec has happened */
+			snprintf(link, sizeof(link), "/proc/%d/exe", (int)pid);
+			for (tries = 0; tries < 500; tries++) {
+				ssize_t n = readlink(link, exe, sizeof(exe) - 1);
+
+				if (n > 6 && memcmp(exe + n - 6, "/sleep", 6) == 0)
+					break;
+				nanosleep(&(struct timespec){.tv_nsec = 10000000}, NULL);
+			}
+			CHECK(tries < 500);
+		}
+		CHECK_EQ_INT(procfs__code_files_digest(fd, &d), -ESRCH);
+		close(fd);
+		if (!exits) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+		}
+	}
+	close(go[0]);
+	close(go[1]);
+}
+
+/* A fixture's maps is a regular file: no digest, the caller reads maps. */
+static void fixture_no_digest(void)
+{
+	uint64_t d;
+	int fd;
+
+	CHECK_EQ_INT(build_fixture(), 0);
+	fd = procfs__open_maps(fixture, FIXTURE_PID);
+	CHECK(fd >= 0);
+	if (fd >= 0) {
+		CHECK_EQ_INT(procfs__code_files_digest(fd, &d), -EOPNOTSUPP);
+		close(fd);
+	}
+	CHECK_EQ_INT(procfs__open_maps(fixture, 4243), -ESRCH);
+}
+
 static void fixture_cleanup(void)
 {
 	char cmd[PATH_MAX + 16];
@@ -321,4 +452,5 @@ static void fixture_cleanup(void)
 
 TEST_MAIN(TEST(maps_self), TEST(maps_stop_and_errors), TEST(start_time_self), TEST(comm_self),
 	  TEST(pids_and_tids_self), TEST(fixture_maps_parse), TEST(fixture_stat_comm),
-	  TEST(fixture_pids), TEST(fixture_cleanup))
+	  TEST(fixture_pids), TEST(code_files_digest_self), TEST(code_files_digest_gone),
+	  TEST(fixture_no_digest), TEST(fixture_cleanup))
