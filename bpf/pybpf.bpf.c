@@ -113,15 +113,21 @@ struct {
 	__uint(max_entries, 4096);
 } native_events SEC(".maps");
 
-/* Wall mode --native: kernel stacks at switch-out; one entry unless both
- * (userspace sizes it). Entries are kept for the run: their ids are in
- * count keys and open off-CPU intervals. */
-struct {
+/* Wall mode --native: kernel stacks at switch-out, in the map of the
+ * current generation (kstack_gen & 1); one entry each unless both
+ * (userspace sizes them). Userspace clears the other map before it moves
+ * kstack_gen on (user/kstacks.h). */
+struct kstack_map {
 	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
 	__uint(max_entries, 1);
 	__uint(key_size, sizeof(__u32));
 	__uint(value_size, PYBPF_KSTACK_MAX * sizeof(__u64));
-} kstacks SEC(".maps");
+};
+struct kstack_map kstacks0 SEC(".maps");
+struct kstack_map kstacks1 SEC(".maps");
+
+/* Set by userspace: the generation of the kernel stacks stored now. */
+volatile __u32 kstack_gen;
 
 /* --native: Python stacks whose code objects were already sent. */
 struct {
@@ -681,11 +687,13 @@ static __always_inline __u64 store_offcpu_native(void *ctx, struct pywalk *w, __
 	struct pt_regs *uregs;
 	__u64 hash = pywalk__stack_hash(w), ip = 0, sp = 0, bp = 0;
 	bool added;
+	__u32 gen;
 	long id;
 
-	id = bpf_get_stackid(ctx, &kstacks, 0);
+	gen = kstack_gen;
+	id = gen & 1 ? bpf_get_stackid(ctx, &kstacks1, 0) : bpf_get_stackid(ctx, &kstacks0, 0);
 	if (id >= 0)
-		e->kstack = (__u32)id + 1;
+		e->kstack = PYBPF_KSTACK_REF(gen, id);
 	else
 		count(CNT_KSTACK_LOST);
 	if (e->wait < WAIT_SYSCALL)

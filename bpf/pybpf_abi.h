@@ -158,7 +158,7 @@ struct pybpf_count_key {
 	__u64 stack;  /* key into the stacks map */
 	__u16 state;  /* enum pybpf_state */
 	__u16 wait;   /* enum pybpf_wait */
-	__u32 kstack; /* wall mode --native, off CPU: kernel stack id + 1 in kstacks, 0 = none */
+	__u32 kstack; /* wall mode --native, off CPU: PYBPF_KSTACK_REF, 0: none */
 };
 _Static_assert(sizeof(struct pybpf_count_key) == 24, "pybpf_count_key layout");
 
@@ -179,7 +179,7 @@ struct pybpf_offcpu {
 	__u64 stack;     /* key into the stacks map */
 	__u64 since_ns;  /* CLOCK_MONOTONIC start of what is not counted yet; 0 while closing */
 	__u64 run_ns;    /* the task's total CPU time then: unchanged while it stays off CPU */
-	__u32 kstack;	 /* --native: kernel stack id + 1 at switch-out, 0 = none */
+	__u32 kstack;	 /* --native: PYBPF_KSTACK_REF at switch-out, 0 = none */
 	__u32 pad;
 };
 _Static_assert(sizeof(struct pybpf_offcpu) == 40, "pybpf_offcpu layout");
@@ -261,6 +261,20 @@ _Static_assert(sizeof(struct pybpf_code_event) ==
  * red zone). */
 #define PYBPF_USTACK_BELOW 128
 #define PYBPF_KSTACK_MAX 64
+
+/*
+ * Wall mode --native: a kernel stack at switch-out is referenced (the
+ * kstack field of struct pybpf_count_key and struct pybpf_offcpu) as the
+ * generation of the stack-trace map it is in (16 bits; the map is
+ * kstacks[gen & 1]) and its id in that map + 1 (0 = no kernel stack).
+ * Userspace sets the generation (kstack_gen) and clears the map of the
+ * previous one when it moves on (user/kstacks.h).
+ */
+#define PYBPF_KSTACK_REF(gen, id) ((__u32)(((0xffffu & (gen)) << 16) | (0xffffu & ((id) + 1))))
+#define PYBPF_KSTACK_REF_GEN(ref) ((__u32)((ref) >> 16))
+#define PYBPF_KSTACK_REF_ID(ref) ((__u32)((0xffffu & (ref)) - 1))
+/* Entries of each kernel-stack map at most: ids + 1 fit in 16 bits. */
+#define PYBPF_KSTACKS_MAX_ENTRIES 32768
 
 enum pybpf_native_flags {
 	NATIVE_F_USER_REGS = 1u << 0, /* ip/sp/bp are the thread's user registers */

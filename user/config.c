@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pybpf_abi.h"
+
 #define DEFAULT_RATE_HZ 99u
 #define MIN_RATE_HZ 1L
 #define MAX_RATE_HZ 10000L
@@ -44,6 +46,7 @@ enum {
 	OPT_JSON,
 	OPT_LOCALS,
 	OPT_NATIVE,
+	OPT_KERNEL_STACKS,
 	OPT_MODE,
 	OPT_GIL,
 };
@@ -74,6 +77,7 @@ static const struct option long_opts[] = {
     {"json", no_argument, NULL, OPT_JSON},
     {"locals", no_argument, NULL, OPT_LOCALS},
     {"native", no_argument, NULL, OPT_NATIVE},
+    {"kernel-stacks", required_argument, NULL, OPT_KERNEL_STACKS},
     {"mode", required_argument, NULL, OPT_MODE},
     {"gil", no_argument, NULL, OPT_GIL},
     {"verbose", no_argument, NULL, 'v'},
@@ -140,6 +144,9 @@ static const char usage_record[] =
     "      --per-process      text: one table per process\n"
     "      --native           also native (C) and kernel frames, merged with the\n"
     "                         Python ones (unwound from a copy of the stack)\n"
+    "      --kernel-stacks N  --mode wall --native: distinct kernel stacks each\n"
+    "                         of the two kernel-stack maps holds (a power of\n"
+    "                         two, 1-32768; default 8192)\n"
     "\n"
     "convert IN: read a pprof profile (gzipped or not; ours or any other with\n"
     "function names, e.g. Go's) and write it with --format to -o OUT (default\n"
@@ -249,6 +256,7 @@ static const struct {
     {OPT_LOCALS, C(CMD_DUMP)},
     {OPT_MODE, C(CMD_RECORD)},
     {OPT_GIL, C(CMD_RECORD)},
+    {OPT_KERNEL_STACKS, C(CMD_RECORD)},
 };
 
 static bool option_allowed(int val, enum pybpf_command cmd)
@@ -624,6 +632,15 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 			break;
 		case OPT_NATIVE:
 			cfg->native = true;
+			break;
+		case OPT_KERNEL_STACKS:
+			if (parse_long(optarg, 1, PYBPF_KSTACKS_MAX_ENTRIES, &lval) < 0 ||
+			    (lval & (lval - 1)))
+				set_err(err, errlen, &have_err,
+					"--kernel-stacks: '%s' is not a power of two from 1 to %d",
+					optarg, PYBPF_KSTACKS_MAX_ENTRIES);
+			else
+				cfg->kernel_stacks = (unsigned int)lval;
 			break;
 		case OPT_PUSH_HEADER:
 			if (strpbrk(optarg, "\r\n"))

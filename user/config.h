@@ -63,6 +63,8 @@ struct config {
 	const char *input;	   /* IN */
 	char default_output[32];   /* storage for the default -o */
 	bool native;               /* --native: native and kernel frames too */
+	/* --kernel-stacks: entries of each kernel-stack map, 0: the default */
+	unsigned int kernel_stacks;
 	enum profile_mode mode;    /* --mode cpu|wall */
 	bool gil_only;             /* --gil: only threads holding the GIL */
 	int verbose;               /* -v, repeatable */

@@ -250,6 +250,13 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 			(unsigned long long)st.native_symbols,
 			(unsigned long long)st.native_processes,
 			(unsigned long long)st.native_failed);
+	if (cfg->native && cfg->mode == MODE_WALL)
+		fprintf(stderr,
+			"pybpf-prof: native: %zu kernel stacks kept, %llu off-CPU totals whose "
+			"kernel stack was gone, %llu kernel stacks not stored "
+			"(offcpu_kernel_stack_lost)\n",
+			st.kstacks_kept, (unsigned long long)st.kstacks_expired,
+			(unsigned long long)st.counters[CNT_KSTACK_LOST]);
 	if (verbosity) {
 		fputs("pybpf-prof: counters:", stderr);
 		for (unsigned int i = 0; i < CNT__MAX; i++)
@@ -721,6 +728,7 @@ static int run(const struct config *cfg)
 	    .rate_hz = cfg->rate_hz,
 	    .all_pythons = cfg->all_pythons,
 	    .native = cfg->native,
+	    .kernel_stacks = cfg->kernel_stacks,
 	    .subprocesses = cfg->subprocesses || cfg->program,
 	    .wall = cfg->mode == MODE_WALL,
 	    .gil_only = cfg->gil_only,

@@ -14,10 +14,12 @@
 #include <bpf/libbpf.h>
 
 #include "hashmap.h"
+#include "kstacks.h"
 #include "pybpf.skel.h"
 
 #define DRAIN_BATCH 1024
-/* Wall mode --native: distinct kernel stacks at switch-out (about 4 MiB). */
+/* Wall mode --native: distinct kernel stacks at switch-out, per map
+ * generation (two maps of about 4 MiB each). */
 #define KSTACKS_MAX 8192
 
 struct sampler {
@@ -37,6 +39,7 @@ struct sampler {
 	__u32 max_counts;
 	int batch_ok; /* 1 works, 0 untried, -1 unsupported */
 	bool native;
+	struct kstacks *kstacks; /* wall mode --native */
 };
 
 static int free_stack(const void *key, void *value, void *arg)
@@ -56,6 +59,7 @@ void sampler__free(struct sampler *s)
 	for (int i = 0; s->perf_fds && i < s->ncpus; i++)
 		if (s->perf_fds[i] >= 0)
 			close(s->perf_fds[i]);
+	kstacks__free(s->kstacks);
 	bpf_link__destroy(s->exec_link);
 	bpf_link__destroy(s->exit_link);
 	bpf_link__destroy(s->switch_link);
@@ -84,6 +88,22 @@ static __u64 pid_max(void)
 		v = 0;
 	fclose(f);
 	return v;
+}
+
+static int read_kstack(void *ctx, unsigned int map, uint32_t id, uint64_t *ips, size_t max)
+{
+	struct sampler *s = ctx;
+	struct bpf_map *m = map ? s->skel->maps.kstacks1 : s->skel->maps.kstacks0;
+	__u64 buf[PYBPF_KSTACK_MAX] = {0};
+	size_t n = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(m), &id, buf))
+		return errno == ENOENT ? 0 : -errno;
+	while (n < PYBPF_KSTACK_MAX && n < max && buf[n]) {
+		ips[n] = buf[n];
+		n++;
+	}
+	return (int)n;
 }
 
 struct sampler *sampler__new(const struct sampler_opts *opts)
@@ -134,8 +154,15 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 	bpf_program__set_autoload(s->skel->progs.pybpf_close_offcpu, opts->wall);
 	if (!opts->wall)
 		bpf_map__set_max_entries(s->skel->maps.offcpu, 1);
-	if (opts->wall && opts->native)
-		bpf_map__set_max_entries(s->skel->maps.kstacks, KSTACKS_MAX);
+	if (opts->wall && opts->native) {
+		__u32 n = opts->kstacks_max ? opts->kstacks_max : KSTACKS_MAX;
+
+		bpf_map__set_max_entries(s->skel->maps.kstacks0, n);
+		bpf_map__set_max_entries(s->skel->maps.kstacks1, n);
+		s->kstacks = kstacks__new(read_kstack, s);
+		if (!s->kstacks)
+			goto out_err;
+	}
 	err = pybpf__load(s->skel);
 	if (err)
 		goto out_err;
@@ -531,18 +558,58 @@ int sampler__add_offcpu(struct sampler *s, __u32 tid, const struct pybpf_offcpu 
 	return 0;
 }
 
-int sampler__kstack(const struct sampler *s, __u32 id, __u64 *ips, size_t max)
+int sampler__kstack(struct sampler *s, __u32 ref, __u64 *ips, size_t max)
 {
-	__u64 buf[PYBPF_KSTACK_MAX] = {0};
-	size_t n = 0;
+	return s->kstacks ? (int)kstacks__get(s->kstacks, ref, (uint64_t *)ips, max) : 0;
+}
 
-	if (!id || bpf_map_lookup_elem(bpf_map__fd(s->skel->maps.kstacks), &(__u32){id - 1}, buf))
+int sampler__kstacks_hold(struct sampler *s)
+{
+	int fd, err = 0;
+	__u32 tid, next;
+	struct pybpf_offcpu e;
+	bool first = true;
+
+	if (!s->kstacks)
 		return 0;
-	while (n < PYBPF_KSTACK_MAX && n < max && buf[n]) {
-		ips[n] = buf[n];
-		n++;
+	fd = bpf_map__fd(s->skel->maps.offcpu);
+	while (!err && !bpf_map_get_next_key(fd, first ? NULL : &tid, &next)) {
+		tid = next;
+		first = false;
+		if (!bpf_map_lookup_elem(fd, &tid, &e))
+			err = kstacks__hold(s->kstacks, e.kstack);
 	}
-	return (int)n;
+	return err;
+}
+
+int sampler__kstacks_flip(struct sampler *s)
+{
+	unsigned int clear;
+	struct bpf_map *m;
+	__u32 id, next;
+	bool first = true;
+	int fd, err;
+
+	if (!s->kstacks)
+		return 0;
+	err = kstacks__flip(s->kstacks, &clear);
+	if (err)
+		return err;
+	m = clear ? s->skel->maps.kstacks1 : s->skel->maps.kstacks0;
+	fd = bpf_map__fd(m);
+	while (!bpf_map_get_next_key(fd, first ? NULL : &id, &next)) {
+		id = next;
+		first = false;
+		bpf_map_delete_elem(fd, &id);
+	}
+	s->skel->bss->kstack_gen = kstacks__gen(s->kstacks);
+	return 0;
+}
+
+void sampler__kstacks_stats(const struct sampler *s, size_t *kept, uint64_t *expired)
+{
+	*kept = s->kstacks ? kstacks__size(s->kstacks) : 0;
+	*expired = s->kstacks ? kstacks__expired(s->kstacks) : 0;
 }
 
 int sampler__counters(const struct sampler *s, __u64 out[CNT__MAX])

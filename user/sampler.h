@@ -29,6 +29,9 @@ struct sampler_opts {
 	 * aggregated in the kernel. */
 	bool native;
 	__u32 native_ring_bytes;
+	/* wall mode --native: entries of each of the two kernel-stack maps (a
+	 * power of two up to PYBPF_KSTACKS_MAX_ENTRIES; 0: 8192) */
+	__u32 kstacks_max;
 	/* Called for each ring-buffer record (struct pybpf_code_event, pybpf_proc_event,
 	 * pybpf_native_event). */
 	int (*on_event)(void *ctx, void *data, size_t size);
@@ -86,11 +89,22 @@ int sampler__add_offcpu(struct sampler *s, __u32 tid, const struct pybpf_offcpu 
 int sampler__prune(struct sampler *s, uint32_t max_idle);
 
 /*
- * Wall mode --native: the kernel stack `id` of a count key (its kstack
- * field, id + 1), innermost first, into ips[0..max). The number of
- * addresses; 0 when id is 0 or unknown.
+ * Wall mode --native: the kernel stack `ref` of a count key (its kstack
+ * field, PYBPF_KSTACK_REF), innermost first, into ips[0..max). The number
+ * of addresses; 0 when ref is 0 or no longer known.
  */
-int sampler__kstack(const struct sampler *s, __u32 id, __u64 *ips, size_t max);
+int sampler__kstack(struct sampler *s, __u32 ref, __u64 *ips, size_t max);
+/*
+ * Wall mode --native: move the kernel-stack maps on a generation, in this
+ * order: sampler__kstacks_hold (keep the stacks of the open off-CPU
+ * intervals), sampler__drain, sampler__kstacks_flip (clear the previous
+ * generation's map, start the next). See user/kstacks.h. 0 or -errno; a
+ * no-op in other modes.
+ */
+int sampler__kstacks_hold(struct sampler *s);
+int sampler__kstacks_flip(struct sampler *s);
+/* Kernel stacks kept in userspace; references no longer known. */
+void sampler__kstacks_stats(const struct sampler *s, size_t *kept, uint64_t *expired);
 
 /* Sum of the per-CPU counters since start. 0 or -errno. */
 int sampler__counters(const struct sampler *s, __u64 out[CNT__MAX]);

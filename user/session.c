@@ -27,6 +27,9 @@
 /* Code objects and stacks that were not seen for this many intervals are
  * forgotten (and learned again if they come back). */
 #define IDLE_INTERVALS 10
+/* Wall mode --native: collections (one a second, and one per interval)
+ * between two generations of the kernel-stack maps. */
+#define KSTACKS_FLIP_COLLECTS 5
 
 /* Kernel map sizes. */
 #define MAX_PROCS 8192
@@ -66,6 +69,7 @@ struct session {
 	struct timespec start_wall;   /* the same instant, wall clock */
 	uint64_t lost_stacks;
 	uint64_t rotated_samples; /* samples handed over by session__rotate */
+	uint64_t collects;	  /* collect() calls */
 	bool had_targets;
 	bool started;
 	/* Wall mode: processes registered before the start, whose sleeping
@@ -455,6 +459,7 @@ struct session *session__new(const struct session_opts *opts)
 	    .on_event = on_event,
 	    .native = opts->native,
 	    .native_ring_bytes = NATIVE_RING_BYTES,
+	    .kstacks_max = opts->kernel_stacks,
 	};
 	struct profile_meta meta = {.period_ns = 1000000000ull / opts->rate_hz, .wall = opts->wall};
 	struct session *s = calloc(1, sizeof(*s));
@@ -664,14 +669,21 @@ static void on_sample(const struct pybpf_count_key *key, const struct pybpf_coun
 static int collect(struct session *s, bool close)
 {
 	int err = close ? sampler__close_offcpu(s->sampler) : 0;
+	/* Wall mode --native: every few collections the kernel-stack maps move
+	 * on a generation (user/kstacks.h), so they never fill for good. */
+	bool flip = ++s->collects % KSTACKS_FLIP_COLLECTS == 0;
 
 	if (err)
 		say(s, SESSION_WARN, "counting open off-CPU time failed: %s\n", strerror(-err));
+	if (flip && (err = sampler__kstacks_hold(s->sampler)))
+		say(s, SESSION_WARN, "keeping kernel stacks: %s\n", strerror(-err));
 	err = sampler__poll(s->sampler, 0);
-
 	if (err)
 		return err;
-	return sampler__drain(s->sampler, on_sample, s);
+	err = sampler__drain(s->sampler, on_sample, s);
+	if (!err && flip && (err = sampler__kstacks_flip(s->sampler)))
+		say(s, SESSION_WARN, "clearing kernel stacks: %s\n", strerror(-err));
+	return err;
 }
 
 int session__step(struct session *s, int timeout_ms)
@@ -788,4 +800,5 @@ void session__stats(struct session *s, struct session_stats *st)
 		st->native_symbols = us.symbols;
 		st->native_processes = us.processes;
 	}
+	sampler__kstacks_stats(s->sampler, &st->kstacks_kept, &st->kstacks_expired);
 }

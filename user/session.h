@@ -28,6 +28,8 @@ struct session_opts {
 	unsigned int rate_hz;
 	bool all_pythons;
 	bool native;            /* --native: native and kernel frames merged in */
+	/* wall mode --native: entries of each kernel-stack map (0: 8192) */
+	unsigned int kernel_stacks;
 	bool subprocesses;      /* also every descendant of the --pid processes / roots */
 	bool wall;              /* wall mode: off-CPU time and thread states too */
 	bool gil_only;          /* only threads holding the GIL */
@@ -65,6 +67,10 @@ struct session_stats {
 	uint64_t native_failed;      /* samples whose process could not be opened */
 	uint64_t native_symbols;     /* (process, address) names cached */
 	uint64_t native_processes;   /* unwinding sessions open */
+	/* wall mode --native: kernel stacks kept in userspace; off-CPU totals
+	 * whose kernel stack was gone */
+	size_t kstacks_kept;
+	uint64_t kstacks_expired;
 };
 
 /* Load the BPF side. NULL with errno set (EPERM: no privilege). */

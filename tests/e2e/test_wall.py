@@ -239,3 +239,46 @@ def test_native_offcpu_kernel_frames(run_profiler, tmp_path, python):
     # Blocked for most of the run (a byte every 20 ms wakes it briefly).
     assert off >= 0.5 * prof["duration_nanos"], (off, prof["duration_nanos"], why)
     assert good >= 0.90 * off, "%.1f%% in order%s" % (100.0 * good / off, why)
+
+
+def test_native_kernel_stacks_map_turns_over(run_profiler, tmp_path, python):
+    """--native in wall mode, a kernel-stack map of one entry: a thread asleep
+    in time.sleep() fills it, then sleeps in select() for the rest of the
+    run. The maps take turns (a new generation every 5 collections, the
+    previous one's map cleared), so select()'s kernel stack gets in at the
+    next turn and most of its off-CPU time has kernel frames; a map kept for
+    the whole run would have lost it for good (offcpu_kernel_stack_lost)."""
+    out = tmp_path / "phases.pb.gz"
+    seconds = 20
+    with Workload(python, "wall.py", "phases") as w:
+        tid = int(w.matching(r"^thread phases (\d+)$")[0].group(1))
+        rc, so, se = run_profiler(["--mode", "wall", "--native", "--kernel-stacks", "1",
+                                   "--pid", str(w.pid), "--duration", str(seconds),
+                                   "-o", str(out)])
+        assert_ran_ok(rc, so, se)
+        pid = w.pid
+    prof = load_profile(out)
+    off = [s for s in of_thread(prof, pid, tid) if str_label(s, "state") == "blocked"]
+
+    def leaf_py(s):
+        return next((f["function"] for f in s["frames"]
+                     if f.get("filename", "").endswith(".py")), None)
+
+    def kernel(s):
+        return frame_names(s)[0].endswith("_[k]")
+
+    sel = [s for s in off if leaf_py(s) == "wait_select"]
+    total = sum(wall_ns(s) for s in sel)
+    with_k = sum(wall_ns(s) for s in sel if kernel(s))
+    why = "\n%s\nselect(), off CPU:\n%s" % (
+        "\n".join(l for l in se.splitlines() if "native" in l), "\n".join(
+            "  %8.3f s %s" % (wall_ns(s) / 1e9, ";".join(reversed(frame_names(s))))
+            for s in sorted(sel, key=wall_ns, reverse=True)[:6]))
+    # select() from 5 s after "ready" to the end: 15 s less the profiler's start.
+    assert total >= 8e9, "%.1f s in select()%s" % (total / 1e9, why)
+    # Its stack is stored at the first turn after it began (at most 5
+    # collections, one a second, later): 10 of its 15 s or more.
+    assert with_k >= 0.5 * total, "%.0f%% of %.1f s in select() with kernel frames%s" % (
+        100.0 * with_k / total, total / 1e9, why)
+    assert any(re.search(r"select", n) for s in sel if kernel(s) for n in frame_names(s)
+               if n.endswith("_[k]")), why

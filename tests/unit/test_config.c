@@ -203,6 +203,22 @@ static void test_mode(void)
 	CHECK_BAD("--mode: 'Wall' is not one of cpu, wall", "--all-pythons", "--mode", "Wall");
 }
 
+static void test_kernel_stacks(void)
+{
+	CHECK_EQ_INT(PARSE("--all-pythons", "--mode", "wall", "--native"), 0);
+	CHECK_EQ_INT(cfg.kernel_stacks, 0);
+	CHECK_EQ_INT(PARSE("--all-pythons", "--mode", "wall", "--native", "--kernel-stacks", "1"),
+		     0);
+	CHECK_EQ_INT(cfg.kernel_stacks, 1);
+	CHECK_EQ_INT(PARSE("--all-pythons", "--kernel-stacks=32768"), 0);
+	CHECK_EQ_INT(cfg.kernel_stacks, 32768);
+	CHECK_BAD("--kernel-stacks: '3' is not a power of two from 1 to 32768", "--all-pythons",
+		  "--kernel-stacks", "3");
+	CHECK_BAD("--kernel-stacks: '65536'", "--all-pythons", "--kernel-stacks", "65536");
+	CHECK_BAD("--kernel-stacks: '0'", "--all-pythons", "--kernel-stacks", "0");
+	CHECK_BAD("--kernel-stacks: '-8'", "--all-pythons", "--kernel-stacks", "-8");
+}
+
 static void test_bad_rate(void)
 {
 	CHECK_BAD("--rate: '0' is not an integer in 1..10000", "--all-pythons", "--rate", "0");
@@ -570,4 +586,4 @@ TEST_MAIN(TEST(test_defaults), TEST(test_all_options), TEST(test_equals_forms),
 	  TEST(test_positional), TEST(test_first_error_wins), TEST(test_help_version),
 	  TEST(test_repeated_calls), TEST(test_null_err_buffer), TEST(test_usage),
 	  TEST(test_daemon_options), TEST(test_bad_daemon_options), TEST(test_file_formats),
-	  TEST(test_convert), TEST(test_commands))
+	  TEST(test_convert), TEST(test_commands), TEST(test_kernel_stacks))

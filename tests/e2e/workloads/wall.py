@@ -14,9 +14,13 @@ then runs until killed.
              (in wait_tcp), and one sending it a byte every 20 ms
   gil        two threads looping in pure Python (they share the GIL)
   zlib       a thread compressing with zlib (the GIL released)
+  phases     a thread asleep in time.sleep(5 ms) (in wait_sleep) for the first
+             PHASE_S seconds after "ready", then in select() (in wait_select)
+             with a 5 ms timeout: two kernel stacks, one after the other
 """
 import os
 import queue
+import select
 import socket
 import sys
 import threading
@@ -24,6 +28,8 @@ import time
 import zlib
 
 PERIOD = 0.05
+PHASE_S = 5.0
+ready_at = []
 started = threading.Semaphore(0)
 out_lock = threading.Lock()
 keep = []
@@ -118,6 +124,24 @@ def compress():
         zlib.compress(data, 9)
 
 
+def wait_sleep():
+    time.sleep(0.005)
+
+
+def wait_select(r):
+    select.select([r], [], [], 0.005)
+
+
+def phases():
+    r, w = os.pipe()
+    keep.extend([r, w])
+    announce("phases")
+    while not ready_at or time.monotonic() < ready_at[0] + PHASE_S:
+        wait_sleep()
+    while True:
+        wait_select(r)
+
+
 def main():
     threads = []
     for scenario in sys.argv[1:]:
@@ -139,6 +163,8 @@ def main():
             threads.append(threading.Thread(target=spin, args=("spin2",)))
         elif scenario == "zlib":
             threads.append(threading.Thread(target=compress))
+        elif scenario == "phases":
+            threads.append(threading.Thread(target=phases))
         else:
             sys.exit("unknown scenario %s" % scenario)
     for t in threads:
@@ -146,6 +172,7 @@ def main():
         t.start()
     for _ in threads:
         started.acquire()
+    ready_at.append(time.monotonic())
     say("ready")
     while True:
         time.sleep(3600)
