@@ -246,6 +246,21 @@ static void pseudo(struct profile_frame *f, const char *name)
 	f->start_line = 0;
 }
 
+/*
+ * The pseudo-frame of a stack without Python frames: a native thread, a
+ * walk that faulted before its first frame (frames unmapped or being torn
+ * down: the thread was in Python, its stack could not be read), or a
+ * thread outside Python code (start-up, shutdown).
+ */
+static const char *empty_stack_name(__u32 flags)
+{
+	if (flags & STACK_F_NO_TSTATE)
+		return "[thread without Python state]";
+	if (flags & STACK_F_READ_ERROR)
+		return "[stack unreadable]";
+	return "[no Python frames]";
+}
+
 /* Labels of a sample of process p, thread tid. */
 static void labels_of(struct session *s, const struct registry_proc *p, __u32 tid,
 		      struct profile_labels *labels)
@@ -394,9 +409,7 @@ static void on_native(struct session *s, const struct pybpf_native_event *ev)
 	if (ev->stack.flags & STACK_F_TRUNCATED)
 		pseudo(&ns->out[n++], "[truncated]");
 	if (!n)
-		pseudo(&ns->out[n++], ev->stack.flags & STACK_F_NO_TSTATE
-					  ? "[thread without Python state]"
-					  : "[no Python frames]");
+		pseudo(&ns->out[n++], empty_stack_name(ev->stack.flags));
 	s->native_samples++;
 	if (profile__add(s->profile, &labels, ns->out, n, 1))
 		say(s, SESSION_WARN, "out of memory adding samples\n");
@@ -613,9 +626,7 @@ static void on_offcpu_native(struct session *s, const struct pybpf_count_key *ke
 	if (stack->flags & STACK_F_TRUNCATED)
 		pseudo(&ns->out[n++], "[truncated]");
 	if (!n)
-		pseudo(&ns->out[n++], stack->flags & STACK_F_NO_TSTATE
-					  ? "[thread without Python state]"
-					  : "[no Python frames]");
+		pseudo(&ns->out[n++], empty_stack_name(stack->flags));
 	if (profile__add_timed(s->profile, labels, ns->out, n, val->count, val->ns))
 		say(s, SESSION_WARN, "out of memory adding samples\n");
 }
@@ -646,9 +657,7 @@ static void on_sample(const struct pybpf_count_key *key, const struct pybpf_coun
 		s->lost_stacks += count;
 		pseudo(&s->frames[n++], "[stack lost]");
 	} else if (!stack->depth) {
-		pseudo(&s->frames[n++], stack->flags & STACK_F_NO_TSTATE
-					    ? "[thread without Python state]"
-					    : "[no Python frames]");
+		pseudo(&s->frames[n++], empty_stack_name(stack->flags));
 	} else {
 		for (__u32 i = 0; i < stack->depth && i < PYBPF_MAX_FRAMES; i++)
 			if (symbolizer__frame(s->symbolizer, &sp, &stack->frames[i],

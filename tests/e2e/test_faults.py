@@ -36,7 +36,8 @@ import time
 import pytest
 
 from conftest import (WORKLOADS, LiveProfiler, Workload, c_shared_lib, frame_names,
-                      interpreter_list, load_profile, num_label, samples_of, total)
+                      describe, interpreter_list, load_profile, num_label, samples_of, str_label,
+                      total)
 
 NAME_RE = re.compile(r"^pybpf-[A-Za-z0-9.-]+-\d{8}T\d{6}Z-\d{4}\.pb\.gz$")
 TMP_RE = re.compile(r"^\.pybpf-[A-Za-z0-9.-]+-\d{8}T\d{6}Z-\d{4}\.pb\.gz\.[A-Za-z0-9]{6}$")
@@ -371,10 +372,14 @@ def test_target_unmaps_its_frames_mid_sample(one_python, root_prof, unmapper, tm
     object (mprotect PROT_NONE, then munmap) while it burns CPU in C, then
     puts them back (workloads/unmaps.py): the agent keeps sampling, counts
     the samples it could not read under named counters, profiles the target
-    between the windows, and the target ends by itself, unharmed."""
+    between the windows, and the target ends by itself, unharmed. In wall
+    mode the windows are spent asleep: the stack is read as the thread
+    leaves the CPU with its frames gone, and the window's time must still be
+    in the profile. Either way the windows' samples are "[stack unreadable]"."""
     out = tmp_path / "unmaps.pb.gz"
     go = tmp_path / "go"
-    with Workload(one_python, "unmaps.py", unmapper, 1, 0.8, go) as w:
+    wall = "wall" in mode
+    with Workload(one_python, "unmaps.py", unmapper, 1, 0.8, go, *(["sleep"] if wall else [])) as w:
         p = start_agent(root_prof, mode + ["--pid", w.pid, "--rate", 999, "-o", out])
         go.touch()  # the windows start once the agent samples
         rc = w.wait(300)
@@ -391,3 +396,11 @@ def test_target_unmaps_its_frames_mid_sample(one_python, root_prof, unmapper, tm
     work = one_python.func_name("normal_work")
     done = sum(s["values"][0] for s in samples_of(prof, w.pid) if work in frame_names(s))
     assert done >= 20, (done, err)
+    # The windows are named for what they are, not "[no Python frames]".
+    hidden = [s for s in samples_of(prof, w.pid) if frame_names(s) == ["[stack unreadable]"]]
+    if wall:
+        # 4 windows of 0.8 s asleep, whole: off-CPU time is measured, not sampled
+        asleep = sum(s["values"][1] for s in hidden if str_label(s, "state") == "blocked")
+        assert asleep >= 4 * 0.8e9 * 0.9, (asleep, describe(prof, w.pid), err)
+    else:
+        assert total(hidden) >= 20, (describe(prof, w.pid), err)

@@ -9,6 +9,8 @@
  *   how 0: mprotect(PROT_NONE) the pages, then PROT_READ | PROT_WRITE again
  *   how 1: munmap the pages (their bytes saved here first), then map fresh
  *          anonymous pages at the same addresses and copy the bytes back
+ *   how | 2: sleep meanwhile instead of burning CPU (the thread is off CPU
+ *          while its frames are gone: what wall mode reads at sched_switch)
  * Returns 0 or -errno. Nothing in the hidden pages is touched meanwhile:
  * the addresses are copied out first and the saved bytes live in this
  * library's own static buffer (never in the heap, which may be hidden).
@@ -54,7 +56,7 @@ int unmapper_hold(const unsigned long *addrs, int n, int how, double secs)
 	for (i = 0; i < np; i++) {
 		void *p = (void *)pages[i];
 
-		if (how == 1) {
+		if (how & 1) {
 			memcpy(saved[i], p, (size_t)pg);
 			if (munmap(p, (size_t)pg))
 				err = -errno;
@@ -67,13 +69,20 @@ int unmapper_hold(const unsigned long *addrs, int n, int how, double secs)
 		}
 	}
 	end = now() + secs;
-	while (!err && now() < end)
+	while (!err && now() < end) {
+		if (how & 2) {
+			struct timespec nap = {0, 10 * 1000 * 1000};
+
+			nanosleep(&nap, NULL);
+			continue;
+		}
 		for (i = 0; i < 100000; i++)
 			sink += (uint64_t)i * (uint64_t)np;
+	}
 	for (i = 0; i < np; i++) {
 		void *p = (void *)pages[i];
 
-		if (how == 1) {
+		if (how & 1) {
 			if (mmap(p, (size_t)pg, PROT_READ | PROT_WRITE,
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != p)
 				return -errno; /* the process cannot go on: the caller aborts */

@@ -2,7 +2,7 @@
 """A target that takes away, mid-sample, the memory holding its own Python
 frames and code objects, then puts it back (workloads/unmapper.c):
 
-  usage: unmaps.py UNMAPPER.so ROUNDS [SECONDS [GO_FILE]]
+  usage: unmaps.py UNMAPPER.so ROUNDS [SECONDS [GO_FILE [sleep]]]
 
 Each round has four windows of SECONDS (default 0.6) spent in C while the
 pages are gone: the current frame's pages with mprotect(PROT_NONE), the
@@ -10,7 +10,8 @@ code object's pages likewise, then both with munmap (put back with mmap at
 the same address and the saved bytes). Between windows it runs Python
 (normal_work). Prints "ready", "window KIND HOW" for each, then "done" and
 exits 0: returning through the frames proves they came back intact.
-With GO_FILE, the windows start once that file exists.
+With GO_FILE, the windows start once that file exists. With "sleep", the
+windows are spent asleep (off CPU) instead.
 """
 import os
 import ctypes
@@ -39,13 +40,13 @@ def frame_memory():
     return addr
 
 
-def hide(lib, kind, how, seconds):
+def hide(lib, kind, how, seconds, asleep):
     if kind == "frame":
         base = frame_memory()
     else:
         base = id(hide.__code__)
     addrs = (ctypes.c_ulong * 2)(base, base + 160)  # the struct may straddle two pages
-    rc = lib.unmapper_hold(addrs, 2, HOW[how], ctypes.c_double(seconds))
+    rc = lib.unmapper_hold(addrs, 2, HOW[how] | (2 if asleep else 0), ctypes.c_double(seconds))
     if rc != 0:
         sys.exit("unmapper_hold(%s, %s): %d" % (kind, how, rc))
     return rc
@@ -68,11 +69,12 @@ def main():
     if len(sys.argv) > 4:
         while not os.path.exists(sys.argv[4]):
             time.sleep(0.05)
+    asleep = sys.argv[5:6] == ["sleep"]
     for _ in range(rounds):
         for how in ("mprotect", "munmap"):
             for kind in ("frame", "code"):
                 normal_work(0.3)
-                hide(lib, kind, how, seconds)
+                hide(lib, kind, how, seconds, asleep)
                 print("window", kind, how, flush=True)
     normal_work(0.3)
     print("done", flush=True)
