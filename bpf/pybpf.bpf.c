@@ -696,10 +696,14 @@ static __always_inline __u64 store_offcpu_native(void *ctx, struct pywalk *w, __
 		e->kstack = PYBPF_KSTACK_REF(gen, id);
 	else
 		count(CNT_KSTACK_LOST);
-	if (e->wait < WAIT_SYSCALL)
-		return store_stack(w); /* preempted or a fault: Python frames only */
+	/* Preempted: the user ip differs at every switch, so every one would
+	 * send a user stack. Python frames only. */
+	if (e->wait == WAIT_PREEMPTED || e->wait == WAIT_NONE)
+		return store_stack(w);
+	/* In a system call, or asleep outside one (a page fault, stopped by a
+	 * signal): the registers saved at the kernel's entry from user mode. */
 	uregs = (struct pt_regs *)bpf_task_pt_regs(prev);
-	if (uregs) {
+	if (uregs && (BPF_CORE_READ(uregs, cs) & 3) == 3) {
 		ip = BPF_CORE_READ(uregs, ip);
 		sp = BPF_CORE_READ(uregs, sp);
 		bp = BPF_CORE_READ(uregs, bp);

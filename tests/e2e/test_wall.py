@@ -9,7 +9,10 @@ the scheduler hooks; on-CPU time is sampled, so the tolerances below allow
 for sampling noise only on the on-CPU part.
 """
 import collections
+import os
 import re
+import signal
+import time
 
 import pytest
 
@@ -282,3 +285,50 @@ def test_native_kernel_stacks_map_turns_over(run_profiler, tmp_path, python):
         100.0 * with_k / total, total / 1e9, why)
     assert any(re.search(r"select", n) for s in sel if kernel(s) for n in frame_names(s)
                if n.endswith("_[k]")), why
+
+
+def test_native_offcpu_stopped_has_native_frames(start_profiler, tmp_path, python):
+    """--native in wall mode, a thread asleep outside a system call: stopped
+    by SIGSTOP while compressing (in deflate, the GIL released), its
+    off-CPU time (wait=kernel) shows the kernel's signal-stop path on top of
+    the C code it was in (deflate, zlib_compress) on top of its Python
+    caller, unwound from the registers saved when it entered the kernel from
+    user mode (here a timer interrupt)."""
+    out = tmp_path / "stopped.pb.gz"
+    with Workload(python, "wall.py", "zlib") as w:
+        tid = int(w.matching(r"^thread zlib (\d+)$")[0].group(1))
+        p = start_profiler(["--mode", "wall", "--native", "--pid", w.pid, "--duration", 8,
+                            "-o", out])
+        time.sleep(1.5)
+        for _ in range(6):
+            os.kill(w.pid, signal.SIGSTOP)
+            time.sleep(0.4)
+            os.kill(w.pid, signal.SIGCONT)
+            time.sleep(0.4)
+        rc, so, se = p.wait(30)
+        assert_ran_ok(rc, so, se)
+        pid = w.pid
+    prof = load_profile(out)
+    stopped = [s for s in of_thread(prof, pid, tid)
+               if str_label(s, "state") == "blocked" and str_label(s, "wait") == "kernel"]
+    total = sum(wall_ns(s) for s in stopped)
+
+    # Where it stopped: deflate, or zlib_compress copying its output
+    # (memmove); named zlib_compress.lto_priv.0 or [python3.11+0x...] on
+    # Debian's 3.11, so only "C frames, no Python ones" is checked there.
+    def native_under(s):
+        names = frame_names(s)
+        if "compress" not in names or not re.match(r"__schedule", names[0]):
+            return False
+        mid = [f for f in s["frames"][:names.index("compress")]
+               if not f["function"].endswith("_[k]")]
+        return bool(mid) and all(f.get("mapping") and
+                                 not f.get("filename", "").endswith(".py") for f in mid)
+
+    good = sum(wall_ns(s) for s in stopped if native_under(s))
+    why = "\nzlib thread, stopped:\n%s" % "\n".join(
+        "  %8.3f s %s" % (wall_ns(s) / 1e9, ";".join(reversed(frame_names(s))))
+        for s in sorted(stopped, key=wall_ns, reverse=True)[:8])
+    assert total >= 1.0e9, "%.2f s stopped%s" % (total / 1e9, why)
+    assert good >= 0.9 * total, "%.0f%% of %.2f s stopped with C frames under the kernel "\
+        "frames%s" % (100.0 * good / total, total / 1e9, why)
