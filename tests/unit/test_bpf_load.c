@@ -119,14 +119,56 @@ static void test_targets_bitmap(void)
 	sampler__free(s);
 }
 
+/*
+ * Wall mode --native loads (two kernel-stack maps chosen by generation, the
+ * user registers' cs read), and its maps take turns: hold, drain and flip
+ * succeed, and a reference no map or copy holds names no frames.
+ */
+static void test_wall_native_kstacks(void)
+{
+	struct sampler_opts opts = {.rate_hz = 99,
+				    .wall = true,
+				    .max_procs = 128,
+				    .max_stacks = 256,
+				    .max_counts = 1024,
+				    .native = true,
+				    .native_ring_bytes = 1 << 20,
+				    .kstacks_max = 16,
+				    .on_event = on_event};
+	int events = 0;
+	struct sampler *s;
+	__u64 ips[PYBPF_KSTACK_MAX];
+	uint64_t expired;
+	size_t kept;
+
+	opts.ctx = &events;
+	s = sampler__new(&opts);
+	CHECK(s != NULL);
+	if (!s)
+		return;
+	CHECK_EQ_INT(sampler__attach(s), 0);
+	for (int i = 0; i < 3; i++) {
+		CHECK_EQ_INT(sampler__kstacks_hold(s), 0);
+		CHECK_EQ_INT(sampler__poll(s, 0), 0);
+		CHECK_EQ_INT(sampler__kstacks_flip(s), 0);
+	}
+	CHECK_EQ_INT(sampler__kstack(s, 0, ips, PYBPF_KSTACK_MAX), 0);
+	CHECK_EQ_INT(sampler__kstack(s, PYBPF_KSTACK_REF(0, 3), ips, PYBPF_KSTACK_MAX), 0);
+	sampler__kstacks_stats(s, &kept, &expired);
+	CHECK_EQ_INT(kept, 0);
+	CHECK_EQ_INT(expired, 1);
+	sampler__free(s);
+}
+
 int main(void)
 {
 	static const struct test_case cases[] = {TEST(test_load_attach_count),
-						 TEST(test_targets_bitmap)};
+						 TEST(test_targets_bitmap),
+						 TEST(test_wall_native_kstacks)};
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "skip: needs root\n");
 		return TEST_SKIP_CODE;
 	}
-	return test_run(cases, 2);
+	return test_run(cases, sizeof(cases) / sizeof(cases[0]));
 }
