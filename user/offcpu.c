@@ -126,6 +126,7 @@ int offcpu__snapshot(const char *proc, pid_t pid, __u32 gen, __u64 since_ns, off
 	ts = threadsnap__new(proc, pid, &info);
 	if (!ts)
 		return -errno;
+	threadsnap__only_asleep(ts);
 	err = read_run_times(proc, pid, &rt, &nrt);
 	if (!err)
 		err = threadsnap__take(ts, &th, &n);

@@ -68,6 +68,7 @@ struct threadsnap {
 	bool pthread_checked; /* that offset was confirmed by two or more threads */
 	uint64_t deadline_ns; /* CLOCK_MONOTONIC: the current snapshot's budget */
 	bool gone;	      /* the process exited while being read */
+	bool only_asleep;     /* threadsnap__only_asleep: running threads not walked */
 };
 
 /* A thread state as found in the lists. */
@@ -161,6 +162,8 @@ const char *threadsnap__status_name(enum threadsnap_status s)
 		return "unreadable";
 	case THREADSNAP_SKIPPED:
 		return "skipped";
+	case THREADSNAP_ON_CPU:
+		return "on-cpu";
 	}
 	return "?";
 }
@@ -485,6 +488,19 @@ static void threadsnap__walk(struct threadsnap *ts, struct threadsnap_thread *th
 	th->attempts--; /* the loop left on the walk it did not make */
 }
 
+/* Running or runnable now (a thread that cannot be read counts as running). */
+static bool threadsnap__on_cpu(const struct threadsnap *ts, pid_t tid)
+{
+	struct taskinfo ti;
+
+	return taskinfo__read(ts->proc, ts->pid, tid, &ti) || taskinfo__on_cpu(&ti);
+}
+
+void threadsnap__only_asleep(struct threadsnap *ts)
+{
+	ts->only_asleep = true;
+}
+
 static void threadsnap__fill(struct threadsnap *ts, struct threadsnap_thread *th, pid_t tid,
 			     pid_t ns_tid, const struct tstate_ref *t)
 {
@@ -504,6 +520,10 @@ static void threadsnap__fill(struct threadsnap *ts, struct threadsnap_thread *th
 	th->thread_id = t->thread_id;
 	if (ts->gone || threadsnap__now_ns() >= ts->deadline_ns) {
 		th->status = THREADSNAP_SKIPPED;
+		return;
+	}
+	if (ts->only_asleep && tid && threadsnap__on_cpu(ts, tid)) {
+		th->status = THREADSNAP_ON_CPU;
 		return;
 	}
 	threadsnap__walk(ts, th, !tid);

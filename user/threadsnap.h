@@ -41,6 +41,7 @@ enum threadsnap_status {
 	THREADSNAP_NO_THREAD,  /* a Python thread state whose OS thread was not found */
 	THREADSNAP_UNREADABLE, /* the thread state could not be read */
 	THREADSNAP_SKIPPED,    /* not read: the snapshot's time budget ran out first */
+	THREADSNAP_ON_CPU,     /* not read: running, and only sleeping threads were asked for */
 };
 
 /* One thread. */
@@ -84,6 +85,15 @@ const struct pybpf_proc *threadsnap__proc(const struct threadsnap *ts);
  */
 #define THREADSNAP_BUDGET_MS 250
 int threadsnap__take(struct threadsnap *ts, struct threadsnap_thread **out, size_t *n);
+
+/*
+ * From now on, threadsnap__take walks only the threads that are off CPU;
+ * running ones are THREADSNAP_ON_CPU. A running thread's stack moves while
+ * it is read, and each retry waits for a CPU: on a busy node that was most
+ * of a snapshot's time, for threads wall mode does not need (the kernel
+ * reports a running thread when it next switches out).
+ */
+void threadsnap__only_asleep(struct threadsnap *ts);
 
 /*
  * One OS thread, by host TID: cheaper than threadsnap__take for a few

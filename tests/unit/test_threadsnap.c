@@ -47,6 +47,14 @@ static bool all_parked(const struct threadsnap_thread *th, size_t n, const struc
 	return true;
 }
 
+static pid_t spinner_tid(const struct expect *exp, size_t nexp)
+{
+	for (size_t e = 0; e < nexp; e++)
+		if (!strcmp(exp[e].name, "spinner"))
+			return exp[e].tid;
+	return 0;
+}
+
 static void snap_one(const char *python, const char *script)
 {
 	struct expect exp[8];
@@ -149,6 +157,32 @@ static void snap_one(const char *python, const char *script)
 		CHECK_EQ_INT(one.tid, exp[0].tid);
 		CHECK(one.stack.depth >= 1);
 		CHECK_EQ_INT(threadsnap__thread(ts, 999999999, &one), -ESRCH);
+	}
+
+	/* Only sleeping threads: a thread seen running is not walked. The
+	 * spinner always is (running or waiting for a CPU: nobody else wants
+	 * the GIL); a parked thread too at times on a loaded machine (seen
+	 * under load 50: woken, then waiting for a CPU). */
+	threadsnap__only_asleep(ts);
+	{
+		int on_cpu = 0;
+
+		for (int round = 0; round < 20; round++) {
+			th = NULL;
+			CHECK_EQ_INT(threadsnap__take(ts, &th, &n), 0);
+			for (size_t i = 0; i < n; i++) {
+				if (th[i].status == THREADSNAP_ON_CPU) {
+					CHECK_EQ_INT(th[i].attempts, 0);
+					CHECK_EQ_INT(th[i].stack.depth, 0);
+					on_cpu += th[i].tid == spinner_tid(exp, nexp);
+				} else if (th[i].tid != spinner_tid(exp, nexp)) {
+					CHECK_EQ_INT(th[i].status, THREADSNAP_OK);
+				}
+			}
+			free(th);
+		}
+		CHECK(on_cpu > 0);
+		CHECK_EQ_STR(threadsnap__status_name(THREADSNAP_ON_CPU), "on-cpu");
 	}
 	symbolizer__free(sym);
 	threadsnap__free(ts);
