@@ -210,11 +210,15 @@ GROUPS_STARTED+=($!)
 set +m # the groups stay; no job notices from here on
 
 echo "soak: ${DURATION}s, agent --rate $RATE --interval ${INTERVAL}s, churn $CHURN/s, push $PUSH, output in $OUT" >&2
-echo "elapsed_s,rss_kb,hwm_kb,cpu_s,fds,locked_kb,files,pythons,map_fill_pct,map_fill_name" > "$CSV"
+echo "elapsed_s,rss_kb,hwm_kb,cpu_s,fds,locked_kb,files,pythons,map_fill_pct,map_fill_name,maps_fds" > "$CSV"
 
-# VmRSS, VmHWM (kB), utime+stime (s), open fds and VmLck (kB) of the agent.
+# VmRSS, VmHWM (kB), utime+stime (s), open fds, VmLck (kB) and the fds of
+# processes' /proc/PID/maps of the agent. Those are its pending looks at
+# processes just exec'd (one each, at most 256, closed when the process is
+# registered, gone or given up on): they follow the churn, not a leak, so
+# they are counted apart from the other fds.
 agent_sample() {
-  local rss hwm stat rest ticks fds lck
+  local rss hwm stat rest ticks fds lck mapfds
   [ -n "$AGENT" ] && [ -r "/proc/$AGENT/status" ] || return 1
   rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$AGENT/status" 2>/dev/null) || return 1
   hwm=$(awk '/^VmHWM:/ {print $2}' "/proc/$AGENT/status" 2>/dev/null) || return 1
@@ -222,9 +226,11 @@ agent_sample() {
   rest=${stat##*) }   # after the command name, which may hold spaces
   # fields after ')' start at 3 (state): utime is 14, stime 15
   ticks=$(echo "$rest" | awk '{print $12 + $13}')
-  fds=$(ls "/proc/$AGENT/fd" 2>/dev/null | wc -l)
+  # one listing for both counts: the maps fds come and go between two
+  read -r fds mapfds < <(ls -l "/proc/$AGENT/fd" 2>/dev/null |
+    awk '/ -> / {n++} / -> \/proc\/[0-9]+\/maps$/ {m++} END {print n + 0, m + 0}')
   lck=$(awk '/^VmLck:/ {print $2}' "/proc/$AGENT/status" 2>/dev/null)
-  echo "$rss $hwm $(awk -v t="$ticks" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}') $fds ${lck:-0}"
+  echo "$rss $hwm $(awk -v t="$ticks" -v h="$CLK_TCK" 'BEGIN {printf "%.2f", t / h}') $((fds - mapfds)) ${lck:-0} $mapfds"
 }
 
 # Fill of the agent's fullest BPF hash map: "PERCENT NAME" (keys /
@@ -290,12 +296,12 @@ while :; do
       status=1
       break
     fi
-    read -r rss hwm cpu fds lck <<< "$s"
+    read -r rss hwm cpu fds lck mapfds <<< "$s"
     read -r fill fillname <<< "$(map_fill)"
   else
-    rss="" hwm="" cpu="" fds="" lck="" fill="" fillname=""
+    rss="" hwm="" cpu="" fds="" lck="" fill="" fillname="" mapfds=""
   fi
-  echo "$elapsed,$rss,$hwm,$cpu,$fds,$lck,$files,$pythons,$fill,$fillname" >> "$CSV"
+  echo "$elapsed,$rss,$hwm,$cpu,$fds,$lck,$files,$pythons,$fill,$fillname,$mapfds" >> "$CSV"
   # The agent must keep writing: no new file for 5 intervals (and 2 samples) is a stall.
   if [ "$CHURN_ONLY" -eq 0 ]; then
     if [ "$files" -ne "${last_files:--1}" ]; then
@@ -349,7 +355,8 @@ awk -F, -v dur="$DURATION" '
   NR == 1 { next }
   { n++; t[n] = $1; rss[n] = $2; hwm[n] = $3; cpu[n] = $4; fd[n] = $5; lck[n] = $6; files = $7; py[n] = $8
     if ($2 > maxrss) maxrss = $2; if ($3 > maxhwm) maxhwm = $3
-    if ($9 != "" && $9 + 0 >= maxfill) { maxfill = $9 + 0; fillname = $10 } }
+    if ($9 != "" && $9 + 0 >= maxfill) { maxfill = $9 + 0; fillname = $10 }
+    if ($11 + 0 > maxmapfds) maxmapfds = $11 + 0 }
   END {
     if (!n) { print "  no samples"; exit }
     mid = int((n + 1) / 2)
@@ -359,8 +366,8 @@ awk -F, -v dur="$DURATION" '
         rss[1] / 1024, rss[mid] / 1024, rss[n] / 1024, maxrss / 1024, maxhwm / 1024
       if (t[n] > t[1])
         printf "  agent CPU: %.2f s, %.2f%% of one core\n", cpu[n] - cpu[1], 100 * (cpu[n] - cpu[1]) / (t[n] - t[1])
-      printf "  agent fds: start %d, mid %d, end %d; locked memory (kB): start %d, end %d\n",
-        fd[1], fd[mid], fd[n], lck[1], lck[n]
+      printf "  agent fds: start %d, mid %d, end %d (besides at most %d maps of processes just exec\047d); locked memory (kB): start %d, end %d\n",
+        fd[1], fd[mid], fd[n], maxmapfds, lck[1], lck[n]
       if (fillname != "")
         printf "  fullest BPF hash map: %s, %.1f%% of its entries at most\n", fillname, maxfill
     }
@@ -395,6 +402,12 @@ if [ "$CHURN_ONLY" -eq 0 ]; then
   fd_growth=$(awk -F, 'NR == 2 {a = $5} END {print $5 - a}' "$CSV")
   if [ "${fd_growth:-0}" -gt 32 ]; then
     echo "  FD LEAK: the agent's open fds grew by $fd_growth" >&2
+    status=1
+  fi
+  # The pending looks' maps fds are bounded by the registry (256).
+  max_mapfds=$(awk -F, 'NR > 1 && $11 + 0 > m {m = $11 + 0} END {print m + 0}' "$CSV")
+  if [ "$max_mapfds" -gt 256 ]; then
+    echo "  FD LEAK: $max_mapfds fds of processes' maps at once (the registry keeps at most 256)" >&2
     status=1
   fi
   echo "  last lines of the agent's log:"
