@@ -448,19 +448,25 @@ int pyoffsets__check_live(const struct pyinfo *info, pid_t pid)
 	if (err)
 		return err;
 	/* _PyRuntime -> first interpreter -> its newest thread, whose `interp`
-	 * must point back; its native thread id must be a plausible TID. */
-	if (read_ptr(pid, info->runtime_addr + d.v[D_RT_INTERP_HEAD], &interp))
-		return -ESRCH;
+	 * must point back; its native thread id must be a plausible TID. A
+	 * process caught mid-change fails this too: its libpython's data not
+	 * mapped yet (dlopen in progress: the runtime unreadable, or a stale
+	 * word where interpreters.head will be), or a thread state linked in
+	 * before its thread runs and sets its id (Py_Initialize, a thread
+	 * start): -EINPROGRESS, for the caller to look again. */
+	err = read_ptr(pid, info->runtime_addr + d.v[D_RT_INTERP_HEAD], &interp);
+	if (err)
+		return err == -ESRCH ? -ESRCH : -EINPROGRESS;
 	if (!interp)
 		return newer ? -EAGAIN : 0;
 	if (read_ptr(pid, interp + d.v[D_IS_THREADS_HEAD], &tstate))
-		return -EPROTO;
+		return -EINPROGRESS;
 	if (!tstate)
 		return newer ? -EAGAIN : 0;
 	if (read_ptr(pid, tstate + d.v[D_TS_INTERP], &back) || back != interp ||
 	    memread(pid, tstate + d.v[D_TS_NATIVE_THREAD_ID], &tid, sizeof(tid)) || tid == 0 ||
 	    tid > (1u << 22))
-		return -EPROTO;
+		return -EINPROGRESS;
 	return 0;
 }
 

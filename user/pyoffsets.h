@@ -30,7 +30,10 @@ int pyoffsets__get(const struct pyinfo *info, struct pybpf_offsets *off);
  * interpreter and its newest thread state must point back at each other.
  * 0 (also when the runtime is not initialised yet and the version is one
  * this build knows); -EAGAIN not initialised yet, and the version is newer
- * than this build; -EPROTO the live structs do not match; -ESRCH gone.
+ * than this build; -EINPROGRESS the live structs do not match now: either
+ * the process was caught mid-change (libpython being mapped, the runtime
+ * or a thread being set up) or they never will (a layout that does not
+ * fit): look again, and take it as a mismatch if it stays so; -ESRCH gone.
  */
 int pyoffsets__check_live(const struct pyinfo *info, pid_t pid);
 

@@ -18,6 +18,14 @@
  * its libpython (shared builds map it after exec): look again later. */
 #define YOUNG_NS 3000000000ull
 
+/* A look that fails may have caught the process mid-change: its libpython
+ * half mapped by dlopen, its runtime or a thread being set up. Such a
+ * process is looked at again on the next scans (each look at least this
+ * long after the last one stays possible), up to LOOKS_MAX failed looks;
+ * only then is it reported, once, and left alone. */
+#define LOOK_AGAIN_NS 2500000000ull
+#define LOOKS_MAX 3
+
 /* What we concluded about a process that is not registered. */
 struct seen {
 	uint64_t start_time;
@@ -25,6 +33,7 @@ struct seen {
 	uint64_t recheck_until_ns; /* CLOCK_BOOTTIME; 0 = never look again */
 	uint64_t code_digest;	   /* its code mappings when last found not Python */
 	bool code_known;	   /* code_digest is set */
+	unsigned int failed;	   /* looks that failed (not "not Python") */
 };
 
 /* A process that exec'd and was not (yet) Python: shared-libpython builds
@@ -256,8 +265,10 @@ static void note_seen(struct registry *r, pid_t pid, uint64_t start_time, uint64
 			return;
 		}
 	}
-	if (s->start_time != start_time)
+	if (s->start_time != start_time) {
 		s->code_known = false;
+		s->failed = 0;
+	}
 	s->start_time = start_time;
 	s->recheck_until_ns = recheck_until_ns;
 	s->epoch = r->epoch;
@@ -403,7 +414,7 @@ int registry__add_pid(struct registry *r, pid_t pid, struct pyinfo *info)
 	err = inspect(r, pid, start_time, info);
 	if (!err && r->tree)
 		err = tree_add(r, pid, start_time);
-	return err == -EAGAIN ? -EPROTO : err;
+	return err == -EAGAIN || err == -EINPROGRESS ? -EPROTO : err;
 }
 
 /* Look at one pid during a scan. */
@@ -412,8 +423,9 @@ static int scan_pid(pid_t pid, void *arg)
 	struct registry *r = arg;
 	struct registry_proc *p = hashmap__get(r->by_pid, &pid);
 	struct seen *s = hashmap__get(r->seen, &pid);
+	uint64_t start_time, recheck, now;
 	struct pyinfo info;
-	uint64_t start_time;
+	unsigned int failed;
 	int err;
 
 	if (procfs__start_time(r->proc, pid, &start_time))
@@ -429,17 +441,32 @@ static int scan_pid(pid_t pid, void *arg)
 		return 0;
 	if (s && s->start_time == start_time && boottime_ns() >= s->recheck_until_ns)
 		return 0;
+	recheck = s && s->start_time == start_time ? s->recheck_until_ns : young_until(start_time);
+	failed = s && s->start_time == start_time ? s->failed : 0;
 	err = inspect_unless_same(r, pid, start_time, -1, &info);
-	/* -EAGAIN: a runtime too new to trust before it is initialised; look again. */
-	if (err == -ENOEXEC || err == -ESRCH || err == -EAGAIN) {
-		note_seen(r, pid, start_time,
-			  s && s->start_time == start_time ? s->recheck_until_ns
-							   : young_until(start_time));
-	} else if (err) {
-		note_seen(r, pid, start_time, 0);
-		if (r->ops.on_skip)
-			r->ops.on_skip(r->ctx, pid, err, &info);
+	if (!err || err == -ENOEXEC || err == -ESRCH) {
+		if (err)
+			note_seen(r, pid, start_time, recheck);
+		return 0;
 	}
+	/* What the files say (a version without a layout, a debug-offsets block
+	 * that does not fit) holds however often it is read: reported now. */
+	if (err != -ENOTSUP && err != -EPROTO && ++failed < LOOKS_MAX) {
+		/* -EAGAIN: a runtime too new to trust before it is initialised;
+		 * the rest: maybe a look mid-change. Look again. */
+		now = boottime_ns();
+		note_seen(r, pid, start_time,
+			  recheck > now + LOOK_AGAIN_NS ? recheck : now + LOOK_AGAIN_NS);
+	} else {
+		/* A runtime still not initialised stays unreported, as long as
+		 * it is young (it may yet start). */
+		note_seen(r, pid, start_time, err == -EAGAIN ? recheck : 0);
+		if (err != -EAGAIN && r->ops.on_skip)
+			r->ops.on_skip(r->ctx, pid, err == -EINPROGRESS ? -EPROTO : err, &info);
+	}
+	s = hashmap__get(r->seen, &pid);
+	if (s)
+		s->failed = failed;
 	return 0;
 }
 

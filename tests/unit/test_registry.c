@@ -4,6 +4,9 @@
  * not Python when it execs and maps a libpython later is still registered
  * (the retries look again when its code files change, and only then), and
  * a process that exits leaves nothing behind (no pending entry, no fd).
+ * A process caught while its runtime is being set up (a thread state
+ * linked in before its thread set its id, as in Py_Initialize) is looked
+ * at again, and reported once only if it stays so.
  */
 #include <dirent.h>
 #include <dlfcn.h>
@@ -13,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +30,7 @@ struct added {
 	pid_t pid;
 	int n;
 	unsigned int minor;
+	int skips, skip_err;
 };
 
 static int on_add(void *ctx, const struct registry_proc *p)
@@ -37,6 +42,17 @@ static int on_add(void *ctx, const struct registry_proc *p)
 		a->minor = p->info.minor;
 	}
 	return 0;
+}
+
+static void on_skip(void *ctx, pid_t pid, int err, const struct pyinfo *info)
+{
+	struct added *a = ctx;
+
+	(void)info;
+	if (pid == a->pid) {
+		a->skips++;
+		a->skip_err = err;
+	}
 }
 
 static void sleep_ms(long ms)
@@ -199,4 +215,114 @@ out:
 	finish(r, pid, go, 2);
 }
 
-TEST_MAIN(TEST(late_libpython), TEST(exec_then_exit))
+/*
+ * A child that maps a 3.13 libpython and links in, where Py_Initialize
+ * does, an interpreter whose newest thread state has no thread id yet
+ * (CPython sets it once that thread runs); on 'b' it sets the id. Word
+ * indices are those of 3.13's _Py_DebugOffsets block.
+ */
+#define W313_INTERP_HEAD 5
+#define W313_THREADS_HEAD 9
+#define W313_TS_INTERP 22
+#define W313_TS_NATIVE_TID 25
+
+static void half_initialised_child(const char *lib, int go, int ready)
+{
+	static uint64_t interp[4096], tstate[512];
+	uint64_t *rt;
+	void *h;
+	char c;
+
+	if (read(go, &c, 1) != 1 || !(h = dlopen(lib, RTLD_NOW | RTLD_LOCAL)) ||
+	    !(rt = dlsym(h, "_PyRuntime")) || memcmp(rt, "xdebugpy", 8) ||
+	    rt[W313_THREADS_HEAD] >= sizeof(interp) || rt[W313_TS_NATIVE_TID] >= sizeof(tstate) ||
+	    rt[W313_TS_INTERP] >= sizeof(tstate))
+		_exit(1);
+	tstate[rt[W313_TS_INTERP] / 8] = (uint64_t)(uintptr_t)interp;
+	interp[rt[W313_THREADS_HEAD] / 8] = (uint64_t)(uintptr_t)tstate;
+	rt[rt[W313_INTERP_HEAD] / 8] = (uint64_t)(uintptr_t)interp;
+	if (write(ready, &c, 1) != 1 || read(go, &c, 1) != 1)
+		_exit(1);
+	if (c == 'b')
+		tstate[rt[W313_TS_NATIVE_TID] / 8] = (uint64_t)syscall(SYS_gettid);
+	if (write(ready, &c, 1) != 1)
+		_exit(1);
+	(void)read(go, &c, 1);
+	_exit(0);
+}
+
+/* bind: whether the child's thread gets its id after the first scans. */
+static void runtime_mid_init(bool bind)
+{
+	struct registry_ops ops = {.on_add = on_add, .on_skip = on_skip};
+	struct added a = {0};
+	int go[2], ready[2];
+	struct registry *r = NULL;
+	char lib[4096], c = bind ? 'b' : 'x';
+	glob_t g;
+	pid_t pid;
+
+	if (glob("/root/.pyenv/versions/3.13*/lib/libpython3.13.so.1.0", 0, NULL, &g)) {
+		fprintf(stderr, "  (no shared libpython 3.13 on this machine: skipped)\n");
+		return;
+	}
+	snprintf(lib, sizeof(lib), "%s", g.gl_pathv[0]);
+	globfree(&g);
+	CHECK_EQ_INT(pipe(go), 0);
+	CHECK_EQ_INT(pipe(ready), 0);
+	pid = fork();
+	if (pid == 0)
+		half_initialised_child(lib, go[0], ready[1]);
+	CHECK(pid > 0);
+	/* A child that fails closes its end: no read below waits for ever. */
+	close(go[0]);
+	close(ready[1]);
+	go[0] = ready[1] = -1;
+	a.pid = pid;
+	r = registry__new("/proc", &ops, &a);
+	CHECK(r != NULL);
+	if (pid <= 0 || !r)
+		goto out;
+	/* Only the child's tree is scanned, not the machine's other Pythons. */
+	registry__set_explicit(r, true);
+	registry__set_tree(r, true);
+	CHECK_EQ_INT(registry__add_root(r, pid), 0);
+	CHECK_EQ_INT(write(go[1], &c, 1), 1);
+	CHECK_EQ_INT(read(ready[0], &c, 1), 1);
+	/* Caught mid-initialisation: neither registered nor written off. */
+	for (int i = 0; i < 2; i++)
+		CHECK_EQ_INT(registry__tick(r), 0);
+	CHECK_EQ_INT(a.n, 0);
+	CHECK_EQ_INT(a.skips, 0);
+	c = bind ? 'b' : 'x';
+	CHECK_EQ_INT(write(go[1], &c, 1), 1);
+	CHECK_EQ_INT(read(ready[0], &c, 1), 1);
+	for (int i = 0; i < 4; i++)
+		CHECK_EQ_INT(registry__tick(r), 0);
+	if (bind) {
+		/* Its thread runs now: the next look registers it. */
+		CHECK_EQ_INT(a.n, 1);
+		CHECK_EQ_INT(a.minor, 13);
+		CHECK_EQ_INT(a.skips, 0);
+	} else {
+		/* It stays so: reported once, as a layout that does not fit. */
+		CHECK_EQ_INT(a.n, 0);
+		CHECK_EQ_INT(a.skips, 1);
+		CHECK_EQ_INT(a.skip_err, -EPROTO);
+	}
+out:
+	finish(r, pid, (int[]){go[0], go[1], ready[0], ready[1]}, 4);
+}
+
+static void runtime_mid_init_then_ready(void)
+{
+	runtime_mid_init(true);
+}
+
+static void runtime_never_ready_reported_once(void)
+{
+	runtime_mid_init(false);
+}
+
+TEST_MAIN(TEST(late_libpython), TEST(exec_then_exit), TEST(runtime_mid_init_then_ready),
+	  TEST(runtime_never_ready_reported_once))
