@@ -176,7 +176,9 @@ static void snap_one(const char *python, const char *script)
 					CHECK_EQ_INT(th[i].stack.depth, 0);
 					on_cpu += th[i].tid == spinner_tid(exp, nexp);
 				} else if (th[i].tid != spinner_tid(exp, nexp)) {
-					CHECK_EQ_INT(th[i].status, THREADSNAP_OK);
+					/* read, or left for the budget on a loaded machine */
+					CHECK(th[i].status == THREADSNAP_OK ||
+					      th[i].status == THREADSNAP_SKIPPED);
 				}
 			}
 			free(th);
