@@ -15,8 +15,10 @@
 #include "service.h"
 
 /* A process younger than this that is not Python yet may still be loading
- * its libpython (shared builds map it after exec): look again later. */
-#define YOUNG_NS 3000000000ull
+ * its libpython (shared builds map it after exec, an embedding program may
+ * dlopen it seconds later): look again on the scans until then. Past the
+ * first look these are digests of the files mapped as code (~10 us). */
+#define YOUNG_NS 10000000000ull
 
 /* A look that fails may have caught the process mid-change: its libpython
  * half mapped by dlopen, its runtime or a thread being set up. Such a
