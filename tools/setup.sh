@@ -14,11 +14,9 @@ PKGS=(
   # tests: the independent pprof reader (google/pprof's profile package + Go),
   # pytest for the end-to-end suite, the interpreter the suite profiles
   golang-go golang-github-google-pprof-dev python3 python3-pytest python3.11
-  # the debug file of Debian's stripped python3.11 (/usr/lib/debug/.build-id/), so
-  # --native names its static functions (gc_collect_main...). It depends on python3.11
-  # of its own version: installing it brings python3.11 up to that version (a Debian
-  # security update of the system interpreter), as an upgrade would.
-  python3.11-dbg
+  # (python3.11-dbg, the debug file that names Debian python3.11's static
+  # functions under --native, is not installed here: README, "Native and kernel
+  # frames", says why)
   # tests: the wall clock stepped back for the agent alone (LD_PRELOAD libfaketime)
   faketime
   # fuzzers: libFuzzer and the sanitizer runtimes for clang
