@@ -60,6 +60,16 @@ void hashmap__free(struct hashmap *m)
 	free(m);
 }
 
+void hashmap__free_all(struct hashmap *m)
+{
+	if (!m)
+		return;
+	for (size_t i = 0; i < m->cap; i++)
+		if (m->slots[i].value)
+			free(m->slots[i].value);
+	hashmap__free(m);
+}
+
 static struct slot *find(const struct hashmap *m, const void *key, uint64_t h)
 {
 	size_t mask = m->cap - 1;

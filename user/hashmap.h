@@ -16,6 +16,8 @@ struct hashmap;
 #define HASHMAP_MAX_KEY 32
 struct hashmap *hashmap__new(size_t key_size);
 void hashmap__free(struct hashmap *m);
+/* free() every value, then the map (for maps that own malloc'ed values). */
+void hashmap__free_all(struct hashmap *m);
 
 /* Value for key, or NULL. */
 void *hashmap__get(const struct hashmap *m, const void *key);

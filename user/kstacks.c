@@ -44,20 +44,11 @@ struct kstacks *kstacks__new(kstacks_read_fn read, void *ctx)
 	return k;
 }
 
-static int free_entry(const void *key, void *value, void *arg)
-{
-	(void)key;
-	(void)arg;
-	free(value);
-	return 0;
-}
-
 void kstacks__free(struct kstacks *k)
 {
 	if (!k)
 		return;
-	hashmap__each(k->kept, free_entry, NULL);
-	hashmap__free(k->kept);
+	hashmap__free_all(k->kept);
 	free(k);
 }
 

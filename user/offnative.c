@@ -33,20 +33,11 @@ struct offnative *offnative__new(void)
 	return c;
 }
 
-static int free_stored(const void *key, void *value, void *arg)
-{
-	(void)key;
-	(void)arg;
-	free(value);
-	return 0;
-}
-
 void offnative__free(struct offnative *c)
 {
 	if (!c)
 		return;
-	hashmap__each(c->map, free_stored, NULL);
-	hashmap__free(c->map);
+	hashmap__free_all(c->map);
 	free(c);
 }
 

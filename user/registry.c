@@ -50,7 +50,7 @@ struct pending {
 };
 
 #define PENDING_MAX 256
-static const uint64_t retry_ms[] = { 2, 10, 30, 80, 200, 500 };
+static const uint64_t retry_ms[] = {2, 10, 30, 80, 200, 500};
 
 struct thread_key {
 	__u32 gen;
@@ -77,14 +77,6 @@ struct registry {
 	bool no_digest; /* procfs__code_files_digest unsupported here */
 	uint64_t epoch; /* scans done */
 };
-
-static int free_value(const void *key, void *value, void *arg)
-{
-	(void)key;
-	(void)arg;
-	free(value);
-	return 0;
-}
 
 /* Keys collected during hashmap__each, removed afterwards. */
 struct key_list {
@@ -140,19 +132,11 @@ void registry__free(struct registry *r)
 {
 	if (!r)
 		return;
-	if (r->by_gen)
-		hashmap__each(r->by_gen, free_value, NULL);
-	hashmap__free(r->by_gen);
-	hashmap__free(r->by_pid);
-	if (r->seen)
-		hashmap__each(r->seen, free_value, NULL);
-	hashmap__free(r->seen);
-	if (r->threads)
-		hashmap__each(r->threads, free_value, NULL);
-	hashmap__free(r->threads);
-	if (r->tree_pids)
-		hashmap__each(r->tree_pids, free_value, NULL);
-	hashmap__free(r->tree_pids);
+	hashmap__free_all(r->by_gen);
+	hashmap__free(r->by_pid); /* the same values as by_gen */
+	hashmap__free_all(r->seen);
+	hashmap__free_all(r->threads);
+	hashmap__free_all(r->tree_pids);
 	pyinfo_cache__free(r->elf_verdicts);
 	for (size_t i = 0; i < r->npending; i++)
 		if (r->pending[i].maps_fd >= 0)

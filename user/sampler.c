@@ -42,14 +42,6 @@ struct sampler {
 	struct kstacks *kstacks; /* wall mode --native */
 };
 
-static int free_stack(const void *key, void *value, void *arg)
-{
-	(void)key;
-	(void)arg;
-	free(value);
-	return 0;
-}
-
 void sampler__free(struct sampler *s)
 {
 	if (!s)
@@ -65,10 +57,7 @@ void sampler__free(struct sampler *s)
 	bpf_link__destroy(s->switch_link);
 	ring_buffer__free(s->rb);
 	pybpf__destroy(s->skel);
-	if (s->stacks) {
-		hashmap__each(s->stacks, free_stack, NULL);
-		hashmap__free(s->stacks);
-	}
+	hashmap__free_all(s->stacks);
 	free(s->links);
 	free(s->perf_fds);
 	free(s->keys);

@@ -58,4 +58,24 @@ static void test_bad_key_size(void)
 	hashmap__free(NULL);
 }
 
-TEST_MAIN(TEST(test_random_ops), TEST(test_bad_key_size))
+/* Values owned by the map go with it (LeakSanitizer checks). */
+static void test_free_all(void)
+{
+	struct hashmap *m = hashmap__new(sizeof(uint32_t));
+
+	CHECK(m != NULL);
+	for (uint32_t k = 0; k < 100; k++) {
+		uint32_t *v = malloc(sizeof(*v));
+
+		CHECK(v != NULL);
+		*v = k;
+		CHECK_EQ_INT(hashmap__set(m, &k, v), 0);
+	}
+	for (uint32_t k = 0; k < 100; k += 2)
+		free(hashmap__remove(m, &k));
+	CHECK_EQ_INT(hashmap__size(m), 50);
+	hashmap__free_all(m);
+	hashmap__free_all(NULL);
+}
+
+TEST_MAIN(TEST(test_random_ops), TEST(test_bad_key_size), TEST(test_free_all))
