@@ -178,13 +178,19 @@ static void skipped_summary(const struct session_stats *st)
 	size_t total = 0;
 	bool first = true;
 
-	for (int i = 0; i < SESSION_SKIP__MAX; i++)
+	if (st->skipped[SESSION_SKIP_UNKNOWN])
+		fprintf(stderr,
+			"pybpf-prof: %zu process%s could not be looked at (not known to be Python; "
+			"-vv names them)\n",
+			st->skipped[SESSION_SKIP_UNKNOWN],
+			st->skipped[SESSION_SKIP_UNKNOWN] == 1 ? "" : "es");
+	for (int i = 0; i < SESSION_SKIP_UNKNOWN; i++)
 		total += st->skipped[i];
 	if (!total)
 		return;
 	fprintf(stderr, "pybpf-prof: %zu Python process%s not profiled: ", total,
 		total == 1 ? "" : "es");
-	for (int i = 0; i < SESSION_SKIP__MAX; i++) {
+	for (int i = 0; i < SESSION_SKIP_UNKNOWN; i++) {
 		if (!st->skipped[i])
 			continue;
 		fprintf(stderr, "%s%zu %s", first ? "" : ", ", st->skipped[i], why[i]);

@@ -410,7 +410,7 @@ static int scan_pid(pid_t pid, void *arg)
 	struct registry_proc *p = hashmap__get(r->by_pid, &pid);
 	struct seen *s = hashmap__get(r->seen, &pid);
 	uint64_t start_time, recheck, now;
-	struct pyinfo info;
+	struct pyinfo info = {0};
 	unsigned int failed;
 	int err;
 

@@ -232,7 +232,8 @@ static void on_skip(void *ctx, pid_t pid, int err, const struct pyinfo *info)
 			    info->minor > pyoffsets__newest_minor() ? " (it is newer than this build)"
 								    : "");
 	} else {
-		s->skipped[SESSION_SKIP_OTHER]++;
+		/* Without a version, nothing says this process runs Python. */
+		s->skipped[info->major ? SESSION_SKIP_OTHER : SESSION_SKIP_UNKNOWN]++;
 		say(s, SESSION_DEBUG, "skipping pid %d: %s\n", (int)pid, strerror(-err));
 	}
 }

@@ -44,6 +44,7 @@ enum session_skip {
 	SESSION_SKIP_VERSION, /* a CPython version with no layout in this build */
 	SESSION_SKIP_LAYOUT,  /* its structs do not match its version's layout */
 	SESSION_SKIP_OTHER,   /* could not be read (permissions, gone mid-inspection...) */
+	SESSION_SKIP_UNKNOWN, /* could not be looked at, so not known to be Python */
 	SESSION_SKIP__MAX,
 };
 #define SESSION_WARNED_MAX 64
