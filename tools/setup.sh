@@ -14,9 +14,10 @@ PKGS=(
   # tests: the independent pprof reader (google/pprof's profile package + Go),
   # pytest for the end-to-end suite, the interpreter the suite profiles
   golang-go golang-github-google-pprof-dev python3 python3-pytest python3.11
-  # (python3.11-dbg, the debug file that names Debian python3.11's static
-  # functions under --native, is not installed here: README, "Native and kernel
-  # frames", says why)
+  # the debug file that names Debian python3.11's static functions under --native
+  # (it brings python3.11 to its own version, a Debian security update), and the
+  # debug build python3.11d that comes with it, one more interpreter for the suite
+  python3.11-dbg
   # tests: the wall clock stepped back for the agent alone (LD_PRELOAD libfaketime)
   faketime
   # fuzzers: libFuzzer and the sanitizer runtimes for clang

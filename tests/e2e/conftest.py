@@ -99,7 +99,8 @@ class Interpreter:
                 [self.path, "-c",
                  "import sys, sysconfig; print(*sys.version_info[:3]); "
                  "print(int(any('libpython' in l for l in open('/proc/self/maps')))); "
-                 "print(int(bool(sysconfig.get_config_var('Py_GIL_DISABLED'))))"],
+                 "print(int(bool(sysconfig.get_config_var('Py_GIL_DISABLED')))); "
+                 "print(int(hasattr(sys, 'gettotalrefcount')))"],
                 capture_output=True, text=True, timeout=30, check=True).stdout.split("\n")
             with open(os.path.realpath(self.path), "rb") as f:
                 hdr = f.read(18)
@@ -108,6 +109,9 @@ class Interpreter:
         self.version = tuple(int(x) for x in out[0].split())
         self.shared = out[1].strip() == "1"  # runtime in a libpython*.so
         self.free_threaded = out[2].strip() == "1"  # a 3.13+ "t" build
+        # A --with-pydebug build (Debian's python3.11d): the release layout
+        # (3.8 on), an allocator that fills every block it hands out or frees.
+        self.debug = out[3].strip() == "1"
         self.pie = hdr[:4] == b"\x7fELF" and hdr[16] == 3  # e_type ET_DYN
         self._module_lines = {}
 
@@ -148,9 +152,10 @@ class Interpreter:
 
     @property
     def id(self):
-        return "py%d.%d.%d%s-%s-%s" % (self.version + ("t" if self.free_threaded else "",
-                                                       "shared" if self.shared else "static",
-                                                       "pie" if self.pie else "nopie"))
+        return "py%d.%d.%d%s%s-%s-%s" % (self.version + ("t" if self.free_threaded else "",
+                                                         "d" if self.debug else "",
+                                                         "shared" if self.shared else "static",
+                                                         "pie" if self.pie else "nopie"))
 
     def __repr__(self):
         return "Interpreter(%s, %s)" % (self.path, ".".join(map(str, self.version)))

@@ -12,7 +12,8 @@ called it and those it called back, in order:
 Names of static C functions are only checked where the object has a
 .symtab or its debug file is installed under /usr/lib/debug/.build-id
 (Debian strips its python3.11: without python3.11-dbg of the same version
-those show as [python3.11+0x...]).
+those show as [python3.11+0x...]). On a debug build (python3.11d) the
+allocator's fills are left out of each thread's share.
 """
 import glob
 import os
@@ -95,6 +96,19 @@ def thread_samples(prof, pid, name):
             if s["num_labels"].get("pid") == [pid] and str_label(s, "thread_name") == name]
 
 
+def without_debug_fills(samples, python):
+    """`samples` less those in a debug build's allocator (python3.11d's
+    _PyMem_DebugRawAlloc/_PyMem_DebugRawFree fill every block they hand out or
+    free: a fresh 1 MiB read or compressed buffer is written whole twice). That
+    is real time of the build, under the right callers, but not the work the
+    thread's check is about: 58 % of python3.11d's read() thread, 7-8 % of its
+    zlib thread."""
+    if not python.debug:
+        return samples
+    return [s for s in samples
+            if not any(f["function"].startswith("_PyMem_Debug") for f in s["frames"])]
+
+
 def profile_mixed(root_prof, python, tmp_path):
     out = tmp_path / "mixed.pb.gz"
     with Workload(python, SCRIPT) as w:
@@ -155,7 +169,7 @@ def test_native_frames_merged(root_prof, pprofcheck, python, tmp_path):
         return frames[c]["line"] == lines["ZLIB-CALL"] and any(
             f["function"].startswith("deflate") for f in above[:top])
 
-    samples = thread_samples(prof, pid, "m-zlib")
+    samples = without_debug_fills(thread_samples(prof, pid, "m-zlib"), python)
     frac, n = share(samples, zlib_ok)
     assert n >= MIN_SAMPLES, "m-zlib: %d samples\n%s" % (n, info)
     assert frac >= 0.90, "m-zlib: %.0f%% of %d samples in order; the others, by the frame "\
@@ -167,7 +181,7 @@ def test_native_frames_merged(root_prof, pprofcheck, python, tmp_path):
     for thread, callee, caller, marker, cname in (
             ("m-sort", "sort_key", "sort_loop", "SORT-CALL", r"list_sort|builtin_sorted"),
             ("m-ctypes", "cmp_cb", "ctypes_loop", "QSORT-CALL", r"qsort.*|msort.*")):
-        samples = [s for s in thread_samples(prof, pid, thread)
+        samples = [s for s in without_debug_fills(thread_samples(prof, pid, thread), python)
                    if any(f["function"] == callee for f in s["frames"])]
 
         def ok(frames):
@@ -204,7 +218,7 @@ def test_native_frames_merged(root_prof, pprofcheck, python, tmp_path):
         return any(re.search(r"gc_collect|_PyGC_Collect|collect_main", f["function"])
                    for f in above) or not has_symtab(above[-1]["mapping"])
 
-    samples = thread_samples(prof, pid, "m-gc")
+    samples = without_debug_fills(thread_samples(prof, pid, "m-gc"), python)
     frac, n = share(samples, gc_ok)
     assert n >= MIN_SAMPLES, "m-gc: %d samples\n%s" % (n, info)
     assert frac >= 0.5, "m-gc: %.0f%% of %d samples in the collector\n%s" % (
@@ -219,7 +233,7 @@ def test_native_frames_merged(root_prof, pprofcheck, python, tmp_path):
         return all(f.get("mapping") == "[kernel.kallsyms]" for f in frames[:k]) and \
             is_native(frames[k])
 
-    samples = thread_samples(prof, pid, "m-sys")
+    samples = without_debug_fills(thread_samples(prof, pid, "m-sys"), python)
     frac, n = share(samples, sys_ok)
     assert n >= MIN_SAMPLES, "m-sys: %d samples\n%s" % (n, info)
     assert frac >= 0.5, "m-sys: %.0f%% of %d samples with kernel frames\n%s" % (
