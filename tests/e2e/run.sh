@@ -12,7 +12,7 @@ log=$2
 shift 2
 dir=$(cd "$(dirname "$0")" && pwd)
 cache=(-o "cache_dir=$(cd "$(dirname "$log")" && pwd)/pytest-cache")
-"$py" -m pytest -ra "${cache[@]}" "$@" "$dir" 2>&1 | tee "$log"
+"$py" -m pytest -ra --durations=30 "${cache[@]}" "$@" "$dir" 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 if [ "$rc" -eq 1 ]; then
   echo "e2e: running the failed tests once more on their own" | tee -a "$log"
