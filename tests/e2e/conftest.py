@@ -246,6 +246,14 @@ def representative(interps):
     return [i for i in interps if i.path in chosen]
 
 
+# A debug build (python3.11d) has its release build's layout; it differs in
+# what runs in the target (the debug allocator, more C frames), so it runs
+# the suites that read a target's stacks, not those about the agent's
+# handling of processes (churn, packaging, layouts), unless chosen by name
+# in PYBPF_TEST_PYTHONS.
+DEBUG_BUILD_MODULES = ("test_versions", "test_workloads", "test_native", "test_dump", "test_wall")
+
+
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "representative: run on conftest.representative() interpreters only "
@@ -257,6 +265,9 @@ def pytest_generate_tests(metafunc):
         interps = interpreter_list()
         if interps and metafunc.definition.get_closest_marker("representative"):
             interps = representative(interps)
+        if metafunc.module.__name__ not in DEBUG_BUILD_MODULES:
+            named = os.environ.get("PYBPF_TEST_PYTHONS", "").split()
+            interps = [i for i in interps if not i.debug or named]
         if interps:
             ids = []
             for i in interps:
