@@ -21,6 +21,9 @@
 #define PYWALK_INLINE __always_inline
 #define PYWALK_OPAQUE(v) asm volatile("" : "+r"(v))
 #define PYWALK_READ(dst, size, addr) bpf_probe_read_user((dst), (size), (const void *)(addr))
+/* x86-64: unaligned loads are fine, and the verifier does not demand alignment there */
+#define PYWALK_LOAD64(p) (*(const __u64 *)(const void *)(p))
+#define PYWALK_LOAD32(p) (*(const __u32 *)(const void *)(p))
 #include "pywalk.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

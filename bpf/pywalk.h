@@ -27,6 +27,18 @@
 #define PYWALK_OPAQUE(v) ((void)0)
 #endif
 
+/*
+ * Loads of a field copied from the target into a window (it may lie at any
+ * offset there). The default copies bytewise; a target whose loads need no
+ * alignment (BPF JITed on x86-64, where the verifier does not demand it)
+ * defines these as plain loads: the BPF backend would otherwise expand each
+ * 8-byte field into 8 byte loads and 14 shifts and ors, on every frame.
+ */
+#ifndef PYWALK_LOAD64
+#define PYWALK_LOAD64(p) pywalk__load64(p)
+#define PYWALK_LOAD32(p) pywalk__load32(p)
+#endif
+
 /* Window buffer: offsets and lengths are masked with PYWALK_WIN_MASK before
  * use, so a buffer of PYWALK_WIN_MASK + 1 + 8 bytes is never over-read. */
 #define PYWALK_WIN_MASK 255u
@@ -144,30 +156,36 @@ struct pywalk {
 	struct pywalk_ccache_entry ccache[2 * PYWALK_CCACHE_SETS]; /* kept between walks */
 };
 
-static PYWALK_INLINE __u64 pywalk__u64(const struct pywalk *w, __u32 off)
+static PYWALK_INLINE __u64 pywalk__load64(const __u8 *p)
 {
 	__u64 v;
 
-	__builtin_memcpy(&v, w->buf + (off & PYWALK_WIN_MASK), sizeof(v));
+	__builtin_memcpy(&v, p, sizeof(v));
 	return v;
+}
+
+static PYWALK_INLINE __u32 pywalk__load32(const __u8 *p)
+{
+	__u32 v;
+
+	__builtin_memcpy(&v, p, sizeof(v));
+	return v;
+}
+
+static PYWALK_INLINE __u64 pywalk__u64(const struct pywalk *w, __u32 off)
+{
+	return PYWALK_LOAD64(w->buf + (off & PYWALK_WIN_MASK));
 }
 
 static PYWALK_INLINE __u32 pywalk__u32(const struct pywalk *w, __u32 off)
 {
-	__u32 v;
-
-	__builtin_memcpy(&v, w->buf + (off & PYWALK_WIN_MASK), sizeof(v));
-	return v;
+	return PYWALK_LOAD32(w->buf + (off & PYWALK_WIN_MASK));
 }
 
 /* Field at `off` of the frame at `at` in the frame window. */
 static PYWALK_INLINE __u64 pywalk__fwin_u64(const struct pywalk *w, __u64 at, __u32 off)
 {
-	__u64 v;
-
-	__builtin_memcpy(&v, w->fwin + (at & PYWALK_FWIN_MASK) + (off & PYWALK_WIN_MASK),
-			 sizeof(v));
-	return v;
+	return PYWALK_LOAD64(w->fwin + (at & PYWALK_FWIN_MASK) + (off & PYWALK_WIN_MASK));
 }
 
 /* Field at `off` of the frame being visited (see pywalk__frame_fill). */
@@ -178,11 +196,7 @@ static PYWALK_INLINE __u64 pywalk__frame_u64(const struct pywalk *w, __u32 off)
 
 static PYWALK_INLINE __u32 pywalk__frame_u32(const struct pywalk *w, __u32 off)
 {
-	__u32 v;
-
-	__builtin_memcpy(&v, w->fwin + (w->fwin_at & PYWALK_FWIN_MASK) + (off & PYWALK_WIN_MASK),
-			 sizeof(v));
-	return v;
+	return PYWALK_LOAD32(w->fwin + (w->fwin_at & PYWALK_FWIN_MASK) + (off & PYWALK_WIN_MASK));
 }
 
 static PYWALK_INLINE __u8 pywalk__frame_u8(const struct pywalk *w, __u32 off)
@@ -516,12 +530,8 @@ static PYWALK_INLINE int pywalk__code_fill_ahead(struct pywalk *w, __u64 code)
 /* Field at `off` of the identity fields read by pywalk__code_fill. */
 static PYWALK_INLINE __u64 pywalk__code_u64(const struct pywalk *w, __u32 off)
 {
-	__u64 v;
-
-	__builtin_memcpy(&v,
-			 w->cwin + (w->cwin_at & (PYWALK_CWIN_SIZE - 1)) + (off & PYWALK_WIN_MASK),
-			 sizeof(v));
-	return v;
+	return PYWALK_LOAD64(w->cwin + (w->cwin_at & (PYWALK_CWIN_SIZE - 1)) +
+			     (off & PYWALK_WIN_MASK));
 }
 
 /* Read a code object's identity (pyhash__code_ident); 1 if it is not a code object. */
