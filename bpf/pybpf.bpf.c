@@ -179,6 +179,41 @@ static __always_inline bool maybe_target(__u32 tgid)
 	return !bits || (*bits & pybpf_target_bit(tgid));
 }
 
+/* How deep the wake-up check descends through group scheduling entities. */
+#define WAKE_GROUP_DEPTH 8
+
+/*
+ * A tick that lands on the idle task while a target thread already waits in
+ * this CPU's run queue. The target was woken in the same timer interrupt as
+ * the tick (the VM delivered its wake-up timer late, together with ours) and
+ * starts right after the tick: the tick that its run would have received
+ * goes to idle instead. Counted, not sampled (the target is not running).
+ * The idle task's entity points at the CPU's root CFS queue; its leftmost
+ * entity is followed down through group queues to a task.
+ */
+static __always_inline void idle_tick_at_wake(struct task_struct *idle)
+{
+	struct cfs_rq *cfs = BPF_CORE_READ(idle, se.cfs_rq);
+	struct sched_entity *se = NULL;
+	struct task_struct *task;
+	struct rb_node *node;
+	__u32 tgid;
+
+	for (int i = 0; i < WAKE_GROUP_DEPTH && cfs; i++) {
+		node = BPF_CORE_READ(cfs, tasks_timeline.rb_leftmost);
+		if (!node)
+			return;
+		se = (void *)node - bpf_core_field_offset(struct sched_entity, run_node);
+		cfs = BPF_CORE_READ(se, my_q);
+	}
+	if (cfs || !se)
+		return;
+	task = (void *)se - bpf_core_field_offset(struct task_struct, se);
+	tgid = BPF_CORE_READ(task, tgid);
+	if (tgid && maybe_target(tgid) && bpf_map_lookup_elem(&procs, &tgid))
+		count(CNT_IDLE_AT_WAKE);
+}
+
 /* The process is gone or changed image: not a target any more. */
 static __always_inline void forget_target(__u32 tgid)
 {
@@ -610,6 +645,8 @@ int pybpf_sample(struct bpf_perf_event_data *ctx)
 	/* Idle (tgid 0), kernel threads and every other non-target: their bit is clear. */
 	if (!maybe_target(tgid)) {
 		count(CNT_NOT_PYTHON);
+		if (!pid_tgid)
+			idle_tick_at_wake(bpf_get_current_task_btf());
 		return 0;
 	}
 	proc = bpf_map_lookup_elem(&procs, &tgid);
