@@ -181,24 +181,36 @@ static __always_inline bool maybe_target(__u32 tgid)
 
 /* How deep the wake-up check descends through group scheduling entities. */
 #define WAKE_GROUP_DEPTH 8
+/* need_resched: TIF_NEED_RESCHED is bit 3 of x86's own flags (bit 4 there,
+ * TIF_NEED_RESCHED_LAZY, asks for it at the next scheduler tick) and bit 4 of
+ * the generic TIF bits (bit 3 there, TIF_MEMDIE, is rare): either will do. */
+#define TIF_RESCHED_MASK ((1ul << 3) | (1ul << 4))
 
 /*
- * A tick that lands on the idle task while a target thread already waits in
- * this CPU's run queue. The target was woken in the same timer interrupt as
- * the tick (the VM delivered its wake-up timer late, together with ours) and
- * starts right after the tick: the tick that its run would have received
- * goes to idle instead. Counted, not sampled (the target is not running).
- * The idle task's entity points at the CPU's root CFS queue; its leftmost
- * entity is followed down through group queues to a task.
+ * A tick that lands on a task that is not a target (idle, most often) while
+ * a woken target thread waits in this CPU's run queue to take over as soon as
+ * the interrupt returns. The target's wake-up timer and the tick expired in
+ * one timer interrupt, the wake-up first (a late timer interrupt on a VM), so
+ * the target starts right after the tick: the tick its run would have
+ * received goes to the task it replaces. Counted, not sampled (the target is
+ * not running). `current` has need_resched set; the leftmost entity of the
+ * CPU's root CFS queue is followed down through group queues to a task.
  */
-static __always_inline void idle_tick_at_wake(struct task_struct *idle)
+static __always_inline void tick_at_wake(struct task_struct *cur)
 {
-	struct cfs_rq *cfs = BPF_CORE_READ(idle, se.cfs_rq);
 	struct sched_entity *se = NULL;
 	struct task_struct *task;
 	struct rb_node *node;
+	struct cfs_rq *cfs;
+	struct rq *rq;
 	__u32 tgid;
 
+	if (!(BPF_CORE_READ(cur, thread_info.flags) & TIF_RESCHED_MASK))
+		return;
+	rq = BPF_CORE_READ(cur, se.cfs_rq, rq);
+	if (!rq)
+		return;
+	cfs = (void *)rq + bpf_core_field_offset(struct rq, cfs);
 	for (int i = 0; i < WAKE_GROUP_DEPTH && cfs; i++) {
 		node = BPF_CORE_READ(cfs, tasks_timeline.rb_leftmost);
 		if (!node)
@@ -211,7 +223,7 @@ static __always_inline void idle_tick_at_wake(struct task_struct *idle)
 	task = (void *)se - bpf_core_field_offset(struct task_struct, se);
 	tgid = BPF_CORE_READ(task, tgid);
 	if (tgid && maybe_target(tgid) && bpf_map_lookup_elem(&procs, &tgid))
-		count(CNT_IDLE_AT_WAKE);
+		count(CNT_TICK_AT_WAKE);
 }
 
 /* The process is gone or changed image: not a target any more. */
@@ -645,8 +657,7 @@ int pybpf_sample(struct bpf_perf_event_data *ctx)
 	/* Idle (tgid 0), kernel threads and every other non-target: their bit is clear. */
 	if (!maybe_target(tgid)) {
 		count(CNT_NOT_PYTHON);
-		if (!pid_tgid)
-			idle_tick_at_wake(bpf_get_current_task_btf());
+		tick_at_wake(bpf_get_current_task_btf());
 		return 0;
 	}
 	proc = bpf_map_lookup_elem(&procs, &tgid);

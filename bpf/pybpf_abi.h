@@ -372,7 +372,7 @@ enum pybpf_counter {
 	CNT_NOT_GIL_HOLDER,	/* --gil: sample of a thread not holding the GIL, left out */
 	CNT_KSTACK_LOST,	/* wall mode --native: kernel stack at switch-out not stored */
 	CNT_OFFCPU_NATIVE_LOST, /* wall mode --native: user stack at switch-out not sent */
-	CNT_IDLE_AT_WAKE,	/* tick on the idle task while a woken target waited to run there */
+	CNT_TICK_AT_WAKE,	/* tick on a non-target while a woken target waited to take over */
 	/* Not bumped in BPF: filled in by userspace from the perf events' own
 	 * counts (cpu-clock periods elapsed on each CPU minus CNT_SAMPLES
 	 * there): ticks the kernel never delivered (timer overrun, throttling). */

@@ -34,7 +34,7 @@ static const struct {
     [CNT_NOT_GIL_HOLDER] = {"not_gil_holder", 0},
     [CNT_KSTACK_LOST] = {"offcpu_kernel_stack_lost", 1},
     [CNT_OFFCPU_NATIVE_LOST] = {"offcpu_native_lost", 1},
-    [CNT_IDLE_AT_WAKE] = {"idle_tick_at_wake", 0},
+    [CNT_TICK_AT_WAKE] = {"tick_at_wake", 0},
     [CNT_TICKS_MISSED] = {"ticks_missed", 0},
 };
 

@@ -5,6 +5,7 @@
  * Needs root (CAP_BPF + CAP_PERFMON); skipped otherwise.
  */
 #include <errno.h>
+#include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +32,16 @@ static void burn_ms(long ms)
 			x += (unsigned long)i;
 		clock_gettime(CLOCK_MONOTONIC, &t);
 	} while ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000 < ms);
+}
+
+static void burn_us(long us)
+{
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000 + (t.tv_nsec - t0.tv_nsec) / 1000 < us);
 }
 
 /* A sampler with the map sizes of a small run, attached to every CPU. */
@@ -119,6 +130,65 @@ static void test_targets_bitmap(void)
 	sampler__free(s);
 }
 
+/* A child that sleeps 300 us and works 100 us, over and over, until killed. */
+static pid_t start_sleeper(void)
+{
+	pid_t child = fork();
+
+	if (child == 0) {
+		for (;;) {
+			struct timespec nap = {0, 300000};
+
+			nanosleep(&nap, NULL);
+			burn_us(100);
+		}
+	}
+	return child;
+}
+
+static __u64 tick_at_wake_during(struct sampler *s, int ms)
+{
+	__u64 a[CNT__MAX], b[CNT__MAX];
+
+	CHECK_EQ_INT(sampler__counters(s, a), 0);
+	usleep((useconds_t)ms * 1000);
+	CHECK_EQ_INT(sampler__counters(s, b), 0);
+	return b[CNT_TICK_AT_WAKE] - a[CNT_TICK_AT_WAKE];
+}
+
+/*
+ * tick_at_wake: a tick on a non-target (here idle) while a woken target
+ * waits in that CPU's run queue to take over. A sleeper that is not registered never moves it; a
+ * registered one that wakes ~2,500 times a second on an otherwise idle CPU
+ * does (its wake-up timer and a tick share a timer interrupt now and then:
+ * ~2-4 % of wake-ups on this VM). Up to three 1 s tries, since the node's
+ * other work can keep the CPUs busy for a while.
+ */
+static void test_tick_at_wake(void)
+{
+	struct pybpf_proc proc = {0};
+	int events = 0, status = 0;
+	struct sampler *s = new_attached(&events);
+	pid_t child;
+	__u64 got = 0;
+
+	if (!s)
+		return;
+	child = start_sleeper();
+	CHECK(child > 0);
+	if (child <= 0)
+		goto out_free;
+	CHECK_EQ_INT(tick_at_wake_during(s, 500), 0);
+	CHECK_EQ_INT(sampler__add_proc(s, child, &proc), 0);
+	for (int try = 0; try < 3 && !got; try++)
+		got = tick_at_wake_during(s, 1000);
+	CHECK(got > 0);
+	kill(child, SIGKILL);
+	CHECK_EQ_INT(waitpid(child, &status, 0), child);
+out_free:
+	sampler__free(s);
+}
+
 /*
  * Wall mode --native loads (two kernel-stack maps chosen by generation, the
  * user registers' cs read), and its maps take turns: hold, drain and flip
@@ -163,7 +233,7 @@ static void test_wall_native_kstacks(void)
 int main(void)
 {
 	static const struct test_case cases[] = {TEST(test_load_attach_count),
-						 TEST(test_targets_bitmap),
+						 TEST(test_targets_bitmap), TEST(test_tick_at_wake),
 						 TEST(test_wall_native_kstacks)};
 
 	if (geteuid() != 0) {

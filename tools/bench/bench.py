@@ -1354,8 +1354,8 @@ def scale_pybpf(env, pids, rate, tag, prof=None):
             "memlock_bytes": memlock, "rss_mb": rss_kb / 1024.0 if rss_kb else None,
             "ticks_missed": sc.get("ticks_missed"), "ticks": sc.get("samples"),
             # ticks that went to idle at a target's wake-up (None: a build without the counter)
-            "idle_at_wake": d.get("CNT_IDLE_AT_WAKE") if "CNT_IDLE_AT_WAKE" in b_snap.get("counters", {})
-            and "idle_tick_at_wake" in sc else None,
+            "tick_at_wake": d.get("CNT_TICK_AT_WAKE") if "CNT_TICK_AT_WAKE" in b_snap.get("counters", {})
+            and "tick_at_wake" in sc else None,
             "bpf_runs": b_snap["run_cnt"] - a_snap["run_cnt"],
             "bpf_us_per_run": (b_snap["run_time_ns"] - a_snap["run_time_ns"]) /
                               max(1, b_snap["run_cnt"] - a_snap["run_cnt"]) / 1e3,
@@ -1708,14 +1708,14 @@ def report_issue12(R):
                            if r.get("fleet_expected")], "%.1f") for b in builds])
         rows.append(["fleet of %d: all rounds pooled, samples / expected (± 95%% Poisson noise)" % n] +
                     [pooled(fl[b]) for b in builds])
-        rows.append(["fleet of %d: ticks on idle while a woken target waited to run (agent's "
-                     "`idle_tick_at_wake`, window, node-wide), %% of expected" % n] +
-                    [cell([100.0 * r["idle_at_wake"] / r["fleet_expected"] for r in fl[b]
-                           if r.get("fleet_expected") and r.get("idle_at_wake") is not None], "%.1f")
+        rows.append(["fleet of %d: ticks on a non-target while a woken target waited to take over (agent's "
+                     "`tick_at_wake`, window, node-wide), %% of expected" % n] +
+                    [cell([100.0 * r["tick_at_wake"] / r["fleet_expected"] for r in fl[b]
+                           if r.get("fleet_expected") and r.get("tick_at_wake") is not None], "%.1f")
                      for b in builds])
-        rows.append(["fleet of %d: (samples + `idle_tick_at_wake`) / rate × CPU time, %%" % n] +
-                    [cell([100.0 * (r["fleet_samples"] + r["idle_at_wake"]) / r["fleet_expected"]
-                           for r in fl[b] if r.get("fleet_expected") and r.get("idle_at_wake") is not None],
+        rows.append(["fleet of %d: (samples + `tick_at_wake`) / rate × CPU time, %%" % n] +
+                    [cell([100.0 * (r["fleet_samples"] + r["tick_at_wake"]) / r["fleet_expected"]
+                           for r in fl[b] if r.get("fleet_expected") and r.get("tick_at_wake") is not None],
                           "%.1f") for b in builds])
         rows.append(["fleet of %d: cpu-clock ticks the kernel did not deliver, %% (agent's "
                      "`ticks_missed`, whole run, node-wide)" % n] +
