@@ -186,6 +186,20 @@ static __always_inline bool maybe_target(__u32 tgid)
  * the generic TIF bits (bit 3 there, TIF_MEMDIE, is rare): either will do. */
 #define TIF_RESCHED_MASK ((1ul << 3) | (1ul << 4))
 
+/* The wait tick_at_wake counted last on this CPU: one count per wait. */
+struct wake_seen {
+	__u32 tid;
+	__u32 pad;
+	__u64 switches; /* the thread's nvcsw + nivcsw then */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct wake_seen);
+} wake_seen SEC(".maps");
+
 /*
  * A tick that lands on a task that is not a target (idle, most often) while
  * a woken target thread waits in this CPU's run queue to take over as soon as
@@ -202,8 +216,10 @@ static __always_inline void tick_at_wake(struct task_struct *cur)
 	struct task_struct *task;
 	struct rb_node *node;
 	struct cfs_rq *cfs;
+	struct wake_seen *seen;
+	__u32 tgid, tid, zero = 0;
+	__u64 switches;
 	struct rq *rq;
-	__u32 tgid;
 
 	if (!(BPF_CORE_READ(cur, thread_info.flags) & TIF_RESCHED_MASK))
 		return;
@@ -222,8 +238,20 @@ static __always_inline void tick_at_wake(struct task_struct *cur)
 		return;
 	task = (void *)se - bpf_core_field_offset(struct task_struct, se);
 	tgid = BPF_CORE_READ(task, tgid);
-	if (tgid && maybe_target(tgid) && bpf_map_lookup_elem(&procs, &tgid))
-		count(CNT_TICK_AT_WAKE);
+	if (!tgid || !maybe_target(tgid) || !bpf_map_lookup_elem(&procs, &tgid))
+		return;
+	/* A target kept waiting over several ticks (current not preemptible)
+	 * is counted once: its switch counts change when it runs and sleeps. */
+	seen = bpf_map_lookup_elem(&wake_seen, &zero);
+	if (!seen)
+		return;
+	tid = BPF_CORE_READ(task, pid);
+	switches = BPF_CORE_READ(task, nvcsw) + BPF_CORE_READ(task, nivcsw);
+	if (seen->tid == tid && seen->switches == switches)
+		return;
+	seen->tid = tid;
+	seen->switches = switches;
+	count(CNT_TICK_AT_WAKE);
 }
 
 /* The process is gone or changed image: not a target any more. */
