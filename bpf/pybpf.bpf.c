@@ -289,19 +289,36 @@ static int frames_cb(__u32 i __attribute__((unused)), void *ctx __attribute__((u
 	return w ? pywalk__step(w) : PYWALK_DONE;
 }
 
-/* Find the thread state of the sampled thread: cached, checked on use. */
-static __always_inline __u64 find_tstate(struct pywalk *w, __u32 tid)
+/*
+ * Find the thread state of the sampled thread: cached, checked on use. In
+ * the common case the check's read also brings the thread's frame field:
+ * *frame_ok is then 1 and *frame what it holds (see pywalk__begin_from).
+ */
+static __always_inline __u64 find_tstate(struct pywalk *w, __u32 tid, __u64 *frame, int *frame_ok)
 {
+	const struct pybpf_offsets *o = &w->proc.off;
 	struct pybpf_thread_key key = { .gen = w->proc.gen, .tid = tid };
 	struct pybpf_thread_val val = {};
 	struct pybpf_thread_val *cached;
+	__u32 lo = pywalk__min(o->tstate_thread_id, o->tstate_frame);
+	__u32 hi = pywalk__max(o->tstate_thread_id, o->tstate_frame) + 8;
 	__u64 thread_id = 0, now;
 
+	*frame_ok = 0;
 	cached = bpf_map_lookup_elem(&threads, &key);
-	if (cached && cached->tstate &&
-	    !bpf_probe_read_user(&thread_id, sizeof(thread_id),
-				 (void *)(cached->tstate + w->proc.off.tstate_thread_id)) &&
-	    thread_id == w->want_thread_id) {
+	if (cached && cached->tstate && hi - lo <= PYWALK_WIN_MASK) {
+		/* one read for the check and the frame field */
+		if (!pywalk__fill(w, cached->tstate + lo, hi - lo) &&
+		    pywalk__u64(w, o->tstate_thread_id - lo) == w->want_thread_id) {
+			*frame = pywalk__u64(w, o->tstate_frame - lo);
+			*frame_ok = 1;
+			w->interp = cached->interp;
+			return cached->tstate;
+		}
+	} else if (cached && cached->tstate &&
+		   !bpf_probe_read_user(&thread_id, sizeof(thread_id),
+					(void *)(cached->tstate + o->tstate_thread_id)) &&
+		   thread_id == w->want_thread_id) {
 		w->interp = cached->interp;
 		return cached->tstate; /* the common case: cached and still valid */
 	}
@@ -499,6 +516,8 @@ static __always_inline struct pywalk *walk_thread(const struct pybpf_proc *proc,
 						  struct task_struct *task, __u32 tid)
 {
 	struct pywalk *w = walk_state();
+	__u64 frame = 0;
+	int frame_ok;
 
 	if (!w) {
 		count(CNT_SCRATCH);
@@ -512,11 +531,11 @@ static __always_inline struct pywalk *walk_thread(const struct pybpf_proc *proc,
 
 	/* pthread_self() of the thread is its fs base (x86-64, glibc and musl). */
 	w->want_thread_id = task->thread.fsbase;
-	w->tstate = find_tstate(w, tid);
+	w->tstate = find_tstate(w, tid, &frame, &frame_ok);
 	if (!w->tstate) {
 		count(CNT_NO_TSTATE);
 		w->stack.flags = STACK_F_NO_TSTATE;
-	} else if (pywalk__begin(w) == 0) {
+	} else if ((frame_ok ? pywalk__begin_from(w, frame) : pywalk__begin(w)) == 0) {
 		pywalk__ccache_begin(w, w->interp);
 		bpf_loop(PYBPF_MAX_FRAMES + 1, frames_cb, NULL, 0);
 		pywalk__ccache_end(w);

@@ -307,20 +307,16 @@ static PYWALK_INLINE void pywalk__start(struct pywalk *w, __u64 frame)
 	w->cycle_power = 1;
 }
 
-/* Start a walk of the thread whose state is w->tstate. */
-static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
+/* Start a walk of the thread whose state is w->tstate, given what its
+ * frame field (tstate_frame) holds: p, already read. */
+static PYWALK_INLINE int pywalk__begin_from(struct pywalk *w, __u64 p)
 {
 	const struct pybpf_offsets *o = &w->proc.off;
-	__u64 p;
 
 	w->stack.depth = 0;
 	w->stack.flags = 0;
 	w->frame = 0;
 	w->hash = pyhash__stack_seed(w->proc.gen);
-	if (PYWALK_READ(&p, sizeof(p), w->tstate + o->tstate_frame)) {
-		pywalk__fail(w, CNT_READ_TSTATE);
-		return -1;
-	}
 	if (p && o->cframe_current_frame != PYBPF_OFF_NONE) {
 		if (PYWALK_READ(&p, sizeof(p), p + o->cframe_current_frame)) {
 			pywalk__fail(w, CNT_READ_TSTATE);
@@ -329,6 +325,22 @@ static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
 	}
 	pywalk__start(w, p);
 	return 0;
+}
+
+/* Start a walk of the thread whose state is w->tstate. */
+static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
+{
+	__u64 p;
+
+	w->stack.depth = 0;
+	w->stack.flags = 0;
+	w->frame = 0;
+	w->hash = pyhash__stack_seed(w->proc.gen);
+	if (PYWALK_READ(&p, sizeof(p), w->tstate + w->proc.off.tstate_frame)) {
+		pywalk__fail(w, CNT_READ_TSTATE);
+		return -1;
+	}
+	return pywalk__begin_from(w, p);
 }
 
 /*
