@@ -221,7 +221,7 @@ static __always_inline void tick_at_wake(struct task_struct *cur)
 	__u64 switches;
 	struct rq *rq;
 
-	if (!(BPF_CORE_READ(cur, thread_info.flags) & TIF_RESCHED_MASK))
+	if (!(cur->thread_info.flags & TIF_RESCHED_MASK))
 		return;
 	rq = BPF_CORE_READ(cur, se.cfs_rq, rq);
 	if (!rq)
