@@ -307,16 +307,20 @@ static PYWALK_INLINE void pywalk__start(struct pywalk *w, __u64 frame)
 	w->cycle_power = 1;
 }
 
-/* Start a walk of the thread whose state is w->tstate, given what its
- * frame field (tstate_frame) holds: p, already read. */
-static PYWALK_INLINE int pywalk__begin_from(struct pywalk *w, __u64 p)
+/* Empty the stack being built: before anything of the walk is read. */
+static PYWALK_INLINE void pywalk__reset(struct pywalk *w)
 {
-	const struct pybpf_offsets *o = &w->proc.off;
-
 	w->stack.depth = 0;
 	w->stack.flags = 0;
 	w->frame = 0;
 	w->hash = pyhash__stack_seed(w->proc.gen);
+}
+
+/* Start at what the thread state's frame field (tstate_frame) holds: p. */
+static PYWALK_INLINE int pywalk__begin_at(struct pywalk *w, __u64 p)
+{
+	const struct pybpf_offsets *o = &w->proc.off;
+
 	if (p && o->cframe_current_frame != PYBPF_OFF_NONE) {
 		if (PYWALK_READ(&p, sizeof(p), p + o->cframe_current_frame)) {
 			pywalk__fail(w, CNT_READ_TSTATE);
@@ -327,20 +331,25 @@ static PYWALK_INLINE int pywalk__begin_from(struct pywalk *w, __u64 p)
 	return 0;
 }
 
+/* Start a walk of the thread whose state is w->tstate, given what its
+ * frame field holds: p, already read. */
+static PYWALK_INLINE int pywalk__begin_from(struct pywalk *w, __u64 p)
+{
+	pywalk__reset(w);
+	return pywalk__begin_at(w, p);
+}
+
 /* Start a walk of the thread whose state is w->tstate. */
 static PYWALK_INLINE int pywalk__begin(struct pywalk *w)
 {
 	__u64 p;
 
-	w->stack.depth = 0;
-	w->stack.flags = 0;
-	w->frame = 0;
-	w->hash = pyhash__stack_seed(w->proc.gen);
+	pywalk__reset(w);
 	if (PYWALK_READ(&p, sizeof(p), w->tstate + w->proc.off.tstate_frame)) {
 		pywalk__fail(w, CNT_READ_TSTATE);
 		return -1;
 	}
-	return pywalk__begin_from(w, p);
+	return pywalk__begin_at(w, p);
 }
 
 /*
