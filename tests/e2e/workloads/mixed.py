@@ -91,6 +91,12 @@ def read_loop():
 
 
 def main():
+    # Three of the threads take the GIL back thousands of times a second (each
+    # qsort callback, each return from read() or compress()); with the default
+    # 5 ms switch interval the GIL-bound sort and gc threads starve them (3.12:
+    # m-ctypes and m-sys got 0.03 CPU-s per second, 1.5 CPU-s took 50 s). At
+    # 0.5 ms each gets 0.12 or more.
+    sys.setswitchinterval(0.0005)
     loops = (compress_loop, sort_loop, ctypes_loop, gc_loop, read_loop)
     for fn in loops:
         threading.Thread(target=fn, daemon=True).start()
