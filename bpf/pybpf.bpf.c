@@ -484,7 +484,9 @@ static __always_inline void add_count(const struct pybpf_count_key *key, __u64 n
 
 /* Put the walked stack in the stacks map under `hash` (naming its new code
  * objects); *added tells whether this call stored it. 0 when the map is
- * full, else hash. */
+ * full, else hash. The code events go first: once the stack is in the map
+ * another CPU can count it, and userspace takes a count's code events from
+ * the ring before it names the count's stack. */
 static __always_inline __u64 store_stack_as(struct pywalk *w, __u64 hash, bool *added)
 {
 	long err;
@@ -492,13 +494,13 @@ static __always_inline __u64 store_stack_as(struct pywalk *w, __u64 hash, bool *
 	*added = false;
 	if (bpf_map_lookup_elem(&stacks, &hash))
 		return hash;
+	if (w->stack.depth)
+		bpf_loop(PYBPF_MAX_FRAMES, capture_cb, NULL, 0);
 	err = bpf_map_update_elem(&stacks, &hash, &w->stack, BPF_NOEXIST);
 	if (err && err != -17 /* EEXIST: another CPU won */) {
 		count(CNT_STACKS_FULL);
 		return 0;
 	}
-	if (!err && w->stack.depth)
-		bpf_loop(PYBPF_MAX_FRAMES, capture_cb, NULL, 0);
 	*added = !err;
 	return hash;
 }

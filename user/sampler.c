@@ -389,10 +389,22 @@ static const struct pybpf_stack *stack_for(struct sampler *s, __u64 hash)
 	return &c->st;
 }
 
-static void deliver(struct sampler *s, __u32 n, sampler_sample_cb cb, void *arg)
+/*
+ * Hand over n totals just taken from the kernel, after the ring buffer's
+ * events: the BPF program submits a new stack's code events before it counts
+ * the stack, so those of every total taken are in the ring by now, while a
+ * poll before the drain misses the ones sent in between (their code objects
+ * could then only be read from memory, where a module's code run by exec is
+ * already freed and an exited process is gone). The totals are delivered
+ * even when consuming fails; its error is returned.
+ */
+static int deliver(struct sampler *s, __u32 n, sampler_sample_cb cb, void *arg)
 {
+	int err = n ? ring_buffer__consume(s->rb) : 0;
+
 	for (__u32 i = 0; i < n; i++)
 		cb(&s->keys[i], &s->values[i], stack_for(s, s->keys[i].stack), arg);
+	return err == -EINTR ? 0 : (err < 0 ? err : 0);
 }
 
 /* Fallback for kernels without batch operations on hash maps. */
@@ -400,6 +412,7 @@ static int drain_iter(struct sampler *s, int fd, sampler_sample_cb cb, void *arg
 {
 	struct pybpf_count_key key;
 	__u32 n = 0;
+	int err = 0, e;
 
 	/* Every key found is deleted, so the first key is always a new one. */
 	while (!bpf_map_get_next_key(fd, NULL, &key)) {
@@ -408,12 +421,13 @@ static int drain_iter(struct sampler *s, int fd, sampler_sample_cb cb, void *arg
 		if (bpf_map_delete_elem(fd, &key))
 			return -errno;
 		if (n == DRAIN_BATCH) {
-			deliver(s, n, cb, arg);
+			e = deliver(s, n, cb, arg);
+			err = err ? err : e;
 			n = 0;
 		}
 	}
-	deliver(s, n, cb, arg);
-	return 0;
+	e = deliver(s, n, cb, arg);
+	return err ? err : e;
 }
 
 int sampler__drain(struct sampler *s, sampler_sample_cb cb, void *arg)
@@ -421,7 +435,7 @@ int sampler__drain(struct sampler *s, sampler_sample_cb cb, void *arg)
 	int fd = bpf_map__fd(s->skel->maps.counts);
 	struct pybpf_count_key out_batch;
 	bool first = true;
-	int err = 0;
+	int err = 0, ring_err = 0, e;
 
 	if (s->batch_ok < 0)
 		return drain_iter(s, fd, cb, arg);
@@ -440,9 +454,10 @@ int sampler__drain(struct sampler *s, sampler_sample_cb cb, void *arg)
 		}
 		s->batch_ok = 1;
 		first = false;
-		deliver(s, n, cb, arg);
+		e = deliver(s, n, cb, arg);
+		ring_err = ring_err ? ring_err : e;
 		if (err) /* ENOENT: that was the last batch */
-			return 0;
+			return ring_err;
 	}
 }
 

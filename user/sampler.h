@@ -58,7 +58,9 @@ int sampler__poll(struct sampler *s, int timeout_ms);
 /*
  * Move the samples aggregated in the kernel since the last drain to cb.
  * `stack` is NULL when the kernel no longer had it (counted by the caller).
- * 0 or -errno.
+ * The ring buffer's pending events go to on_event before each batch of
+ * samples, so the code events of every stack delivered came first (unless
+ * the ring was full: code_event_lost). 0 or -errno.
  */
 typedef void (*sampler_sample_cb)(const struct pybpf_count_key *key,
 				  const struct pybpf_count_val *val,
