@@ -386,8 +386,9 @@ static __always_inline int read_str(struct pywalk *w, __u64 obj, struct pybpf_st
 	return 0;
 }
 
-/* Send the names and line table of one code object to userspace. */
-static __always_inline void capture_code(struct pywalk *w, const struct pybpf_frame *f)
+/* Send the names and line table of one code object to userspace; -1 when
+ * the ring buffer had no room (the event is lost, not sent). */
+static __always_inline int capture_code(struct pywalk *w, const struct pybpf_frame *f)
 {
 	const struct pybpf_offsets *o = &w->proc.off;
 	struct pybpf_code_event *ev;
@@ -397,7 +398,7 @@ static __always_inline void capture_code(struct pywalk *w, const struct pybpf_fr
 	ev = bpf_ringbuf_reserve(&events, sizeof(*ev), 0);
 	if (!ev) {
 		count(CNT_CODE_RINGBUF_FULL);
-		return;
+		return -1;
 	}
 	ev->type = EVENT_CODE;
 	ev->gen = w->proc.gen;
@@ -433,6 +434,7 @@ static __always_inline void capture_code(struct pywalk *w, const struct pybpf_fr
 		count(CNT_CODE_READ_FAIL);
 	bpf_ringbuf_submit(ev, 0);
 	count(CNT_CODE_CAPTURED);
+	return 0;
 }
 
 static int capture_cb(__u32 i, void *ctx __attribute__((unused)))
@@ -452,8 +454,11 @@ static int capture_cb(__u32 i, void *ctx __attribute__((unused)))
 	known = bpf_map_lookup_elem(&known_code, &key);
 	if (known && *known == f->ident)
 		return PYWALK_CONTINUE;
-	capture_code(w, f);
-	bpf_map_update_elem(&known_code, &key, &f->ident, BPF_ANY);
+	/* A lost event leaves it unknown, so that the next new stack with it
+	 * sends it again: marked known, it was never sent, and once its
+	 * process exited (or freed it) userspace could not name it. */
+	if (!capture_code(w, f))
+		bpf_map_update_elem(&known_code, &key, &f->ident, BPF_ANY);
 	return PYWALK_CONTINUE;
 }
 

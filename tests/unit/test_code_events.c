@@ -7,7 +7,9 @@
  * then drained, and a count taken in between was named before its events;
  * when the code object was already freed (a module's code once exec has run
  * it) or the process gone, the frame was "[unknown]". The child compiles
- * and runs new code all the time. Needs root (BPF); skipped otherwise.
+ * and runs new code all the time. And an event lost to a full ring buffer
+ * is sent again (test_lost_events_sent_again). Needs root (BPF); skipped
+ * otherwise.
  */
 #include <string.h>
 #include <time.h>
@@ -87,26 +89,61 @@ static void on_sample(const struct pybpf_count_key *key, const struct pybpf_coun
 	}
 }
 
+/* Start the script and register it; false (and a line why) if it cannot be. */
+static bool start_child(const char *python, const char *script, struct child *c)
+{
+	struct pyinfo info;
+	char line[64];
+
+	if (spawn(python, script, c))
+		return false;
+	if (!fgets(line, sizeof(line), c->out) || strncmp(line, "ready", 5) ||
+	    registry__add_pid(t.registry, c->pid, &info)) {
+		fprintf(stderr, "  %s: not profiled here: skipped\n", python);
+		reap(c);
+		return false;
+	}
+	return true;
+}
+
+/* A sampler with these options and a registry feeding it; false if not. */
+static bool setup(bool wall, unsigned int rate_hz)
+{
+	struct sampler_opts opts = {.rate_hz = rate_hz,
+				    .wall = wall,
+				    .max_procs = 128,
+				    .max_stacks = 16384,
+				    .max_counts = 16384,
+				    .on_event = on_event};
+	static const struct registry_ops ops = {.on_add = on_add};
+
+	memset(&t, 0, sizeof(t));
+	t.codes = hashmap__new(sizeof(struct code_key));
+	t.sampler = sampler__new(&opts);
+	t.registry = registry__new("/proc", &ops, NULL);
+	CHECK(t.codes && t.sampler && t.registry);
+	if (!t.codes || !t.sampler || !t.registry)
+		return false;
+	CHECK_EQ_INT(sampler__attach(t.sampler), 0);
+	return true;
+}
+
+static void teardown(void)
+{
+	CHECK_EQ_INT(t.add_failed, 0);
+	registry__free(t.registry);
+	sampler__free(t.sampler);
+	hashmap__free(t.codes);
+}
+
 static void drain_without_poll(const char *python, const char *script)
 {
 	__u64 before[CNT__MAX], after[CNT__MAX];
 	struct child c;
-	struct pyinfo info;
-	char line[64];
 	size_t frames = t.frames, missing = t.missing;
 
-	if (spawn(python, script, &c))
+	if (!start_child(python, script, &c))
 		return;
-	if (!fgets(line, sizeof(line), c.out) || strncmp(line, "ready", 5)) {
-		fprintf(stderr, "  %s: no ready line: skipped\n", python);
-		reap(&c);
-		return;
-	}
-	if (registry__add_pid(t.registry, c.pid, &info)) {
-		fprintf(stderr, "  %s: not profiled here: skipped\n", python);
-		reap(&c);
-		return;
-	}
 	CHECK_EQ_INT(sampler__counters(t.sampler, before), 0);
 	for (int i = 0; i < DRAINS; i++) {
 		usleep(DRAIN_EVERY_MS * 1000);
@@ -124,31 +161,69 @@ static void drain_without_poll(const char *python, const char *script)
 
 static void test_code_events_before_counts(void)
 {
-	struct sampler_opts opts = {.rate_hz = 999,
-				    .max_procs = 128,
-				    .max_stacks = 16384,
-				    .max_counts = 16384,
-				    .on_event = on_event};
-	struct registry_ops ops = {.on_add = on_add};
+	if (setup(false, 999))
+		for_each_python(drain_without_poll, "codechurn.py");
+	teardown();
+}
 
-	t.codes = hashmap__new(sizeof(struct code_key));
-	t.sampler = sampler__new(&opts);
-	t.registry = registry__new("/proc", &ops, NULL);
-	CHECK(t.codes && t.sampler && t.registry);
-	if (!t.codes || !t.sampler || !t.registry)
+static void discard(const struct pybpf_count_key *key, const struct pybpf_count_val *val,
+		    const struct pybpf_stack *stack, void *arg)
+{
+	(void)key;
+	(void)val;
+	(void)stack;
+	(void)arg;
+}
+
+/*
+ * A code event lost to a full ring buffer is sent again with the next new
+ * stack that has the code object: 1200 code objects first run while nothing
+ * reads the ring (it holds ~850 events), then again from another caller
+ * while it is read; the child is gone before that drain, so only events can
+ * name its frames. Wall mode: every sleep is a new stack. One interpreter:
+ * the first of PYBPF_TEST_PYTHONS, else pyenv's 3.11.7.
+ */
+static void test_lost_events_sent_again(void)
+{
+	__u64 before[CNT__MAX], after[CNT__MAX];
+	const char *list = getenv("PYBPF_TEST_PYTHONS"), *src = getenv("PYBPF_SOURCE_DIR");
+	char script[4096], python[4096] = "/root/.pyenv/versions/3.11.7/bin/python3", line[64];
+	struct child c;
+
+	if (list && *list)
+		snprintf(python, sizeof(python), "%.*s", (int)strcspn(list, " "), list);
+	snprintf(script, sizeof(script), "%s/tests/unit/data/codeflood.py", src ? src : ".");
+	if (access(python, X_OK)) {
+		fprintf(stderr, "  no %s: skipped\n", python);
+		return;
+	}
+	if (!setup(true, 99) || !start_child(python, script, &c))
 		goto out;
-	CHECK_EQ_INT(sampler__attach(t.sampler), 0);
-	for_each_python(drain_without_poll, "codechurn.py");
-	CHECK_EQ_INT(t.add_failed, 0);
+	CHECK_EQ_INT(sampler__counters(t.sampler, before), 0);
+	CHECK_EQ_INT(write(c.stdin_fd, "1\n", 2), 2);
+	CHECK(fgets(line, sizeof(line), c.out) && !strncmp(line, "done", 4));
+	CHECK_EQ_INT(sampler__counters(t.sampler, after), 0);
+	CHECK(after[CNT_CODE_RINGBUF_FULL] - before[CNT_CODE_RINGBUF_FULL] >= 100);
+	CHECK_EQ_INT(sampler__drain(t.sampler, discard, NULL), 0);
+
+	CHECK_EQ_INT(write(c.stdin_fd, "2\n", 2), 2);
+	for (int i = 0; i < 40 && sampler__poll(t.sampler, 50) == 0; i++)
+		;
+	CHECK(fgets(line, sizeof(line), c.out) && !strncmp(line, "done", 4));
+	reap(&c);
+	CHECK_EQ_INT(sampler__drain(t.sampler, on_sample, NULL), 0);
+	fprintf(stderr, "  %s: %zu frames, %zu without their code event\n", python, t.frames,
+		t.missing);
+	CHECK(t.frames >= 500);
+	CHECK_EQ_INT(t.missing, 0);
 out:
-	registry__free(t.registry);
-	sampler__free(t.sampler);
-	hashmap__free(t.codes);
+	teardown();
 }
 
 int main(void)
 {
-	static const struct test_case cases[] = {TEST(test_code_events_before_counts)};
+	static const struct test_case cases[] = {TEST(test_code_events_before_counts),
+						 TEST(test_lost_events_sent_again)};
 
 	if (geteuid() != 0) {
 		fprintf(stderr, "skip: needs root\n");
