@@ -2,14 +2,14 @@
 # SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 """Where a fleet's ticks go: a kernel trace of a fleet under pybpf-prof.
 
-    tools/bench/fleet_trace.py [--n 50] [--seconds 10] [--prof build/pybpf-prof]
+    tools/bench/fleet_trace.py [--n 50] [--seconds 10] [--rate 999] [--prof build/pybpf-prof]
                                [--python /usr/bin/python3.11] [--out DIR]
 
 Starts N processes of workloads/fleet.py (1 ms of work, then N/0.5 - 1 ms
-asleep, as bench.py's fleets), pybpf-prof --rate 999 on them, and
+asleep, as bench.py's fleets), pybpf-prof --rate RATE on them, and
 `perf record -a` of sched_switch and hrtimer_expire_entry for --seconds. The
-agent's cpu-clock timers are the perf_swevent_hrtimer timers whose median
-intervals are mostly 1001 us. From the trace it prints:
+agent's cpu-clock timers are the perf_swevent_hrtimer timers whose intervals
+are mostly one period (1001 us at 999 Hz). From the trace it prints:
 - ticks that fired while a fleet process was current, against the fleet's
   on-CPU time between its sched_switches × 999 Hz (what the kernel delivered
   to the fleet, whatever the BPF program does with it);
@@ -22,6 +22,7 @@ and the agent's own summary (its tick_at_wake counter). Needs root and
 perf (tools/bench/deps.sh).
 """
 import argparse
+import bisect
 import collections
 import os
 import re
@@ -46,7 +47,7 @@ def record(a):
     agent = None
     try:
         time.sleep(2)
-        argv = [a.prof, "--rate", "999", "-o", os.path.join(a.out, "fleet.pb.gz"), "--force", "-v"]
+        argv = [a.prof, "--rate", str(a.rate), "-o", os.path.join(a.out, "fleet.pb.gz"), "--force", "-v"]
         for p in pids:
             argv += ["--pid", str(p)]
         agent = subprocess.Popen(argv, stdout=open(os.path.join(a.out, "agent.txt"), "w"),
@@ -107,6 +108,7 @@ def analyse(ev, pids):
     t0, t1 = ev[0][0] + 0.05, ev[-1][0] - 0.05
     cur, since, last = {}, {}, {}
     run = 0.0
+    runs = []  # (cpu, start, end) of each fleet run inside the window
     ticks = collections.Counter()
     phase = []
     for e in ev:
@@ -115,6 +117,7 @@ def analyse(ev, pids):
             prev, nxt = e[3], e[4]
             if cur.get(cpu) == prev and prev in pids and since.get(cpu) and t0 <= since[cpu] and t <= t1:
                 run += t - since[cpu]
+                runs.append((cpu, since[cpu], t))
             cur[cpu] = nxt
             since[cpu] = t if nxt in pids else None
             if nxt in pids and t0 <= t <= t1 and cpu in last:
@@ -147,18 +150,44 @@ def analyse(ev, pids):
             else:
                 woke["neither"] += 1
     return {"window_s": t1 - t0, "agent_timers": agent, "ticks": dict(ticks), "fleet_on_cpu_s": run,
-            "expected": run / PER_S, "phase": phase, "woke": dict(woke)}
+            "expected": run / PER_S, "phase": phase, "woke": dict(woke),
+            "by_start": runs_by_start(ev, agent, runs)}
+
+
+def runs_by_start(ev, agent, runs):
+    """Each fleet run's ticks, expected (its length × rate) against received,
+    summed by where the run started in the tick period of its CPU (100 us
+    bins; 'silent': no tick in the period before). Where the shortfall sits."""
+    ticks = collections.defaultdict(list)
+    for e in ev:
+        if e[2] == "ht" and e[3] == "perf_swevent_hrtimer" and agent.get(e[1]) == e[4]:
+            ticks[e[1]].append(e[0])
+    out = collections.defaultdict(lambda: [0, 0.0, 0])
+    for cpu, a, b in runs:
+        t = ticks[cpu]
+        i, j = bisect.bisect_left(t, a), bisect.bisect_right(t, b)
+        since = a - t[i - 1] if i else None
+        key = "silent" if since is None or since > 1.5 * PER_S else \
+            "%4d-%4d us" % (since * 1e4 // 1 * 100, since * 1e4 // 1 * 100 + 100)
+        o = out[key]
+        o[0] += 1
+        o[1] += (b - a) / PER_S
+        o[2] += j - i
+    return dict(out)
 
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--rate", type=int, default=999, help="the agent's --rate (with --again: the recorded one)")
     ap.add_argument("--prof", default=os.path.join(ROOT, "build", "pybpf-prof"))
     ap.add_argument("--python", default="/usr/bin/python3.11")
     ap.add_argument("--out", default="/tmp/pybpf-fleet-trace")
     ap.add_argument("--again", action="store_true", help="analyse the trace in --out again")
     a = ap.parse_args()
+    global PER_S
+    PER_S = 1.0 / a.rate
     os.makedirs(a.out, exist_ok=True)
     if a.again:
         pids = set(int(x) for x in open(os.path.join(a.out, "pids.txt")).read().split())
@@ -170,9 +199,14 @@ def main():
     print("fleet of %d: on CPU %.3f s -> %.0f ticks expected; %d fired on it (%.1f%%); short by %.0f"
           % (a.n, r["fleet_on_cpu_s"], exp, got, 100 * got / max(1, exp), exp - got))
     h = collections.Counter(int(p * 1e5) for p in r["phase"] if p < PER_S)
+    bins = int(PER_S * 1e5)
     print("fleet processes starting, by time since the last tick on that CPU (10 us bins; %.0f per bin "
-          "if unrelated): 0-100 us %s, 900-1000 us %s" % (len(r["phase"]) / 100.1, [h[i] for i in range(10)],
-                                                         [h[i] for i in range(90, 101)]))
+          "if unrelated): first 100 us %s, last 100 us %s" % (len(r["phase"]) / (PER_S * 1e5),
+                                                             [h[i] for i in range(10)],
+                                                             [h[i] for i in range(bins - 10, bins + 1)]))
+    print("fleet runs by when they started after their CPU's last tick: runs, ticks expected, received, short")
+    for k, (n, e, g) in sorted(r["by_start"].items()):
+        print("  %-12s %5d %7.1f %5d %7.1f" % (k, n, e, g, e - g))
     w = r["woke"]
     print("ticks on a non-fleet task followed within 40 us by a fleet process starting there: its wake-up timer ran "
           "before the tick in the same interrupt %d, after it %d, neither %d"

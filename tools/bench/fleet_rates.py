@@ -1,0 +1,96 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+"""A fleet's samples against rate × CPU time, over several sampling rates.
+
+    tools/bench/fleet_rates.py [--n 50] [--seconds 10] [--rounds 2]
+                               [--rates 985,995,999,1000,1005,1013,1021]
+                               [--prof build/pybpf-prof] [--python /usr/bin/python3.11]
+
+For each round and rate: N processes of workloads/fleet.py (as bench.py's
+fleets: 1 ms of work, N/0.5 - 1 ms asleep), pybpf-prof --rate R --pid ... on
+them; the fleet's CPU time (/proc/PID/task/*/schedstat) from the agent's
+"sampling at" line to its SIGINT, and the samples its summary reports. One
+line per run, then per rate the pooled share. A fleet whose processes wake
+on a fixed period meets a fixed-period sampler: how far from 100 % a rate
+lands shows how much of the fleet row is that interplay rather than ticks
+the agent lost. Needs root.
+"""
+import argparse
+import collections
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+WL = os.path.join(ROOT, "tools", "bench", "workloads")
+
+
+def cpu_ns(pids):
+    total = 0
+    for p in pids:
+        for tid in os.listdir("/proc/%d/task" % p):
+            with open("/proc/%d/task/%s/schedstat" % (p, tid)) as f:
+                total += int(f.read().split()[0])
+    return total
+
+
+def one(a, rate):
+    sleep_ms = max(1.0, a.n / 0.5 - 1)
+    fleet = [subprocess.Popen([a.python, "fleet.py", "--busy-ms", "1", "--sleep-ms", str(sleep_ms),
+                               "--seconds", str(a.seconds + 60)], cwd=WL) for _ in range(a.n)]
+    pids = [p.pid for p in fleet]
+    agent = None
+    try:
+        time.sleep(2)
+        argv = [a.prof, "--rate", str(rate), "-o", "/dev/null", "--force", "-v"]
+        for p in pids:
+            argv += ["--pid", str(p)]
+        agent = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        for line in agent.stderr:
+            if "sampling at" in line:
+                break
+        c0 = cpu_ns(pids)
+        time.sleep(a.seconds)
+        c1 = cpu_ns(pids)
+        agent.send_signal(signal.SIGINT)
+        err = agent.stderr.read()
+        agent.wait(60)
+    finally:
+        if agent and agent.poll() is None:
+            agent.kill()
+        for p in fleet:
+            p.kill()
+        for p in fleet:
+            p.wait()
+    m = re.search(r"(\d+) samples from", err)
+    return (int(m.group(1)) if m else 0), rate * (c1 - c0) / 1e9
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rates", default="985,995,999,1000,1005,1013,1021")
+    ap.add_argument("--prof", default=os.path.join(ROOT, "build", "pybpf-prof"))
+    ap.add_argument("--python", default="/usr/bin/python3.11")
+    a = ap.parse_args()
+    rates = [int(r) for r in a.rates.split(",")]
+    pooled = collections.defaultdict(lambda: [0, 0.0])
+    for rnd in range(a.rounds):
+        for rate in rates:
+            got, exp = one(a, rate)
+            pooled[rate][0] += got
+            pooled[rate][1] += exp
+            print("round %d, %4d Hz: %5d samples / %7.1f expected = %5.1f%%  (load %s)" % (
+                rnd + 1, rate, got, exp, 100 * got / max(exp, 1), os.getloadavg()[0]), flush=True)
+    for rate in rates:
+        got, exp = pooled[rate]
+        print("fleet of %d, %4d Hz, pooled: %d / %.0f = %.1f%%" % (a.n, rate, got, exp, 100 * got / max(exp, 1)))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
