@@ -290,38 +290,58 @@ static int frames_cb(__u32 i __attribute__((unused)), void *ctx __attribute__((u
 }
 
 /*
+ * Read the thread id of the thread state at `tstate` and, when the span from
+ * it to the frame field fits the window, the frame field in the same read:
+ * *frame_ok is then 1 and *frame what it holds (see pywalk__begin_from).
+ * Returns 0, or a negative errno if the read failed.
+ */
+static __always_inline int read_tstate_head(struct pywalk *w, __u64 tstate, __u64 *thread_id,
+					    __u64 *frame, int *frame_ok)
+{
+	const struct pybpf_offsets *o = &w->proc.off;
+	__u32 lo = pywalk__min(o->tstate_thread_id, o->tstate_frame);
+	__u32 hi = pywalk__max(o->tstate_thread_id, o->tstate_frame) + 8;
+	int err;
+
+	if (hi - lo > PYWALK_WIN_MASK) { /* 3.13+: the two fields lie apart */
+		/* read into a slot of its own: the caller's copy can stay in a
+		 * register on the common path */
+		__u64 id;
+
+		err = bpf_probe_read_user(&id, sizeof(id), (void *)(tstate + o->tstate_thread_id));
+		*thread_id = id;
+		return err;
+	}
+	err = pywalk__fill(w, tstate + lo, hi - lo);
+	if (err)
+		return err;
+	*thread_id = pywalk__u64(w, o->tstate_thread_id - lo);
+	*frame = pywalk__u64(w, o->tstate_frame - lo);
+	*frame_ok = 1;
+	return 0;
+}
+
+/*
  * Find the thread state of the sampled thread: cached, checked on use. In
  * the common case the check's read also brings the thread's frame field:
- * *frame_ok is then 1 and *frame what it holds (see pywalk__begin_from).
+ * *frame_ok is then 1 and *frame what it holds (see read_tstate_head).
  */
 static __always_inline __u64 find_tstate(struct pywalk *w, __u32 tid, __u64 *frame, int *frame_ok)
 {
-	const struct pybpf_offsets *o = &w->proc.off;
 	struct pybpf_thread_key key = { .gen = w->proc.gen, .tid = tid };
 	struct pybpf_thread_val val = {};
 	struct pybpf_thread_val *cached;
-	__u32 lo = pywalk__min(o->tstate_thread_id, o->tstate_frame);
-	__u32 hi = pywalk__max(o->tstate_thread_id, o->tstate_frame) + 8;
-	__u64 thread_id = 0, now;
+	__u64 thread_id, now;
 
 	*frame_ok = 0;
 	cached = bpf_map_lookup_elem(&threads, &key);
-	if (cached && cached->tstate && hi - lo <= PYWALK_WIN_MASK) {
-		/* one read for the check and the frame field */
-		if (!pywalk__fill(w, cached->tstate + lo, hi - lo) &&
-		    pywalk__u64(w, o->tstate_thread_id - lo) == w->want_thread_id) {
-			*frame = pywalk__u64(w, o->tstate_frame - lo);
-			*frame_ok = 1;
-			w->interp = cached->interp;
-			return cached->tstate;
-		}
-	} else if (cached && cached->tstate &&
-		   !bpf_probe_read_user(&thread_id, sizeof(thread_id),
-					(void *)(cached->tstate + o->tstate_thread_id)) &&
-		   thread_id == w->want_thread_id) {
+	if (cached && cached->tstate &&
+	    !read_tstate_head(w, cached->tstate, &thread_id, frame, frame_ok) &&
+	    thread_id == w->want_thread_id) {
 		w->interp = cached->interp;
 		return cached->tstate; /* the common case: cached and still valid */
 	}
+	*frame_ok = 0; /* the frame read, if any, was of another thread's state */
 	now = bpf_ktime_get_ns();
 	if (cached) {
 		__u32 shift = cached->misses < tstate_retry_max_shift ? cached->misses
