@@ -45,7 +45,7 @@ def one(a, rate):
     agent = None
     try:
         time.sleep(2)
-        argv = [a.prof, "--rate", str(rate), "-o", "/dev/null", "--force", "-v"]
+        argv = [a.prof, "--rate", str(rate), "-o", a.out, "--force", "-v"]
         for p in pids:
             argv += ["--pid", str(p)]
         agent = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
@@ -66,7 +66,9 @@ def one(a, rate):
         for p in fleet:
             p.wait()
     m = re.search(r"(\d+) samples from", err)
-    return (int(m.group(1)) if m else 0), rate * (c1 - c0) / 1e9
+    if not m:
+        raise SystemExit("pybpf-prof printed no summary:\n" + err)
+    return int(m.group(1)), rate * (c1 - c0) / 1e9
 
 
 def main():
@@ -77,6 +79,7 @@ def main():
     ap.add_argument("--rates", default="985,995,999,1000,1005,1013,1021")
     ap.add_argument("--prof", default=os.path.join(ROOT, "build", "pybpf-prof"))
     ap.add_argument("--python", default="/usr/bin/python3.11")
+    ap.add_argument("--out", default="/tmp/pybpf-fleet-rates.pb.gz", help="the profile of the last run")
     a = ap.parse_args()
     rates = [int(r) for r in a.rates.split(",")]
     pooled = collections.defaultdict(lambda: [0, 0.0])
