@@ -24,8 +24,7 @@ import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WL = os.path.join(ROOT, "tools", "bench", "workloads")
+from fleet_trace import ROOT, fleet_under_agent
 
 
 def cpu_ns(pids):
@@ -38,17 +37,8 @@ def cpu_ns(pids):
 
 
 def one(a, rate):
-    sleep_ms = max(1.0, a.n / 0.5 - 1)
-    fleet = [subprocess.Popen([a.python, "fleet.py", "--busy-ms", "1", "--sleep-ms", str(sleep_ms),
-                               "--seconds", str(a.seconds + 60)], cwd=WL) for _ in range(a.n)]
-    pids = [p.pid for p in fleet]
-    agent = None
-    try:
-        time.sleep(2)
-        argv = [a.prof, "--rate", str(rate), "-o", a.out, "--force", "-v"]
-        for p in pids:
-            argv += ["--pid", str(p)]
-        agent = subprocess.Popen(argv, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    with fleet_under_agent(a, rate, a.out, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                           text=True) as (pids, agent):
         for line in agent.stderr:
             if "sampling at" in line:
                 break
@@ -57,14 +47,6 @@ def one(a, rate):
         c1 = cpu_ns(pids)
         agent.send_signal(signal.SIGINT)
         err = agent.stderr.read()
-        agent.wait(60)
-    finally:
-        if agent and agent.poll() is None:
-            agent.kill()
-        for p in fleet:
-            p.kill()
-        for p in fleet:
-            p.wait()
     m = re.search(r"(\d+) samples from", err)
     if not m:
         raise SystemExit("pybpf-prof printed no summary:\n" + err)

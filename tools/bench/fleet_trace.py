@@ -24,6 +24,7 @@ perf (tools/bench/deps.sh).
 import argparse
 import bisect
 import collections
+import contextlib
 import os
 import re
 import signal
@@ -37,27 +38,27 @@ PER_S = 1.0 / 999
 RX = re.compile(r"^\s*(.+?)\s+(\d+)\s+\[(\d+)\]\s+([\d.]+):\s+(\S+):\s+(.*)$")
 
 
-def record(a):
+@contextlib.contextmanager
+def fleet_under_agent(a, rate, out, **popen):
+    """a.n processes of fleet.py (as bench.py's fleets: 1 ms of work, then
+    a.n/0.5 - 1 ms asleep, for a.seconds + 60 s) and, 2 s later, a.prof
+    --rate RATE -o OUT -v on them (Popen keywords `popen`). Yields (pids,
+    agent); on leaving, the agent gets SIGINT (it writes OUT) unless it has
+    ended, and the fleet is killed."""
     sleep_ms = max(1.0, a.n / 0.5 - 1)
     fleet = [subprocess.Popen([a.python, "fleet.py", "--busy-ms", "1", "--sleep-ms", str(sleep_ms),
-                               "--seconds", str(a.seconds + 30)], cwd=WL) for _ in range(a.n)]
+                               "--seconds", str(a.seconds + 60)], cwd=WL) for _ in range(a.n)]
     pids = [p.pid for p in fleet]
-    with open(os.path.join(a.out, "pids.txt"), "w") as f:
-        f.write(" ".join(map(str, pids)))
     agent = None
     try:
         time.sleep(2)
-        argv = [a.prof, "--rate", str(a.rate), "-o", os.path.join(a.out, "fleet.pb.gz"), "--force", "-v"]
+        argv = [a.prof, "--rate", str(rate), "-o", out, "--force", "-v"]
         for p in pids:
             argv += ["--pid", str(p)]
-        agent = subprocess.Popen(argv, stdout=open(os.path.join(a.out, "agent.txt"), "w"),
-                                 stderr=subprocess.STDOUT)
-        time.sleep(4)
-        data = os.path.join(a.out, "trace.data")
-        subprocess.run(["perf", "record", "-q", "-e", "sched:sched_switch", "-e",
-                        "timer:hrtimer_expire_entry", "-m", "4096", "-a", "-o", data, "--",
-                        "sleep", str(a.seconds)], check=True)
-        agent.send_signal(signal.SIGINT)
+        agent = subprocess.Popen(argv, **popen)
+        yield pids, agent
+        if agent.poll() is None:
+            agent.send_signal(signal.SIGINT)
         agent.wait(60)
     finally:
         if agent and agent.poll() is None:
@@ -66,6 +67,19 @@ def record(a):
             p.kill()
         for p in fleet:
             p.wait()
+
+
+def record(a):
+    data = os.path.join(a.out, "trace.data")
+    with open(os.path.join(a.out, "agent.txt"), "w") as log, \
+            fleet_under_agent(a, a.rate, os.path.join(a.out, "fleet.pb.gz"), stdout=log,
+                              stderr=subprocess.STDOUT) as (pids, _):
+        with open(os.path.join(a.out, "pids.txt"), "w") as f:
+            f.write(" ".join(map(str, pids)))
+        time.sleep(4)
+        subprocess.run(["perf", "record", "-q", "-e", "sched:sched_switch", "-e",
+                        "timer:hrtimer_expire_entry", "-m", "4096", "-a", "-o", data, "--",
+                        "sleep", str(a.seconds)], check=True)
     with open(os.path.join(a.out, "trace.txt"), "w") as f:
         subprocess.run(["perf", "script", "-i", data], stdout=f, stderr=subprocess.DEVNULL, check=True)
     return set(pids)
