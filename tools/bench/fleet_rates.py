@@ -13,7 +13,7 @@ them; the fleet's CPU time (/proc/PID/task/*/schedstat) from the agent's
 line per run, then per rate the pooled share. A fleet whose processes wake
 on a fixed period meets a fixed-period sampler: how far from 100 % a rate
 lands shows how much of the fleet row is that interplay rather than ticks
-the agent lost. Needs root.
+the agent lost. --n is at most 64 (pybpf-prof takes 64 --pid). Needs root.
 """
 import argparse
 import collections
@@ -39,14 +39,16 @@ def cpu_ns(pids):
 def one(a, rate):
     with fleet_under_agent(a, rate, a.out, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
                            text=True) as (pids, agent):
+        head = []
         for line in agent.stderr:
+            head.append(line)
             if "sampling at" in line:
                 break
         c0 = cpu_ns(pids)
         time.sleep(a.seconds)
         c1 = cpu_ns(pids)
         agent.send_signal(signal.SIGINT)
-        err = agent.stderr.read()
+        err = "".join(head) + agent.stderr.read()
     m = re.search(r"(\d+) samples from", err)
     if not m:
         raise SystemExit("pybpf-prof printed no summary:\n" + err)
@@ -63,6 +65,8 @@ def main():
     ap.add_argument("--python", default="/usr/bin/python3.11")
     ap.add_argument("--out", default="/tmp/pybpf-fleet-rates.pb.gz", help="the profile of the last run")
     a = ap.parse_args()
+    if not 1 <= a.n <= 64:
+        ap.error("--n: 1 to 64 (pybpf-prof takes at most 64 --pid)")
     rates = [int(r) for r in a.rates.split(",")]
     pooled = collections.defaultdict(lambda: [0, 0.0])
     for rnd in range(a.rounds):
