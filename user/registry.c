@@ -104,6 +104,21 @@ static const void *key_list__at(const struct key_list *l, size_t i)
 	return l->keys + i * l->size;
 }
 
+void registry_proc__bpf(const struct registry_proc *p, bool native, struct pybpf_proc *out)
+{
+	*out = (struct pybpf_proc){
+	    .gen = p->gen,
+	    .runtime_addr = p->info.runtime_addr,
+	    /* Every frame's code must be a code object: a chain read mid-change stops there. */
+	    .code_type_addr = p->info.code_type_addr,
+	    /* Lets the walker keep code identities between samples (3.12). */
+	    .code_count_addr = p->info.code_count_addr,
+	    .off = p->off,
+	};
+	if (!native)
+		out->off.frame_is_entry = 0;
+}
+
 struct registry *registry__new(const char *proc_root, const struct registry_ops *ops, void *ctx)
 {
 	struct registry *r = calloc(1, sizeof(*r));

@@ -31,6 +31,11 @@ struct registry_proc {
 	struct pybpf_offsets off;
 };
 
+/* What the BPF program is given of a registered process. `native`: keep
+ * 3.11's is_entry offset; only splicing native frames needs it, and the walk
+ * without --native then does not even look at it. */
+void registry_proc__bpf(const struct registry_proc *p, bool native, struct pybpf_proc *out);
+
 struct registry_ops {
 	/* A Python process to profile was found: register it with BPF. */
 	int (*on_add)(void *ctx, const struct registry_proc *p);

@@ -151,22 +151,11 @@ static int remember_early(struct session *s, pid_t pid, __u32 gen)
 static int on_add(void *ctx, const struct registry_proc *p)
 {
 	struct session *s = ctx;
-	struct pybpf_proc bp = {
-	    .gen = p->gen,
-	    .runtime_addr = p->info.runtime_addr,
-	    /* Every frame's code must be a code object: a chain read mid-change stops there. */
-	    .code_type_addr = p->info.code_type_addr,
-	    /* Lets the walker keep code identities between samples (3.12). */
-	    .code_count_addr = p->info.code_count_addr,
-	    .off = p->off,
-	};
+	struct pybpf_proc bp;
 	char v[32];
 	int err;
 
-	/* Activation boundaries are only needed to splice native frames: the
-	 * walk without --native does not even look at 3.11's is_entry. */
-	if (!s->opts.native)
-		bp.off.frame_is_entry = 0;
+	registry_proc__bpf(p, s->opts.native, &bp);
 	err = sampler__add_proc(s->sampler, p->pid, &bp);
 
 	if (!err)

@@ -59,14 +59,10 @@ static int on_event(void *ctx, void *data, size_t size)
 
 static int on_add(void *ctx, const struct registry_proc *p)
 {
-	struct pybpf_proc bp = {.gen = p->gen,
-				.runtime_addr = p->info.runtime_addr,
-				.code_type_addr = p->info.code_type_addr,
-				.code_count_addr = p->info.code_count_addr,
-				.off = p->off};
+	struct pybpf_proc bp;
 
 	(void)ctx;
-	bp.off.frame_is_entry = 0;
+	registry_proc__bpf(p, false, &bp);
 	return sampler__add_proc(t.sampler, p->pid, &bp);
 }
 
