@@ -49,6 +49,7 @@ enum {
 	OPT_KERNEL_STACKS,
 	OPT_MODE,
 	OPT_GIL,
+	OPT_FIXED_PHASE,
 };
 
 /* Leading ':' makes getopt report a missing argument as ':' instead of '?'.
@@ -80,6 +81,7 @@ static const struct option long_opts[] = {
     {"kernel-stacks", required_argument, NULL, OPT_KERNEL_STACKS},
     {"mode", required_argument, NULL, OPT_MODE},
     {"gil", no_argument, NULL, OPT_GIL},
+    {"fixed-phase", no_argument, NULL, OPT_FIXED_PHASE},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
@@ -125,6 +127,9 @@ static const char usage_record[] =
     "      --duration SECONDS stop after SECONDS (decimals allowed, at most one\n"
     "                         year); default: until SIGINT (Ctrl-C) or SIGTERM\n"
     "      --rate HZ          samples per second per CPU, 1..10000 (default 99)\n"
+    "      --fixed-phase      keep each CPU's ticks on one phase (default: move\n"
+    "                         it at random every ~16 ticks, so that a process\n"
+    "                         that sleeps on a period cannot hide between ticks)\n"
     "  -o, --output FILE      output file (default profile.pb.gz, or with\n"
     "                         --format: profile.folded, profile.svg,\n"
     "                         profile.speedscope.json, profile.txt)\n"
@@ -189,7 +194,7 @@ static const char usage_dump[] =
 
 static const char usage_top[] =
     "Usage: pybpf-prof top [--all-pythons | --pid PID... [--subprocesses]]\n"
-    "                      [--rate HZ] [--duration SECONDS]\n"
+    "                      [--rate HZ] [--fixed-phase] [--duration SECONDS]\n"
     "\n"
     "A live view of the functions using the most CPU, refreshed every second\n"
     "(default: every Python process on the machine). Keys: o/t sort by own or\n"
@@ -201,6 +206,7 @@ static const char usage_top[] =
     "      --pid PID          only this process; repeat for several\n"
     "      --subprocesses     with --pid: also their descendants\n"
     "      --rate HZ          samples per second per CPU, 1..10000 (default 99)\n"
+    "      --fixed-phase      keep each CPU's ticks on one phase (see record --help)\n"
     "      --duration SECONDS quit after SECONDS\n"
     "  -h, --help             show this help and exit\n"
     "\n" USAGE_EXIT_CODES;
@@ -256,6 +262,7 @@ static const struct {
     {OPT_LOCALS, C(CMD_DUMP)},
     {OPT_MODE, C(CMD_RECORD)},
     {OPT_GIL, C(CMD_RECORD)},
+    {OPT_FIXED_PHASE, C(CMD_RECORD) | C(CMD_TOP)},
     {OPT_KERNEL_STACKS, C(CMD_RECORD)},
 };
 
@@ -598,6 +605,9 @@ int config__parse(struct config *cfg, int argc, char **argv, char *err, size_t e
 			break;
 		case OPT_GIL:
 			cfg->gil_only = true;
+			break;
+		case OPT_FIXED_PHASE:
+			cfg->fixed_phase = true;
 			break;
 		case OPT_INTERVAL:
 			if (parse_seconds(optarg, MAX_DURATION_S, &dval) < 0 || dval < 1.0)

@@ -55,6 +55,7 @@ struct config {
 	size_t npids;
 	double duration_s;         /* --duration SECONDS; 0 = until SIGINT/SIGTERM */
 	unsigned int rate_hz;      /* --rate HZ, 1..10000, default 99 */
+	bool fixed_phase;          /* --fixed-phase: never restart the cpu-clock timers */
 	const char *output;	   /* -o/--output FILE; default "profile" + the format's suffix */
 	bool force;                /* --force: overwrite an existing output */
 	enum output_format format; /* --format pprof|folded|svg|speedscope|text */

@@ -23,6 +23,7 @@
 
 #include "config.h"
 #include "counters.h"
+#include "dither.h"
 #include "dump.h"
 #include "launch.h"
 #include "outdir.h"
@@ -263,6 +264,9 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 			"(offcpu_kernel_stack_lost)\n",
 			st.kstacks_kept, (unsigned long long)st.kstacks_expired,
 			(unsigned long long)st.counters[CNT_KSTACK_LOST]);
+	if (verbosity && st.timer_restarts)
+		fprintf(stderr, "pybpf-prof: cpu-clock timers restarted %llu times at random\n",
+			(unsigned long long)st.timer_restarts);
 	if (verbosity) {
 		fputs("pybpf-prof: counters:", stderr);
 		for (unsigned int i = 0; i < CNT__MAX; i++)
@@ -738,6 +742,7 @@ static int run(const struct config *cfg)
 	    .subprocesses = cfg->subprocesses || cfg->program,
 	    .wall = cfg->mode == MODE_WALL,
 	    .gil_only = cfg->gil_only,
+	    .dither_ticks = cfg->fixed_phase ? 0 : DITHER_MEAN_TICKS,
 	    .proc_root = "/proc",
 	    .log = session_log,
 	};
@@ -1034,6 +1039,7 @@ static int run_top(const struct config *cfg)
 	    .all_pythons = cfg->all_pythons,
 	    .subprocesses = cfg->subprocesses,
 	    .native = cfg->native,
+	    .dither_ticks = cfg->fixed_phase ? 0 : DITHER_MEAN_TICKS,
 	    .proc_root = "/proc",
 	    .log = session_log,
 	};

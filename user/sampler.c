@@ -7,12 +7,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "dither.h"
 #include "hashmap.h"
 #include "kstacks.h"
 #include "pybpf.skel.h"
@@ -40,12 +44,15 @@ struct sampler {
 	int batch_ok; /* 1 works, 0 untried, -1 unsupported */
 	bool native;
 	struct kstacks *kstacks; /* wall mode --native */
+	struct dither *dither;   /* NULL: the timers keep their phase */
+	uint64_t restarts;       /* timer restarts done */
 };
 
 void sampler__free(struct sampler *s)
 {
 	if (!s)
 		return;
+	dither__free(s->dither);
 	for (int i = 0; s->links && i < s->ncpus; i++)
 		bpf_link__destroy(s->links[i]);
 	for (int i = 0; s->perf_fds && i < s->ncpus; i++)
@@ -95,6 +102,14 @@ static int read_kstack(void *ctx, unsigned int map, uint32_t id, uint64_t *ips, 
 	return (int)n;
 }
 
+static uint64_t mono_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 struct sampler *sampler__new(const struct sampler_opts *opts)
 {
 	struct sampler *s = calloc(1, sizeof(*s));
@@ -119,6 +134,19 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 		goto out_err;
 	for (int i = 0; i < s->ncpus; i++)
 		s->perf_fds[i] = -1;
+	if (opts->dither_ticks) {
+		uint64_t seed = 0;
+
+		/* Any seed will do; a different one per run is better. */
+		if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
+			seed = mono_now_ns() ^ (uint64_t)getpid();
+		s->dither = dither__new((unsigned int)s->ncpus, 1000000000ull / opts->rate_hz,
+					opts->dither_ticks, seed, mono_now_ns());
+		if (!s->dither) {
+			err = -errno;
+			goto out_err;
+		}
+	}
 
 	s->skel = pybpf__open();
 	if (!s->skel) {
@@ -289,6 +317,32 @@ out:
 unsigned int sampler__cpus(const struct sampler *s)
 {
 	return s->attached;
+}
+
+int sampler__dither(struct sampler *s, uint64_t now_ns, uint64_t *next_ns)
+{
+	__u64 period;
+
+	*next_ns = UINT64_MAX;
+	if (!s->dither)
+		return 0;
+	period = dither__timer_period_ns(s->dither);
+	for (int cpu = 0; cpu < s->ncpus; cpu++) {
+		if (!dither__due(s->dither, (unsigned int)cpu, now_ns) || s->perf_fds[cpu] < 0)
+			continue;
+		/* Setting the period restarts the timer: its next tick comes one
+		 * period from now. */
+		if (ioctl(s->perf_fds[cpu], PERF_EVENT_IOC_PERIOD, &period)) {
+			int err = -errno;
+
+			dither__free(s->dither);
+			s->dither = NULL;
+			return err;
+		}
+		s->restarts++;
+	}
+	*next_ns = dither__next_ns(s->dither);
+	return 0;
 }
 
 /*
@@ -658,4 +712,9 @@ int sampler__prog_stats(const struct sampler *s, __u64 *run_ns, __u64 *run_cnt)
 	*run_ns = info.run_time_ns;
 	*run_cnt = info.run_cnt;
 	return 0;
+}
+
+uint64_t sampler__restarts(const struct sampler *s)
+{
+	return s->restarts;
 }

@@ -29,6 +29,9 @@ struct sampler_opts {
 	 * aggregated in the kernel. */
 	bool native;
 	__u32 native_ring_bytes;
+	/* Restart each CPU's timer at random times, every dither_ticks periods
+	 * on average (user/dither.h); 0: never (the ticks keep one phase). */
+	unsigned int dither_ticks;
 	/* wall mode --native: entries of each of the two kernel-stack maps (a
 	 * power of two up to PYBPF_KSTACKS_MAX_ENTRIES; 0: 8192) */
 	__u32 kstacks_max;
@@ -46,6 +49,14 @@ void sampler__free(struct sampler *s);
 int sampler__attach(struct sampler *s);
 /* Number of CPUs with an attached perf event. */
 unsigned int sampler__cpus(const struct sampler *s);
+/*
+ * Restart the timers whose random restart is due at now_ns (CLOCK_MONOTONIC);
+ * *next_ns: when the next one is (UINT64_MAX: none, dithering is off). Call
+ * it when a restart is due, not later: see user/dither.h. The timers start
+ * at the nominal period; each restart sets the shortened one. On error
+ * (-errno) dithering is off from then on and the timers keep running.
+ */
+int sampler__dither(struct sampler *s, uint64_t now_ns, uint64_t *next_ns);
 
 int sampler__add_proc(struct sampler *s, pid_t pid, const struct pybpf_proc *proc);
 int sampler__remove_proc(struct sampler *s, pid_t pid);
@@ -107,6 +118,8 @@ int sampler__kstacks_hold(struct sampler *s);
 int sampler__kstacks_flip(struct sampler *s);
 /* Kernel stacks kept in userspace; references no longer known. */
 void sampler__kstacks_stats(const struct sampler *s, size_t *kept, uint64_t *expired);
+/* Timer restarts done by sampler__dither. */
+uint64_t sampler__restarts(const struct sampler *s);
 
 /* Sum of the per-CPU counters since start. 0 or -errno. */
 int sampler__counters(const struct sampler *s, __u64 out[CNT__MAX]);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include "array.h"
@@ -65,6 +66,7 @@ struct session {
 	struct sampler *sampler;
 	struct profile *profile;
 	uint64_t next_tick_ns;
+	uint64_t next_dither_ns;      /* the sampler's next timer restart */
 	uint64_t start_ns;            /* CLOCK_MONOTONIC start of the current interval */
 	struct timespec start_wall;   /* the same instant, wall clock */
 	uint64_t lost_stacks;
@@ -463,6 +465,7 @@ struct session *session__new(const struct session_opts *opts)
 	    .native = opts->native,
 	    .native_ring_bytes = NATIVE_RING_BYTES,
 	    .kstacks_max = opts->kernel_stacks,
+	    .dither_ticks = opts->dither_ticks,
 	};
 	struct profile_meta meta = {.period_ns = 1000000000ull / opts->rate_hz, .wall = opts->wall};
 	struct session *s = calloc(1, sizeof(*s));
@@ -544,6 +547,12 @@ int session__start(struct session *s)
 	clock_gettime(CLOCK_REALTIME, &s->start_wall);
 	s->start_ns = mono_ns();
 	s->next_tick_ns = s->start_ns + TICK_NS;
+	/* No restart is due yet: this only learns when the first one is. The
+	 * thread's wake-ups for them must not be run early by a tick's
+	 * interrupt (user/dither.h): a 1 ns timer slack. */
+	sampler__dither(s->sampler, s->start_ns, &s->next_dither_ns);
+	if (s->next_dither_ns != UINT64_MAX)
+		prctl(PR_SET_TIMERSLACK, 1ul, 0ul, 0ul, 0ul);
 	s->started = true;
 	for (size_t i = 0; i < s->nearly; i++)
 		offcpu_snapshot(s, s->early[i].pid, s->early[i].gen, s->start_ns);
@@ -693,11 +702,30 @@ int session__step(struct session *s, int timeout_ms)
 
 	if (due >= 0 && due < timeout_ms)
 		timeout_ms = due;
+	/* A timer restart is due: poll until the millisecond before it. */
+	now = mono_ns();
+	if (s->next_dither_ns < now + (uint64_t)timeout_ms * 1000000ull)
+		timeout_ms = s->next_dither_ns <= now ? 0 : (int)((s->next_dither_ns - now) / 1000000);
 	err = sampler__poll(s->sampler, timeout_ms);
 	if (err)
 		return err;
 	registry__retry_pending(s->registry);
 	now = mono_ns();
+	if (s->next_dither_ns < now + 1000000) {
+		/* then restart at the time drawn (user/dither.h) */
+		if (s->next_dither_ns > now) {
+			struct timespec at = {.tv_sec = (time_t)(s->next_dither_ns / 1000000000ull),
+					      .tv_nsec = (long)(s->next_dither_ns % 1000000000ull)};
+
+			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
+			now = mono_ns();
+		}
+		err = sampler__dither(s->sampler, now, &s->next_dither_ns);
+		if (err)
+			say(s, SESSION_WARN,
+			    "cannot restart the cpu-clock timers (%s): their ticks keep one phase from now on\n",
+			    strerror(-err));
+	}
 	if (now < s->next_tick_ns)
 		return 0;
 	s->next_tick_ns = now + TICK_NS;
@@ -800,4 +828,5 @@ void session__stats(struct session *s, struct session_stats *st)
 		st->native_processes = us.processes;
 	}
 	sampler__kstacks_stats(s->sampler, &st->kstacks_kept, &st->kstacks_expired);
+	st->timer_restarts = sampler__restarts(s->sampler);
 }

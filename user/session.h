@@ -33,6 +33,10 @@ struct session_opts {
 	bool subprocesses;      /* also every descendant of the --pid processes / roots */
 	bool wall;              /* wall mode: off-CPU time and thread states too */
 	bool gil_only;          /* only threads holding the GIL */
+	/* restart each CPU's timer every dither_ticks periods on average, at
+	 * random (user/dither.h; the thread that steps the session then gets a
+	 * 1 ns timer slack); 0: never */
+	unsigned int dither_ticks;
 	const char *proc_root;  /* "/proc" */
 	/* Messages for the user; the session itself never prints. */
 	void (*log)(void *ctx, enum session_log_level level, const char *fmt, va_list ap);
@@ -72,6 +76,7 @@ struct session_stats {
 	 * whose kernel stack was gone */
 	size_t kstacks_kept;
 	uint64_t kstacks_expired;
+	uint64_t timer_restarts;     /* cpu-clock timers restarted at random */
 };
 
 /* Load the BPF side. NULL with errno set (EPERM: no privilege). */

@@ -52,7 +52,8 @@ def one(a, rate):
     m = re.search(r"(\d+) samples from", err)
     if not m:
         raise SystemExit("pybpf-prof printed no summary:\n" + err)
-    return int(m.group(1)), rate * (c1 - c0) / 1e9
+    w = re.search(r"tick_at_wake=(\d+)", err)
+    return int(m.group(1)), rate * (c1 - c0) / 1e9, int(w.group(1)) if w else 0
 
 
 def main():
@@ -60,6 +61,8 @@ def main():
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--sleep-ms", type=float, help="each fleet process's sleep (default: N/0.5 - 1, as bench.py)")
+    ap.add_argument("--agent-args", default="", help="more pybpf-prof options, e.g. --fixed-phase")
     ap.add_argument("--rates", default="985,995,999,1000,1005,1013,1021")
     ap.add_argument("--prof", default=os.path.join(ROOT, "build", "pybpf-prof"))
     ap.add_argument("--python", default="/usr/bin/python3.11")
@@ -68,17 +71,20 @@ def main():
     if not 1 <= a.n <= 64:
         ap.error("--n: 1 to 64 (pybpf-prof takes at most 64 --pid)")
     rates = [int(r) for r in a.rates.split(",")]
-    pooled = collections.defaultdict(lambda: [0, 0.0])
+    pooled = collections.defaultdict(lambda: [0, 0.0, 0])
     for rnd in range(a.rounds):
         for rate in rates:
-            got, exp = one(a, rate)
+            got, exp, woke = one(a, rate)
             pooled[rate][0] += got
             pooled[rate][1] += exp
-            print("round %d, %4d Hz: %5d samples / %7.1f expected = %5.1f%%  (load %s)" % (
-                rnd + 1, rate, got, exp, 100 * got / max(exp, 1), os.getloadavg()[0]), flush=True)
+            pooled[rate][2] += woke
+            print("round %d, %4d Hz: %5d samples / %7.1f expected = %5.1f%%, tick_at_wake %d (%.1f%%)  (load %s)" % (
+                rnd + 1, rate, got, exp, 100 * got / max(exp, 1), woke, 100 * woke / max(exp, 1),
+                os.getloadavg()[0]), flush=True)
     for rate in rates:
-        got, exp = pooled[rate]
-        print("fleet of %d, %4d Hz, pooled: %d / %.0f = %.1f%%" % (a.n, rate, got, exp, 100 * got / max(exp, 1)))
+        got, exp, woke = pooled[rate]
+        print("fleet of %d, %4d Hz, pooled: %d / %.0f = %.1f%%; with tick_at_wake %.1f%%" % (
+            a.n, rate, got, exp, 100 * got / max(exp, 1), 100 * (got + woke) / max(exp, 1)))
 
 
 if __name__ == "__main__":

@@ -45,14 +45,14 @@ def fleet_under_agent(a, rate, out, **popen):
     --rate RATE -o OUT -v on them (Popen keywords `popen`). Yields (pids,
     agent); on leaving, the agent gets SIGINT (it writes OUT) unless it has
     ended, and the fleet is killed."""
-    sleep_ms = max(1.0, a.n / 0.5 - 1)
+    sleep_ms = getattr(a, "sleep_ms", None) or max(1.0, a.n / 0.5 - 1)
     fleet = [subprocess.Popen([a.python, "fleet.py", "--busy-ms", "1", "--sleep-ms", str(sleep_ms),
                                "--seconds", str(a.seconds + 60)], cwd=WL) for _ in range(a.n)]
     pids = [p.pid for p in fleet]
     agent = None
     try:
         time.sleep(2)
-        argv = [a.prof, "--rate", str(rate), "-o", out, "--force", "-v"]
+        argv = [a.prof, "--rate", str(rate), "-o", out, "--force", "-v"] + getattr(a, "agent_args", "").split()
         for p in pids:
             argv += ["--pid", str(p)]
         agent = subprocess.Popen(argv, **popen)
@@ -194,6 +194,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--n", type=int, default=50)
     ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--sleep-ms", type=float, help="each fleet process's sleep (default: N/0.5 - 1, as bench.py)")
+    ap.add_argument("--agent-args", default="", help="more pybpf-prof options, e.g. --fixed-phase")
     ap.add_argument("--rate", type=int, default=999, help="the agent's --rate (with --again: the recorded one)")
     ap.add_argument("--prof", default=os.path.join(ROOT, "build", "pybpf-prof"))
     ap.add_argument("--python", default="/usr/bin/python3.11")
