@@ -5,6 +5,7 @@
  * Needs root (CAP_BPF + CAP_PERFMON); skipped otherwise.
  */
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -161,27 +162,39 @@ static __u64 tick_at_wake_during(struct sampler *s, int ms)
  * waits in that CPU's run queue to take over. A sleeper that is not registered never moves it; a
  * registered one that wakes ~2,500 times a second on an otherwise idle CPU
  * does (its wake-up timer and a tick share a timer interrupt now and then:
- * ~2-4 % of wake-ups on this VM). Up to three 1 s tries, since the node's
+ * ~2-4 % of wake-ups on this VM). Up to eight 1 s tries, since the node's
  * other work can keep the CPUs busy for a while.
  */
 static void test_tick_at_wake(void)
 {
 	struct pybpf_proc proc = {0};
-	int events = 0, status = 0;
+	int events = 0, status = 0, ncpus = (int)sysconf(_SC_NPROCESSORS_ONLN);
 	struct sampler *s = new_attached(&events);
 	pid_t child;
 	__u64 got = 0;
 
 	if (!s)
 		return;
+	if (ncpus < 1)
+		ncpus = 1;
 	child = start_sleeper();
 	CHECK(child > 0);
 	if (child <= 0)
 		goto out_free;
 	CHECK_EQ_INT(tick_at_wake_during(s, 500), 0);
 	CHECK_EQ_INT(sampler__add_proc(s, child, &proc), 0);
-	for (int try = 0; try < 3 && !got; try++)
+	/* Each try on the next CPU. It failed once in CI (three 1 s tries,
+	 * right after the build, not reproduced in 6 runs since); a candidate
+	 * cause: a mostly idle CPU's cpu-clock timer can go quiet on this VM
+	 * (BENCHMARKS.md, "sixth round"), leaving no tick to land on idle. */
+	for (int try = 0; try < 8 && !got; try++) {
+		cpu_set_t one;
+
+		CPU_ZERO(&one);
+		CPU_SET(try % ncpus, &one);
+		sched_setaffinity(child, sizeof(one), &one); /* best effort */
 		got = tick_at_wake_during(s, 1000);
+	}
 	CHECK(got > 0);
 	kill(child, SIGKILL);
 	CHECK_EQ_INT(waitpid(child, &status, 0), child);
