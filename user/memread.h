@@ -10,4 +10,8 @@
 /* Copy exactly len bytes at addr in pid. 0, -EFAULT (partial/unmapped), -ESRCH or -errno. */
 int memread(pid_t pid, uint64_t addr, void *buf, size_t len);
 
+/* A reader with memread's contract, for a module that can be given another
+ * one (a test's or fuzzer's memory image) instead of memread. */
+typedef int memread_fn(pid_t pid, uint64_t addr, void *buf, size_t len);
+
 #endif

@@ -29,10 +29,8 @@
 #include "pyinfo.h"
 #include "pystr.h"
 
-#define PYLOCALS_MAX 256       /* locals shown per frame */
 #define PYLOCALS_INT_DIGITS 36 /* ints of up to 1080 bits are printed */
 #define PYLOCALS_TYPES 64      /* type names cached */
-#define PYLOCALS_VALUE_MAX 320
 
 #define KIND_HIDDEN 0x10
 #define KIND_CELL 0x40
@@ -95,6 +93,7 @@ struct type_name {
 
 struct pylocals {
 	pid_t pid;
+	memread_fn *read; /* memread, unless a test gave another */
 	struct pybpf_offsets off;
 	struct locals_off lo;
 	struct type_name types[PYLOCALS_TYPES];
@@ -146,6 +145,7 @@ struct pylocals *pylocals__new(pid_t pid, const struct pyinfo *info,
 	if (!l)
 		return NULL;
 	l->pid = pid;
+	l->read = memread;
 	l->off = *off;
 	if (info->major == 3 && info->minor >= 13) {
 		err = pylocals__from_debug(info, &l->lo);
@@ -167,6 +167,11 @@ struct pylocals *pylocals__new(pid_t pid, const struct pyinfo *info,
 void pylocals__free(struct pylocals *l)
 {
 	free(l);
+}
+
+void pylocals__set_reader(struct pylocals *l, memread_fn *read)
+{
+	l->read = read;
 }
 
 void pylocals__free_list(struct pylocal *v, size_t n)
@@ -210,6 +215,12 @@ void pylocals__fmt_int(const uint32_t *digits, size_t ndigits, int negative, cha
 	}
 	if (!ndec) {
 		snprintf(out, len, "0");
+		return;
+	}
+	/* Never a number cut short: too long for out, it is not shown. */
+	if ((negative ? 1 : 0) + snprintf(NULL, 0, "%" PRIu32, dec[ndec - 1]) + 9 * (ndec - 1) >=
+	    len) {
+		snprintf(out, len, "<int of %zu bits>", ndigits * 30);
 		return;
 	}
 	if (negative)
@@ -313,7 +324,7 @@ void pylocals__fmt_bytes(const uint8_t *data, size_t n, int cut, char *out, size
 
 static int pylocals__u64(const struct pylocals *l, uint64_t addr, uint64_t *v)
 {
-	return memread(l->pid, addr, v, sizeof(*v));
+	return l->read(l->pid, addr, v, sizeof(*v));
 }
 
 /* A type's tp_name, cached by type address. */
@@ -321,22 +332,29 @@ static const char *pylocals__type_name(struct pylocals *l, uint64_t type)
 {
 	struct type_name *t;
 	uint64_t name;
+	size_t n;
+	bool ok = false;
 
 	for (size_t i = 0; i < l->ntypes; i++)
 		if (l->types[i].type == type)
-			return l->types[i].name;
+			return l->types[i].name[0] ? l->types[i].name : NULL;
 	t = &l->types[l->ntypes < PYLOCALS_TYPES ? l->ntypes++ : PYLOCALS_TYPES - 1];
 	memset(t, 0, sizeof(*t));
 	t->type = type;
 	if (pylocals__u64(l, type + l->lo.type_name, &name) || !name)
 		return NULL;
-	/* The name may end near the end of a mapping: read less if needed. */
-	for (size_t n = sizeof(t->name) - 1; n >= 8; n /= 2)
-		if (!memread(l->pid, name, t->name, n))
+	/* The name may end near the end of a mapping: read less if needed. A
+	 * failed read may have copied part: only a whole read counts. */
+	for (n = sizeof(t->name) - 1; n >= 8; n /= 2) {
+		ok = l->read(l->pid, name, t->name, n) == 0;
+		if (ok)
 			break;
-	t->name[sizeof(t->name) - 1] = '\0';
-	if (!t->name[0] || strlen(t->name) == sizeof(t->name) - 1)
+	}
+	t->name[ok ? n : 0] = '\0';
+	if (!ok || !t->name[0] || strlen(t->name) == n) {
+		t->name[0] = '\0'; /* cached as unreadable: no NUL in what was read */
 		return NULL;
+	}
 	return t->name;
 }
 
@@ -350,14 +368,14 @@ static int pylocals__str(const struct pylocals *l, uint64_t obj, char *out, size
 	size_t n;
 
 	if (pylocals__u64(l, obj + o->unicode_length, &length) ||
-	    memread(l->pid, obj + o->unicode_state, &state, sizeof(state)))
+	    l->read(l->pid, obj + o->unicode_state, &state, sizeof(state)))
 		return -EFAULT;
 	kind = (state >> o->unicode_kind_shift) & 7;
 	if (!((state >> o->unicode_compact_bit) & 1) || (kind != 1 && kind != 2 && kind != 4))
 		return -ENOTSUP;
 	*cut = length > PYLOCALS_STR_MAX;
 	n = (size_t)(*cut ? PYLOCALS_STR_MAX : length) * kind;
-	if (memread(l->pid,
+	if (l->read(l->pid,
 		    obj + (((state >> o->unicode_ascii_bit) & 1) ? o->unicode_ascii_data
 								 : o->unicode_compact_data),
 		    raw, n))
@@ -385,13 +403,15 @@ static int pylocals__int(const struct pylocals *l, uint64_t obj, bool is_bool, c
 		int64_t s = (int64_t)size;
 
 		negative = s < 0;
-		ndigits = (size_t)(s < 0 ? -s : s);
+		ndigits = s < 0 ? (size_t)0 - (size_t)s : (size_t)s; /* INT64_MIN too */
 	}
+	if (ndigits > SIZE_MAX / 30)
+		return -EINVAL; /* more digits than any int can have */
 	if (ndigits > PYLOCALS_INT_DIGITS) {
 		pylocals__fmt_int(NULL, ndigits, negative, out, len);
 		return 0;
 	}
-	if (ndigits && memread(l->pid, obj + l->lo.long_digit, digits, ndigits * sizeof(digits[0])))
+	if (ndigits && l->read(l->pid, obj + l->lo.long_digit, digits, ndigits * sizeof(digits[0])))
 		return -EFAULT;
 	if (is_bool)
 		snprintf(out, len, ndigits && digits[0] ? "True" : "False");
@@ -421,7 +441,7 @@ static void pylocals__value(struct pylocals *l, uint64_t obj, char *out, size_t 
 	} else if (!strcmp(tn, "float")) {
 		double v;
 
-		rc = memread(l->pid, obj + l->lo.float_val, &v, sizeof(v));
+		rc = l->read(l->pid, obj + l->lo.float_val, &v, sizeof(v));
 		if (!rc)
 			pylocals__fmt_float(v, out, len);
 	} else if (!strcmp(tn, "str")) {
@@ -435,7 +455,7 @@ static void pylocals__value(struct pylocals *l, uint64_t obj, char *out, size_t 
 		rc = pylocals__u64(l, obj + l->off.bytes_size, &size);
 		if (!rc) {
 			cut = size > PYLOCALS_STR_MAX;
-			rc = memread(l->pid, obj + l->off.bytes_data, data,
+			rc = l->read(l->pid, obj + l->off.bytes_data, data,
 				     cut ? PYLOCALS_STR_MAX : size);
 		}
 		if (!rc)
@@ -493,9 +513,9 @@ int pylocals__read(struct pylocals *l, uint64_t frame, uint64_t code, struct pyl
 	memset(kinds, 0, sizeof(kinds));
 	if (l->lo.code_kinds &&
 	    (pylocals__u64(l, code + l->lo.code_kinds, &kinds_obj) || !kinds_obj ||
-	     memread(l->pid, kinds_obj + l->off.bytes_data, kinds, count)))
+	     l->read(l->pid, kinds_obj + l->off.bytes_data, kinds, count)))
 		goto out;
-	if (count && memread(l->pid, frame + l->lo.frame_localsplus, slots, count * 8))
+	if (count && l->read(l->pid, frame + l->lo.frame_localsplus, slots, count * 8))
 		goto out;
 	v = calloc(count ? count : 1, sizeof(*v));
 	if (!v) {

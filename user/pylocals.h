@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "memread.h"
 #include "pybpf_abi.h"
 
 struct pyinfo;
@@ -24,13 +25,22 @@ struct pylocal {
 	char *value; /* NULL: not bound yet (unassigned local) */
 };
 
-/* Strings longer than this are cut ("...") when shown. */
+/* Strings longer than this (characters, or bytes of a bytes object) are
+ * cut ("...") when shown. */
 #define PYLOCALS_STR_MAX 64
+/* Bounds of what pylocals__read returns, whatever the target's memory
+ * holds: at most PYLOCALS_MAX locals per frame, each value shorter than
+ * PYLOCALS_VALUE_MAX bytes, each name at most PYLOCALS_STR_MAX characters
+ * (4 * PYLOCALS_STR_MAX bytes of UTF-8). */
+#define PYLOCALS_MAX 256
+#define PYLOCALS_VALUE_MAX 320
 
 /* NULL with errno ENOTSUP (version whose layout is unknown) or ENOMEM. */
 struct pylocals *pylocals__new(pid_t pid, const struct pyinfo *info,
 			       const struct pybpf_offsets *off);
 void pylocals__free(struct pylocals *l);
+/* Read the target's memory with `read` instead of memread (tests, fuzzers). */
+void pylocals__set_reader(struct pylocals *l, memread_fn *read);
 
 /*
  * Locals of the frame at `frame` running `code` (threadsnap frame address

@@ -14,37 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_regions.h"
 #include "pybpf_abi.h"
 
-#define FUZZ_MAX_REGIONS 4096
-
-struct region {
-	uint64_t addr;
-	const uint8_t *bytes;
-	size_t len;
-};
-
-static struct region regions[FUZZ_MAX_REGIONS];
-static size_t nregions;
-
-static int fuzz_read(void *dst, uint64_t size, uint64_t addr)
-{
-	size_t i;
-
-	for (i = 0; i < nregions; i++) {
-		const struct region *r = &regions[i];
-
-		if (addr >= r->addr && addr - r->addr <= r->len &&
-		    size <= r->len - (addr - r->addr)) {
-			memcpy(dst, r->bytes + (addr - r->addr), size);
-			return 0;
-		}
-	}
-	return -1;
-}
-
 #define PYWALK_INLINE inline
-#define PYWALK_READ(dst, size, addr) fuzz_read((dst), (size), (addr))
+#define PYWALK_READ(dst, size, addr) fuzz_regions__read((dst), (size), (addr))
 #include "pywalk.h"
 
 #define FUZZ_HEADER (sizeof(struct pybpf_offsets) + 4 * 8)
@@ -54,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct pywalk w;
-	const uint8_t *p, *end = data + size;
+	const uint8_t *end = data + size;
 	uint64_t hdr[4];
 	int steps;
 
@@ -68,18 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	w.want_thread_id = hdr[2];
 	w.proc.gen = hdr[3];
 
-	nregions = 0;
-	for (p = data + FUZZ_HEADER; end - p >= 10 && nregions < FUZZ_MAX_REGIONS;) {
-		struct region *r = &regions[nregions++];
-		uint16_t len;
-
-		memcpy(&r->addr, p, 8);
-		memcpy(&len, p + 8, 2);
-		p += 10;
-		r->len = (size_t)(end - p) < len ? (size_t)(end - p) : len;
-		r->bytes = p;
-		p += r->len;
-	}
+	fuzz_regions__parse(data + FUZZ_HEADER, end);
 
 	/* The same bounded loops as the BPF program. */
 	if (pywalk__threads_begin(&w) == 0) {

@@ -3,7 +3,8 @@
 this machine (nothing binary is committed).
 
     python3 gen_seeds.py OUTDIR --cc CC --record RECORD_PYWALK --parked PARKED_PY
-                         --record-pprof RECORD_PPROF [PYTHON ...]
+                         --record-pprof RECORD_PPROF
+                         --record-pylocals RECORD_PYLOCALS --locals LOCALS_PY [PYTHON ...]
 
 With no PYTHON, the interpreters are Debian's, pyenv's and /opt/pythons'
 (the same list the unit tests use). Each interpreter runs a probe that
@@ -20,6 +21,8 @@ of _PyRuntime; the seeds are written in each fuzzer's input format:
   pywalk/      a memory image recorded by RECORD_PYWALK from a live thread
   pprofread/   the interpreter's own stacks (traceback) written as pprof,
                plain and gzipped, by RECORD_PPROF
+  pylocals/    the memory each frame's locals were read from, recorded by
+               RECORD_PYLOCALS from a live thread parked in LOCALS_PY
 """
 
 import argparse
@@ -160,6 +163,14 @@ def seeds_for(python, args):
                 put(args.outdir, "pywalk", f.read())
             n += 1
         os.unlink(tmp.name)
+    if args.record_pylocals and args.locals:
+        with tempfile.TemporaryDirectory() as d:
+            base = os.path.join(d, "l")
+            subprocess.run([args.record_pylocals, python, args.locals, base], timeout=120)
+            for f in sorted(glob.glob(base + ".*")):
+                with open(f, "rb") as fh:
+                    put(args.outdir, "pylocals", fh.read())
+                n += 1
     return n
 
 
@@ -194,6 +205,8 @@ def main():
     ap.add_argument("--record")
     ap.add_argument("--parked")
     ap.add_argument("--record-pprof")
+    ap.add_argument("--record-pylocals")
+    ap.add_argument("--locals")
     ap.add_argument("pythons", nargs="*")
     args = ap.parse_args()
     pythons = args.pythons
@@ -206,7 +219,7 @@ def main():
         total += seeds_for(py, args)
     # Never an empty corpus directory: libFuzzer then starts from nothing.
     for kind in ("linetable", "pystr", "procfs", "debugoffsets", "elf", "pywalk",
-                 "pprofread"):
+                 "pprofread", "pylocals"):
         os.makedirs(os.path.join(args.outdir, kind), exist_ok=True)
     print("gen_seeds: %d seeds from %d interpreters in %s" % (total, len(pythons), args.outdir),
           file=sys.stderr)
