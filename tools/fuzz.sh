@@ -56,6 +56,8 @@ for n in "${NAMES[@]}"; do
   [ "$CI" -eq 1 ] && log="$FUZZ/logs/$n.ci.log"
   extra=()
   [ "$n" = elf ] && extra+=(-max_len=65536)
+  # Its seeds hold cut-down copies of libc, libpython and the executable.
+  [ "$n" = unwind ] && extra+=(-max_len=2097152)
   # pprof profiles checked in next to the fuzzers (tests/fuzz/seeds) seed the reader too.
   more=()
   [ "$n" = pprofread ] && [ -d tests/fuzz/seeds ] && more+=(tests/fuzz/seeds)

@@ -223,15 +223,29 @@ static void uproc_free(struct uproc *p)
 	free(p);
 }
 
-/* (Re)read the process's module list from /proc/PID/maps. 0 or -errno. */
+/* (Re)read the process's module list from PROC_ROOT/PID/maps: libdwfl's
+ * own reader for the real /proc (it also finds the vDSO, through auxv),
+ * the file itself under another root (tests, fuzzers). 0 or -errno. */
 static int reload(struct uproc *p)
 {
+	char path[PATH_MAX];
+	FILE *f;
 	int err;
 
 	p->loaded_ns = mono_ns();
 	p->u->st.reloads++;
 	dwfl_report_begin_add(p->dwfl);
-	err = dwfl_linux_proc_report(p->dwfl, p->pid);
+	if (!strcmp(p->u->proc_root, "/proc")) {
+		err = dwfl_linux_proc_report(p->dwfl, p->pid);
+	} else if (snprintf(path, sizeof(path), "%s/%d/maps", p->u->proc_root, (int)p->pid) >=
+		   (int)sizeof(path)) {
+		err = ENAMETOOLONG;
+	} else if (!(f = fopen(path, "re"))) {
+		err = errno;
+	} else {
+		err = dwfl_linux_proc_maps_report(p->dwfl, f);
+		fclose(f);
+	}
 	if (dwfl_report_end(p->dwfl, NULL, NULL) != 0 && !err)
 		err = EINVAL;
 	p->gen++; /* addresses that had no module may have one now */

@@ -23,6 +23,10 @@ of _PyRuntime; the seeds are written in each fuzzer's input format:
                plain and gzipped, by RECORD_PPROF
   pylocals/    the memory each frame's locals were read from, recorded by
                RECORD_PYLOCALS from a live thread parked in LOCALS_PY
+  unwind/      registers and stack of each thread of a live interpreter
+               blocked in a system call (/proc/PID/task/TID/syscall, mem),
+               with its libc, libpython and executable cut down to what
+               unwinding reads (headers, CFI, symbols, notes)
 """
 
 import argparse
@@ -34,6 +38,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import time
 
 PROBE = r'''
 import ctypes, json, sys, types
@@ -163,6 +168,7 @@ def seeds_for(python, args):
                 put(args.outdir, "pywalk", f.read())
             n += 1
         os.unlink(tmp.name)
+    n += unwind_seeds(python, args)
     if args.record_pylocals and args.locals:
         with tempfile.TemporaryDirectory() as d:
             base = os.path.join(d, "l")
@@ -171,6 +177,122 @@ def seeds_for(python, args):
                 with open(f, "rb") as fh:
                     put(args.outdir, "pylocals", fh.read())
                 n += 1
+    return n
+
+
+PARK_NATIVE = r'''
+import sys, threading
+lock = threading.Lock()
+lock.acquire()
+threading.Thread(target=lock.acquire, name="waiter", daemon=True).start()
+print("ready", flush=True)
+sys.stdin.read()
+'''
+
+# Sections unwinding and naming read: everything else becomes SHT_NOBITS
+# (.symtab and .strtab too when there is a .dynsym: they are the largest).
+KEEP_TYPES = {2, 3, 6, 7, 11}  # SYMTAB, STRTAB, DYNAMIC, NOTE, DYNSYM
+KEEP_NAMES = {b".eh_frame", b".eh_frame_hdr", b".debug_frame", b".gnu_debuglink"}
+STACK_MAX = 16384
+
+
+def cut_elf(data):
+    """An ELF64 file with only the sections unwinding reads, packed after
+    the program headers; other sections keep their headers as SHT_NOBITS,
+    segments keep their addresses (what libdwfl takes the load bias from),
+    and non-load segments follow the section they start at."""
+    if data[:4] != b"\x7fELF" or data[4] != 2:
+        return None
+    phoff, shoff = struct.unpack_from("<QQ", data, 32)
+    phnum, _, shnum, shstrndx = struct.unpack_from("<HHHH", data, 56)
+    shdrs = [list(struct.unpack_from("<IIQQQQIIQQ", data, shoff + 64 * i)) for i in range(shnum)]
+    if not shnum or shstrndx >= shnum:
+        return None
+    strs = shdrs[shstrndx]
+    names = [data[strs[4] + h[0]:data.index(b"\0", strs[4] + h[0])] for h in shdrs]
+    out = bytearray(data[:64]) + bytearray(data[phoff:phoff + 56 * phnum])
+    moved = {}
+    dynsym = any(h[1] == 11 for h in shdrs)
+    for i, h in enumerate(shdrs):
+        if i == 0 or h[1] == 8:
+            continue
+        keep = h[1] in KEEP_TYPES or names[i] in KEEP_NAMES or i == shstrndx
+        if dynsym and names[i] in (b".symtab", b".strtab"):
+            keep = False
+        if keep:
+            align = max(h[8], 1)
+            out += bytes(-len(out) % align)
+            moved[h[4]] = len(out)
+            body = bytearray(data[h[4]:h[4] + h[5]])
+            if names[i] == b".note.gnu.build-id" and body:
+                # Another build ID: libdwfl must not find (and read) the
+                # real file's debuginfo under /usr/lib/debug at each run.
+                body[-1] ^= 0xff
+            out += body
+            h[4] = len(out) - h[5]
+        else:
+            h[1] = 8  # SHT_NOBITS
+    out += bytes(-len(out) % 8)
+    new_shoff = len(out)
+    for h in shdrs:
+        out += struct.pack("<IIQQQQIIQQ", *h)
+    struct.pack_into("<QQ", out, 32, 64, new_shoff)
+    for i in range(phnum):
+        ph = list(struct.unpack_from("<IIQQQQQQ", out, 64 + 56 * i))
+        if ph[0] != 1 and ph[2] in moved:  # not PT_LOAD
+            ph[2] = moved[ph[2]]
+            struct.pack_into("<IIQQQQQQ", out, 64 + 56 * i, *ph)
+    return bytes(out)
+
+
+def unwind_seeds(python, args):
+    """One fuzz_unwind input per thread blocked in a system call."""
+    n = 0
+    try:
+        proc = subprocess.Popen([python, "-I", "-c", PARK_NATIVE], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE)
+    except OSError:
+        return 0
+    try:
+        if proc.stdout.readline().strip() != b"ready":
+            return 0
+        time.sleep(0.5)  # the threads reach their system calls
+        with open("/proc/%d/maps" % proc.pid) as f:
+            maps = [l.split(None, 5) for l in f]
+        exe = os.path.realpath(python)
+        spans = {}
+        for m in maps:
+            path = m[5].strip() if len(m) > 5 else ""
+            if path and ("libc.so" in path or "libpython" in path or path == exe):
+                lo, hi = (int(x, 16) for x in m[0].split("-"))
+                a, b = spans.get(path, (lo, hi))
+                spans[path] = (min(a, lo), max(b, hi))
+        mods = b""
+        count = 0
+        for path, (lo, hi) in sorted(spans.items()):
+            with open(path, "rb") as f:
+                cut = cut_elf(f.read())
+            if cut:
+                mods += struct.pack("<QQI", lo, hi, len(cut)) + cut
+                count += 1
+        for tid in sorted(os.listdir("/proc/%d/task" % proc.pid)):
+            with open("/proc/%d/task/%s/syscall" % (proc.pid, tid)) as f:
+                fields = f.read().split()
+            if len(fields) < 9:
+                continue  # running: no registers there
+            sp, pc = int(fields[-2], 16), int(fields[-1], 16)
+            top = next((int(m[0].split("-")[1], 16) for m in maps
+                        if int(m[0].split("-")[0], 16) <= sp < int(m[0].split("-")[1], 16)), sp)
+            with open("/proc/%d/mem" % proc.pid, "rb", buffering=0) as f:
+                f.seek(sp)
+                stack = f.read(min(top - sp, STACK_MAX))
+            put(args.outdir, "unwind", struct.pack("<QQQB", pc, sp, 0, count) + mods + stack)
+            n += 1
+    except (OSError, ValueError) as e:
+        print("gen_seeds: %s: no unwind seed (%s)" % (python, e), file=sys.stderr)
+    finally:
+        proc.kill()
+        proc.wait()
     return n
 
 
@@ -219,7 +341,7 @@ def main():
         total += seeds_for(py, args)
     # Never an empty corpus directory: libFuzzer then starts from nothing.
     for kind in ("linetable", "pystr", "procfs", "debugoffsets", "elf", "pywalk",
-                 "pprofread", "pylocals"):
+                 "pprofread", "pylocals", "unwind"):
         os.makedirs(os.path.join(args.outdir, kind), exist_ok=True)
     print("gen_seeds: %d seeds from %d interpreters in %s" % (total, len(pythons), args.outdir),
           file=sys.stderr)
