@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Unwinding and naming a real stack: this test's own, copied the way the
  * BPF program copies a sampled thread's (registers + the top of the stack). */
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -207,4 +210,85 @@ static void test_gone_process(void)
 	unwinder__free(u);
 }
 
-TEST_MAIN(TEST(test_unwind_own_stack), TEST(test_unwind_epilogue), TEST(test_gone_process))
+static char root_exe[PATH_MAX];
+
+/* ROOT/PID/maps with this test's executable only, and its map_files links
+ * as the kernel makes them. 0 or -1. (Its buffers are kept off the stack
+ * the unwind copies.) */
+__attribute__((noinline)) static int fake_root_of_exe(const char *root)
+{
+	char path[PATH_MAX + 64], line[PATH_MAX + 128], link[PATH_MAX + 64], target[PATH_MAX + 64];
+	ssize_t len = readlink("/proc/self/exe", root_exe, sizeof(root_exe) - 1);
+	FILE *in, *out;
+	int at, err = 0;
+
+	if (len <= 0)
+		return -1;
+	root_exe[len] = '\0';
+	snprintf(path, sizeof(path), "%s/%d", root, (int)getpid());
+	if (mkdir(path, 0700))
+		return -1;
+	snprintf(path, sizeof(path), "%s/%d/map_files", root, (int)getpid());
+	if (mkdir(path, 0700))
+		return -1;
+	snprintf(path, sizeof(path), "%s/%d/maps", root, (int)getpid());
+	in = fopen("/proc/self/maps", "r");
+	out = fopen(path, "w");
+	while (in && out && fgets(line, sizeof(line), in)) {
+		unsigned long long lo, hi;
+
+		line[strcspn(line, "\n")] = '\0';
+		if (sscanf(line, "%llx-%llx %*s %*s %*s %*s %n", &lo, &hi, &at) != 2 ||
+		    strcmp(line + at, root_exe))
+			continue;
+		fprintf(out, "%s\n", line);
+		snprintf(link, sizeof(link), "%s/%d/map_files/%llx-%llx", root, (int)getpid(), lo,
+			 hi);
+		snprintf(target, sizeof(target), "/proc/self/map_files/%llx-%llx", lo, hi);
+		err |= symlink(target, link);
+	}
+	if (!in || !out)
+		err = -1;
+	if (in)
+		fclose(in);
+	if (out && fclose(out))
+		err = -1;
+	return err ? -1 : 0;
+}
+
+/* A proc root of our own that maps only this test's executable: the module
+ * list comes from it, so every frame up to main is in the executable and
+ * main's caller in libc is in no module. It used to come from /proc
+ * whatever the root (libc's frames were named). */
+static void test_fake_proc_root(void)
+{
+	char root[] = "/tmp/unwind-root.XXXXXX", rm[64];
+	struct unwind_frame frames[64];
+	struct unwinder *u;
+	size_t n = 0;
+	int main_at;
+
+	CHECK(mkdtemp(root) != NULL && fake_root_of_exe(root) == 0);
+	u = unwinder__new(root);
+	CHECK(u != NULL);
+	if (u) {
+		unwind_test_top();
+		CHECK_EQ_INT(unwinder__unwind(u, &sample, frames, 64, &n), 0);
+		CHECK_EQ_INT(index_of(frames, n, "unwind_test_leaf", 0), 0);
+		CHECK_EQ_INT(index_of(frames, n, "unwind_test_top", 0), 5);
+		main_at = index_of(frames, n, "main", 0);
+		CHECK(main_at > 5);
+		for (int i = 0; i < (int)n; i++)
+			if (i <= main_at)
+				CHECK(frames[i].module &&
+				      !strcmp(frames[i].module->path, root_exe));
+			else
+				CHECK(!frames[i].module && !frames[i].name);
+		unwinder__free(u);
+	}
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", root);
+	CHECK(system(rm) == 0);
+}
+
+TEST_MAIN(TEST(test_unwind_own_stack), TEST(test_unwind_epilogue), TEST(test_gone_process),
+	  TEST(test_fake_proc_root))
