@@ -121,6 +121,103 @@ static void elf_file__find_symtabs(struct elf_file *ef)
 		ef->gnu_hash = gnu_hash;
 }
 
+/* One section header, in either class; false if unreadable. */
+static bool elf_file__pread_shdr(int fd, bool is64, uint64_t off, Elf64_Shdr *sh)
+{
+	Elf32_Shdr s32;
+
+	if (is64)
+		return pread(fd, sh, sizeof(*sh), (off_t)off) == (ssize_t)sizeof(*sh);
+	if (pread(fd, &s32, sizeof(s32), (off_t)off) != (ssize_t)sizeof(s32))
+		return false;
+	*sh = (Elf64_Shdr){.sh_name = s32.sh_name,
+			   .sh_type = s32.sh_type,
+			   .sh_flags = s32.sh_flags,
+			   .sh_offset = s32.sh_offset,
+			   .sh_size = s32.sh_size,
+			   .sh_link = s32.sh_link,
+			   .sh_info = s32.sh_info};
+	return true;
+}
+
+/* Inflated size of a SHF_COMPRESSED section (its Chdr); false if unreadable. */
+static bool elf_file__inflated_size(int fd, bool is64, const Elf64_Shdr *sh, uint64_t *size)
+{
+	Elf64_Chdr c64;
+	Elf32_Chdr c32;
+
+	if (is64) {
+		if (pread(fd, &c64, sizeof(c64), (off_t)sh->sh_offset) != (ssize_t)sizeof(c64))
+			return false;
+		*size = c64.ch_size;
+		return true;
+	}
+	if (pread(fd, &c32, sizeof(c32), (off_t)sh->sh_offset) != (ssize_t)sizeof(c32))
+		return false;
+	*size = c32.ch_size;
+	return true;
+}
+
+int elf_file__check_fd(int fd, uint64_t inflate_max)
+{
+	unsigned char ident[EI_NIDENT];
+	uint64_t shoff, shnum, phnum, size;
+	Elf64_Ehdr eh;
+	Elf32_Ehdr e32;
+	Elf64_Shdr sh;
+	size_t shentsize;
+	bool is64;
+
+	if (pread(fd, ident, sizeof(ident), 0) != (ssize_t)sizeof(ident) ||
+	    memcmp(ident, ELFMAG, SELFMAG) || ident[EI_DATA] != ELFDATA2LSB ||
+	    (ident[EI_CLASS] != ELFCLASS64 && ident[EI_CLASS] != ELFCLASS32))
+		return -ENOEXEC;
+	is64 = ident[EI_CLASS] == ELFCLASS64;
+	if (is64) {
+		if (pread(fd, &eh, sizeof(eh), 0) != (ssize_t)sizeof(eh))
+			return -ENOEXEC;
+		shoff = eh.e_shoff;
+		shnum = eh.e_shnum;
+		phnum = eh.e_phnum;
+		shentsize = eh.e_shentsize;
+	} else {
+		if (pread(fd, &e32, sizeof(e32), 0) != (ssize_t)sizeof(e32))
+			return -ENOEXEC;
+		shoff = e32.e_shoff;
+		shnum = e32.e_shnum;
+		phnum = e32.e_phnum;
+		shentsize = e32.e_shentsize;
+	}
+	if (!shoff)
+		return phnum == PN_XNUM ? -ENOEXEC : 0;
+	if (shentsize != (is64 ? sizeof(Elf64_Shdr) : sizeof(Elf32_Shdr)))
+		return -ENOEXEC;
+	/* Extended numbering: the real counts are in section header 0. */
+	if ((shnum == 0 || phnum == PN_XNUM) && !elf_file__pread_shdr(fd, is64, shoff, &sh))
+		return -ENOEXEC;
+	if (shnum == 0)
+		shnum = sh.sh_size;
+	if (phnum == PN_XNUM)
+		phnum = sh.sh_info;
+	if (shnum > ELF_FILE_SECTIONS_MAX || phnum > ELF_FILE_SECTIONS_MAX)
+		return -ENOEXEC;
+	if (!inflate_max)
+		return 0;
+	for (uint64_t i = 1; i < shnum; i++) {
+		if (!elf_file__pread_shdr(fd, is64, shoff + i * shentsize, &sh))
+			return -EIO;
+		if (sh.sh_type == SHT_NOBITS)
+			continue;
+		if (sh.sh_flags & SHF_COMPRESSED) {
+			if (!elf_file__inflated_size(fd, is64, &sh, &size))
+				return -EIO;
+			if (size > inflate_max)
+				return -EFBIG;
+		}
+	}
+	return 0;
+}
+
 struct elf_file *elf_file__open(const char *path)
 {
 	/* O_NONBLOCK: a FIFO or device must not hang us; it is rejected below. */
@@ -154,6 +251,10 @@ struct elf_file *elf_file__open_fd(int fd)
 		goto out_close_fd;
 	}
 	ef->file_size = (uint64_t)st.st_size;
+	if (elf_file__check_fd(fd, 0)) {
+		err = ENOEXEC; /* more headers than libelf should allocate for */
+		goto out_close_fd;
+	}
 
 	if (elf_version(EV_CURRENT) == EV_NONE) {
 		err = ENOSYS;

@@ -16,6 +16,19 @@ struct elf_file;
  * absent): a sparse file can claim gigabytes of them at no cost to its maker. */
 #define ELF_FILE_TABLE_MAX (128ull << 20)
 
+/*
+ * Check an ELF's headers with pread() alone, before any ELF library looks
+ * at it: libelf allocates per section header the file claims (a sparse
+ * file can claim millions at no cost), and libdw inflates a compressed
+ * section to the size its header claims. Refuses more than
+ * ELF_FILE_SECTIONS_MAX section or program headers, and, when inflate_max
+ * is not 0, a compressed section (SHF_COMPRESSED) inflating beyond it.
+ * 0, -ENOEXEC (not ELF, malformed, too many headers), -EFBIG (a section
+ * inflating too far) or -EIO.
+ */
+#define ELF_FILE_SECTIONS_MAX 65536u
+int elf_file__check_fd(int fd, uint64_t inflate_max);
+
 /* Open by path. NULL with errno set (ENOENT, ENOEXEC for not-an-ELF, ...). */
 struct elf_file *elf_file__open(const char *path);
 /* The same over an open file descriptor, which the handle then owns (it is

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -18,9 +19,11 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <linux/fs.h>
+#include <linux/openat2.h>
 #include <linux/types.h>
 
 /* PROCMAP_QUERY (Linux 6.11 UAPI), for headers older than the kernel. */
@@ -530,4 +533,62 @@ int procfs__cmdline(const char *proc, pid_t pid, char *buf, size_t len)
 			buf[i] = ' ';
 	buf[n] = '\0';
 	return 0;
+}
+
+/* fd if it is a regular file, else closed and -ENOEXEC (never read devices,
+ * FIFOs and the like). */
+static int procfs__regular_only(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		return -ENOEXEC;
+	}
+	return fd;
+}
+
+int procfs__open_map_file(const char *proc, pid_t pid, uint64_t start, uint64_t end)
+{
+	char path[PATH_MAX];
+	int n, fd;
+
+	n = snprintf(path, sizeof(path), "%s/%d/map_files/%" PRIx64 "-%" PRIx64, proc, (int)pid,
+		     start, end);
+	if (n < 0 || (size_t)n >= sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	return procfs__regular_only(fd);
+}
+
+int procfs__open_in_root(const char *proc, pid_t pid, const char *path, bool *no_openat2)
+{
+	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
+	struct open_how how = {
+	    .flags = (uint64_t)(flags | O_NOFOLLOW),
+	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	char root[PATH_MAX];
+	int rootfd, fd, err;
+
+	*no_openat2 = false;
+	err = procfs__path(root, sizeof(root), proc, pid, "root");
+	if (err)
+		return err;
+	rootfd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		return -errno;
+	fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+	if (fd < 0 && (errno == ENOSYS || errno == EPERM || errno == E2BIG)) {
+		/* No openat2 (or a seccomp filter refusing it). */
+		*no_openat2 = true;
+		fd = openat(rootfd, path[0] == '/' ? path + 1 : path, flags | O_NOFOLLOW);
+	}
+	err = fd < 0 ? -errno : 0;
+	close(rootfd);
+	if (err)
+		return err;
+	return procfs__regular_only(fd);
 }

@@ -6,6 +6,7 @@
 #ifndef PYBPF_PROCFS_H
 #define PYBPF_PROCFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -61,6 +62,29 @@ int procfs__ppid(const char *proc, pid_t pid, pid_t *ppid);
 /* Command line, arguments joined by spaces (cut to len - 1 bytes); "" for
  * kernel threads and zombies. 0 or -errno. */
 int procfs__cmdline(const char *proc, pid_t pid, char *buf, size_t len);
+
+/*
+ * Opening a file a process maps, as that process sees it, when the process
+ * may be hostile: it owns its file system and could point a path at any
+ * file of the host (/etc/shadow) through a link, or put a FIFO there to
+ * hang the reader. Both return a regular file only (-ENOEXEC for anything
+ * else, opened with O_NONBLOCK so that opening a FIFO cannot block).
+ *
+ * procfs__open_map_file: <proc>/PID/map_files/START-END, the very file
+ * mapped there whatever its path names now (needs CAP_SYS_ADMIN or
+ * CAP_CHECKPOINT_RESTORE). An fd or -errno.
+ *
+ * procfs__open_in_root: `path` (absolute, as the process names it) under
+ * <proc>/PID/root, never following a link: openat2() with RESOLVE_IN_ROOT
+ * keeps every ".." inside that root and RESOLVE_NO_SYMLINKS refuses links
+ * altogether (paths in maps are already resolved: a link in one means it
+ * was changed since). Kernels without openat2 get O_NOFOLLOW on the last
+ * component only, and *no_openat2 is set: the caller must then insist on
+ * the mapped inode. Never the host's file at that path. An fd, or -errno
+ * (-ELOOP for a link, -ENOEXEC for a non-regular file).
+ */
+int procfs__open_map_file(const char *proc, pid_t pid, uint64_t start, uint64_t end);
+int procfs__open_in_root(const char *proc, pid_t pid, const char *path, bool *no_openat2);
 
 /* Does the process exist (kill(pid, 0) semantics through /proc)? */
 int procfs__exists(const char *proc, pid_t pid);

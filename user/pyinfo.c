@@ -36,9 +36,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "elffile.h"
@@ -163,58 +161,10 @@ static int pyinfo__open_error(int prev, int err)
 }
 
 /*
- * Open `rel` (an absolute path as the target names it) under the target's
- * root directory, as a regular file, never following a symbolic link: the
- * target owns its file system and could otherwise point us at any file of
- * the host (/etc/shadow) through a link, or swap one in between a check
- * and the open. openat2() with RESOLVE_IN_ROOT keeps every ".." and
- * absolute link inside that root and RESOLVE_NO_SYMLINKS refuses links
- * altogether (paths in maps are already resolved, so a link in one means
- * it was changed since). Kernels without openat2 get O_NOFOLLOW on the
- * last component; the caller then insists on the mapped inode.
- * An fd, or -errno (-ELOOP for a link, -ENOEXEC for a non-regular file).
- */
-static int pyinfo__open_in_root(const char *proc, pid_t pid, const char *rel, bool *no_openat2)
-{
-	const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
-	struct open_how how = {
-	    .flags = (uint64_t)(flags | O_NOFOLLOW),
-	    .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
-	};
-	char path[PATH_MAX];
-	struct stat st;
-	int rootfd, fd, n, err;
-
-	*no_openat2 = false;
-	n = snprintf(path, sizeof(path), "%s/%d/root", proc, (int)pid);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return -ENAMETOOLONG;
-	rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0)
-		return -errno;
-	fd = (int)syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
-	if (fd < 0 && (errno == ENOSYS || errno == EPERM || errno == E2BIG)) {
-		/* No openat2 (or a seccomp filter refusing it). */
-		*no_openat2 = true;
-		fd = openat(rootfd, rel[0] == '/' ? rel + 1 : rel, flags | O_NOFOLLOW);
-	}
-	err = fd < 0 ? -errno : 0;
-	close(rootfd);
-	if (err)
-		return err;
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return -ENOEXEC; /* never read devices, FIFOs and the like */
-	}
-	return fd;
-}
-
-/*
  * Open one mapped file as the target sees it, returning an fd.
- * First <proc>/PID/map_files/START-END: the mapped file itself, whatever
- * its path now names (needs CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE).
- * Else its path under <proc>/PID/root, opened without following links,
- * when the file opened is the mapped inode. As a last resort, with
+ * First its map_files entry: the mapped file itself, whatever its path now
+ * names. Else its path under the target's root, opened without following
+ * links (procfs__open_in_root), when the file opened is the mapped inode. As a last resort, with
  * openat2 only, the file at that path even with another inode (overlay
  * file systems may show a different inode number than maps): a regular
  * file the target's own root names there, reached through no link.
@@ -224,30 +174,24 @@ static int pyinfo__open_file(const char *proc, pid_t pid, const struct pyinfo_sc
 {
 	const struct pyinfo_file *f = &s->files[file];
 	const struct pyinfo_map *m = pyinfo__first_map(s, file);
-	char mf_path[PATH_MAX];
 	bool no_openat2 = false;
 	struct stat st;
-	int fd, n, err = -ENOENT;
+	int fd, err = -ENOENT;
 
 	if (!m)
 		goto out;
-	n = snprintf(mf_path, sizeof(mf_path), "%s/%d/map_files/%" PRIx64 "-%" PRIx64, proc,
-		     (int)pid, m->start, m->end);
-	if (n > 0 && (size_t)n < sizeof(mf_path)) {
-		fd = open(mf_path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-		if (fd >= 0) {
-			if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode))
-				goto out_found;
-			close(fd);
-			err = -ENOEXEC;
-			goto out;
-		}
-		err = pyinfo__open_error(err, errno);
+	fd = procfs__open_map_file(proc, pid, m->start, m->end);
+	if (fd >= 0)
+		goto out_found;
+	if (fd == -ENOEXEC) {
+		err = fd;
+		goto out;
 	}
+	err = pyinfo__open_error(err, -fd);
 
 	if (pyinfo__is_deleted(f->path) || f->path[0] != '/')
 		goto out;
-	fd = pyinfo__open_in_root(proc, pid, f->path, &no_openat2);
+	fd = procfs__open_in_root(proc, pid, f->path, &no_openat2);
 	if (fd < 0) {
 		err = fd == -ENOEXEC || fd == -ELOOP ? -ENOEXEC : pyinfo__open_error(err, -fd);
 		goto out;

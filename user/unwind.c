@@ -11,9 +11,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <elfutils/libdwelf.h>
 #include <elfutils/libdwfl.h>
+#include <gelf.h>
+#include <inttypes.h>
+#include <sys/auxv.h>
+#include <sys/stat.h>
 
+#include "elffile.h"
 #include "hashmap.h"
+#include "procfs.h"
 
 /* A module list is re-read at most this often per process (dlopen). */
 #define RELOAD_MIN_NS 1000000000ull
@@ -23,6 +30,9 @@
 #define FAILED_SLOTS 256
 /* Symbols cached per process; the cache starts over beyond this. */
 #define MAX_SYMS 65536
+/* A mapped file with a compressed section inflating beyond this is not
+ * read: libdw would allocate what the section's header claims. */
+#define UNWIND_INFLATE_MAX (64ull << 20)
 
 struct umod {
 	struct unwind_module m;
@@ -71,61 +81,198 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Open the file mapped as `name` through /proc/PID/map_files: the very file
- * the process mapped, whatever mount namespace, chroot or deletion stands
- * between it and us. -1 if none. */
-static int open_map_file(const struct uproc *p, const char *name, char *path, size_t len)
+/* Where host debuginfo is looked up, by build id only. */
+#define DEBUG_BUILD_ID_DIR "/usr/lib/debug/.build-id/"
+/* Build ids longer than this are not believed (20 bytes in practice). */
+#define BUILD_ID_MAX 64
+/* Symbol names are cut to this many bytes. */
+#define NAME_MAX_LEN 4096
+
+/*
+ * Address range and inode of the first mapping of `name` in the process's
+ * maps (under the unwinder's proc root). 0 or -ENOENT.
+ */
+static int find_mapping(const struct uproc *p, const char *name, uint64_t *start, uint64_t *end,
+			uint64_t *inode)
 {
-	unsigned long long start, end;
+	unsigned long long lo, hi, ino;
 	char line[PATH_MAX + 128];
-	int fd = -1, at;
+	int at, err = -ENOENT;
 	FILE *f;
 
-	if (snprintf(path, len, "%s/%d/maps", p->u->proc_root, (int)p->pid) >= (int)len)
-		return -1;
-	f = fopen(path, "re");
+	if (snprintf(line, sizeof(line), "%s/%d/maps", p->u->proc_root, (int)p->pid) >=
+	    (int)sizeof(line))
+		return -ENAMETOOLONG;
+	f = fopen(line, "re");
 	if (!f)
-		return -1;
-	while (fd < 0 && fgets(line, sizeof(line), f)) {
+		return -errno;
+	while (err && fgets(line, sizeof(line), f)) {
 		line[strcspn(line, "\n")] = '\0';
-		if (sscanf(line, "%llx-%llx %*s %*s %*s %*s %n", &start, &end, &at) != 2 ||
+		if (sscanf(line, "%llx-%llx %*s %*s %*s %llu %n", &lo, &hi, &ino, &at) != 3 ||
 		    strcmp(line + at, name))
 			continue;
-		if (snprintf(path, len, "%s/%d/map_files/%llx-%llx", p->u->proc_root, (int)p->pid,
-			     start, end) < (int)len)
-			fd = open(path, O_RDONLY | O_CLOEXEC);
+		*start = lo;
+		*end = hi;
+		*inode = ino;
+		err = 0;
 	}
 	fclose(f);
+	return err;
+}
+
+/*
+ * Open a file the process maps, as that process sees it, and never
+ * anything else: the mapping itself (map_files), else its path under the
+ * process's own root without following any link (procfs__open_in_root; on
+ * kernels without openat2 only if it is the mapped inode). Never the
+ * host's file at that path: a process owns its file system and could put
+ * a link or a FIFO there. Files whose headers would make libelf or libdw
+ * allocate without bound are refused (elf_file__check_fd). An fd
+ * (path set to what it was opened as) or -errno.
+ */
+static int open_module(const struct uproc *p, const char *name, char *path, size_t len)
+{
+	uint64_t start = 0, end = 0, inode = 0;
+	bool no_openat2 = false;
+	struct stat st;
+	int fd, err, n = 0;
+
+	err = find_mapping(p, name, &start, &end, &inode);
+	if (err)
+		return err;
+	fd = procfs__open_map_file(p->u->proc_root, p->pid, start, end);
+	if (fd >= 0) {
+		n = snprintf(path, len, "%s/%d/map_files/%" PRIx64 "-%" PRIx64, p->u->proc_root,
+			     (int)p->pid, start, end);
+	} else if (fd != -ENOEXEC) {
+		fd = procfs__open_in_root(p->u->proc_root, p->pid, name, &no_openat2);
+		if (fd >= 0 && no_openat2 && (fstat(fd, &st) || (uint64_t)st.st_ino != inode)) {
+			close(fd);
+			fd = -ENOEXEC;
+		}
+		if (fd >= 0)
+			n = snprintf(path, len, "%s/%d/root%s", p->u->proc_root, (int)p->pid, name);
+	}
+	if (fd < 0)
+		return fd;
+	if (n < 0 || (size_t)n >= len) {
+		close(fd);
+		return -ENAMETOOLONG;
+	}
+	err = elf_file__check_fd(fd, UNWIND_INFLATE_MAX);
+	if (err) {
+		close(fd);
+		return err;
+	}
 	return fd;
 }
 
-/* Open a mapped file: the mapping itself, else through the process's own
- * root (containers), else where libdwfl looks by default. */
+/*
+ * The vdso, from the agent's own: the kernel maps the same image into
+ * every 64-bit process, and the target's copy is its memory to forge
+ * (libdwfl would read as much of it as the forged headers say).
+ */
+static Elf *own_vdso(void)
+{
+	static char *image;
+	static size_t size;
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)getauxval(AT_SYSINFO_EHDR);
+
+	if (!image && eh && !memcmp(eh->e_ident, ELFMAG, SELFMAG) && eh->e_shoff &&
+	    eh->e_shentsize == sizeof(Elf64_Shdr) && eh->e_shnum < 256) {
+		size = eh->e_shoff + (size_t)eh->e_shnum * eh->e_shentsize;
+		if (size <= (1u << 20))
+			image = malloc(size);
+		if (image)
+			memcpy(image, eh, size);
+	}
+	return image ? elf_memory(image, size) : NULL;
+}
+
+/* libdwfl's find_elf: open_module for files, the agent's vdso for the
+ * vdso, nothing else (never a path as the host resolves it). */
 static int find_elf(Dwfl_Module *mod, void **userdata, const char *name, Dwarf_Addr base,
 		    char **file_name, Elf **elfp)
 {
 	char path[PATH_MAX];
-	int fd = -1;
+	int fd;
 
-	if (opening && name[0] == '/') {
-		fd = open_map_file(opening, name, path, sizeof(path));
-		if (fd < 0 && snprintf(path, sizeof(path), "%s/%d/root%s", opening->u->proc_root,
-				       (int)opening->pid, name) < (int)sizeof(path))
-			fd = open(path, O_RDONLY | O_CLOEXEC);
+	(void)mod;
+	(void)userdata;
+	(void)base;
+	*elfp = NULL;
+	if (!strncmp(name, "[vdso: ", 7)) {
+		*elfp = own_vdso();
+		return -1;
 	}
-	if (fd >= 0) {
-		*file_name = strdup(path);
-		*elfp = NULL;
-		return fd;
-	}
-	return dwfl_linux_proc_find_elf(mod, userdata, name, base, file_name, elfp);
+	if (!opening || name[0] != '/')
+		return -1;
+	fd = open_module(opening, name, path, sizeof(path));
+	if (fd < 0)
+		return -1;
+	*file_name = strdup(path);
+	return fd;
 }
 
-static char *debuginfo_path; /* NULL: libdwfl's default, which includes /usr/lib/debug */
+/*
+ * libdwfl's find_debuginfo: the host's debuginfo for the module's build id,
+ * DEBUG_BUILD_ID_DIR/xx/rest.debug, if it carries that very build id.
+ * Nothing else: libdwfl's standard search follows the module's
+ * .gnu_debuglink, a name the target chose, in the target's directories
+ * (through links to host files, or into a FIFO that blocks the open
+ * forever) and hashes whatever it finds there whole. The build id is hex
+ * (no path can be made of it) and /usr/lib/debug is the host's own.
+ * Separate DWARF of dwz (.gnu_debugaltlink) is not looked up: names come
+ * from the debug file's .symtab.
+ */
+static int find_debuginfo(Dwfl_Module *mod, void **userdata, const char *modname, Dwarf_Addr base,
+			  const char *file_name, const char *debuglink_file,
+			  GElf_Word debuglink_crc, char **debuginfo_file_name)
+{
+	char path[sizeof(DEBUG_BUILD_ID_DIR) + 2 * BUILD_ID_MAX + 8];
+	const unsigned char *bits;
+	const void *found;
+	GElf_Addr vaddr;
+	size_t at;
+	Elf *elf;
+	int len, fd, n;
+
+	(void)userdata;
+	(void)modname;
+	(void)base;
+	(void)debuglink_file;
+	(void)debuglink_crc;
+	/* The second call is for a debug file's dwz file: not looked up. */
+	if (file_name && !strncmp(file_name, DEBUG_BUILD_ID_DIR, strlen(DEBUG_BUILD_ID_DIR)))
+		return -1;
+	len = dwfl_module_build_id(mod, &bits, &vaddr);
+	if (len < 2 || len > BUILD_ID_MAX)
+		return -1;
+	at = (size_t)snprintf(path, sizeof(path), "%s%02x/", DEBUG_BUILD_ID_DIR, bits[0]);
+	for (int i = 1; i < len; i++)
+		at += (size_t)snprintf(path + at, sizeof(path) - at, "%02x", bits[i]);
+	snprintf(path + at, sizeof(path) - at, ".debug");
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -1;
+	elf = elf_begin(fd, ELF_C_READ_MMAP, NULL);
+	n = elf ? (int)dwelf_elf_gnu_build_id(elf, &found) : -1;
+	if (n != len || memcmp(found, bits, (size_t)len)) {
+		if (elf)
+			elf_end(elf);
+		close(fd);
+		return -1;
+	}
+	elf_end(elf);
+	*debuginfo_file_name = strdup(path);
+	return fd;
+}
+
+static char *debuginfo_path; /* unused: find_debuginfo knows its one place */
 
 static const Dwfl_Callbacks dwfl_callbacks = {
     .find_elf = find_elf,
-    .find_debuginfo = dwfl_standard_find_debuginfo,
+    .find_debuginfo = find_debuginfo,
     .debuginfo_path = &debuginfo_path,
 };
 
@@ -336,6 +483,8 @@ static const struct unwind_module *module_of(struct uproc *p, Dwfl_Module *mod)
 	if (!m)
 		return NULL;
 	len = dwfl_module_build_id(mod, &bits, &vaddr);
+	if (len > BUILD_ID_MAX)
+		len = 0; /* not a real one */
 	hex = calloc(1, len > 0 ? 2 * (size_t)len + 1 : 1);
 	m->m.path = strdup(name ? name : "?");
 	if (!hex || !m->m.path) {
@@ -353,6 +502,15 @@ static const struct unwind_module *module_of(struct uproc *p, Dwfl_Module *mod)
 	m->next = p->mods;
 	p->mods = m;
 	return &m->m;
+}
+
+/* Length of a symbol name without its version, at most NAME_MAX_LEN. */
+static size_t name_len(const char *name)
+{
+	size_t n = strnlen(name, NAME_MAX_LEN);
+	const char *at = memchr(name, '@', n);
+
+	return at ? (size_t)(at - name) : n;
 }
 
 /* Name pc, from the cache or libdwfl. */
@@ -382,8 +540,9 @@ static void symbolize(struct uproc *p, struct unwind_frame *f)
 		sym = calloc(1, sizeof(*sym));
 		if (!sym)
 			return;
-		/* "memcpy@@GLIBC_2.14": the symbol version is not part of the name. */
-		sym->name = name ? strndup(name, strcspn(name, "@")) : NULL;
+		/* "memcpy@@GLIBC_2.14": the symbol version is not part of the
+		 * name; a name longer than NAME_MAX_LEN is cut there. */
+		sym->name = name ? strndup(name, name_len(name)) : NULL;
 		sym->mod = mod ? module_of(p, mod) : NULL;
 		sym->gen = p->gen;
 		if (!p->syms || hashmap__set(p->syms, &f->pc, sym)) {

@@ -3,11 +3,13 @@
  * Native stacks of --native samples: unwinds a copy of the top of a
  * thread's user stack with the DWARF CFI of the binaries it runs
  * (.eh_frame, .debug_frame), through elfutils' libdwfl, and names the
- * frames (.symtab, else .dynsym, else the debuginfo under
- * /usr/lib/debug/.build-id). Binaries are opened through
- * /proc/PID/map_files (else /proc/PID/root), so processes in containers
- * work; libraries dlopen'ed later are picked up when an address falls
- * outside every known module.
+ * frames (.symtab, else .dynsym, else the host's debuginfo for the build
+ * id under /usr/lib/debug/.build-id, never one a .gnu_debuglink names).
+ * Binaries are opened through /proc/PID/map_files, else at their path
+ * under /proc/PID/root without following links (procfs__open_in_root),
+ * so processes in containers work and a target's links never reach a
+ * host file; libraries dlopen'ed later are picked up when an address
+ * falls outside every known module.
  *
  * One libdwfl session per process, created at its first sample, freed when
  * the process goes (unwinder__forget) or stays unused (unwinder__prune).

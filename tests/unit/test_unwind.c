@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* Unwinding and naming a real stack: this test's own, copied the way the
  * BPF program copies a sampled thread's (registers + the top of the stack). */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -290,5 +296,184 @@ static void test_fake_proc_root(void)
 	CHECK(system(rm) == 0);
 }
 
+/* ---- a hostile process's files: a fake proc root ------------------------ */
+
+/*
+ * <dir>/proc/PID/{maps,root/...} for this very process, with no map_files
+ * (as for an agent without CAP_SYS_ADMIN): the unwinder must then open
+ * this test's executable through root/, as the process names it, and
+ * nothing else. <dir>/secret stands for a host file (a copy of the
+ * executable: if it were opened, names would come out of it).
+ */
+struct fake_root {
+	char dir[64], proc[96], secret[128];
+	char exe[PATH_MAX];	    /* this test's executable */
+	char in_root[PATH_MAX * 2]; /* the same path under proc/PID/root */
+};
+
+static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int sh(const char *fmt, ...)
+{
+	char cmd[PATH_MAX * 6];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
+	va_end(ap);
+	return system(cmd);
+}
+
+static bool fake_root_make(struct fake_root *f)
+{
+	ssize_t n = readlink("/proc/self/exe", f->exe, sizeof(f->exe) - 1);
+
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_unwind.XXXXXX");
+	if (n <= 0 || !mkdtemp(f->dir))
+		return false;
+	f->exe[n] = '\0';
+	snprintf(f->proc, sizeof(f->proc), "%s/proc", f->dir);
+	snprintf(f->secret, sizeof(f->secret), "%s/secret", f->dir);
+	snprintf(f->in_root, sizeof(f->in_root), "%s/%d/root%s", f->proc, (int)getpid(), f->exe);
+	return sh("mkdir -p '%s' && cp /proc/%d/maps '%s/%d/maps' && cp '%s' '%s' && chmod 600 "
+		  "'%s'",
+		  f->in_root, (int)getpid(), f->proc, (int)getpid(), f->exe, f->secret,
+		  f->secret) == 0 &&
+	       rmdir(f->in_root) == 0;
+}
+
+static void fake_root_remove(struct fake_root *f)
+{
+	sh("rm -rf '%s'", f->dir);
+}
+
+/* inotify watch for opens of one file. */
+static int watch_opens(const char *path)
+{
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+
+	if (fd >= 0 && inotify_add_watch(fd, path, IN_OPEN | IN_ACCESS) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+/* Events seen (on a watched file they carry no name: one header each). */
+static int opens_seen(int fd)
+{
+	char buf[4096];
+	ssize_t n = read(fd, buf, sizeof(buf));
+
+	return n > 0 ? (int)((size_t)n / sizeof(struct inotify_event)) : 0;
+}
+
+/* Unwind this test's own stack against the fake root: the frames found,
+ * and whether the leaf was named. */
+static size_t unwind_in(const struct fake_root *f, bool *named)
+{
+	struct unwinder *u = unwinder__new(f->proc);
+	struct unwind_frame frames[64];
+	size_t n = 0;
+
+	*named = false;
+	if (!u)
+		return 0;
+	unwind_test_top();
+	unwinder__unwind(u, &sample, frames, 64, &n);
+	*named = index_of(frames, n, "unwind_test_leaf", 0) == 0;
+	unwinder__free(u);
+	return n;
+}
+
+static void test_fake_root_regular_file(void)
+{
+	struct fake_root f;
+	bool named;
+
+	CHECK(fake_root_make(&f));
+	/* The executable, a regular file at its path in the process's root:
+	 * found there without map_files. */
+	CHECK_EQ_INT(sh("cp '%s' '%s'", f.exe, f.in_root), 0);
+	CHECK(unwind_in(&f, &named) >= 5);
+	CHECK(named);
+	fake_root_remove(&f);
+}
+
+static void test_fake_root_link_to_host_file(void)
+{
+	struct fake_root f;
+	bool named;
+	int w;
+
+	CHECK(fake_root_make(&f));
+	/* The path as the process names it is a link to a host file: an
+	 * absolute link resolves against the agent's root. Never opened, nor
+	 * the host's own file at that path (libdwfl's default). */
+	CHECK_EQ_INT(symlink(f.secret, f.in_root), 0);
+	w = watch_opens(f.secret);
+	CHECK(w >= 0);
+	unwind_in(&f, &named);
+	CHECK(!named);
+	CHECK_EQ_INT(opens_seen(w), 0);
+	close(w);
+	fake_root_remove(&f);
+}
+
+static void alarm_hang(int sig)
+{
+	static const char msg[] = "test_unwind: hung on a debuglink FIFO\n";
+
+	(void)sig;
+	if (write(2, msg, sizeof(msg) - 1) < 0)
+		_exit(3);
+	_exit(2);
+}
+
+/*
+ * The executable in the process's root has no .symtab and a
+ * .gnu_debuglink naming "dbg.debug" (a name the process chooses): next to
+ * it, that name is a link to the host file, then a FIFO. libdwfl's own
+ * search opened the first (through the link) and blocked forever on the
+ * second; only debuginfo by build id from the host's /usr/lib/debug is
+ * looked up now.
+ */
+static void test_fake_root_debuglink(void)
+{
+	char dbg[PATH_MAX * 2 + 16], *slash;
+	struct fake_root f;
+	bool named;
+	int w;
+
+	if (sh("command -v objcopy >/dev/null") != 0) {
+		fprintf(stderr, "  no objcopy: skipped\n");
+		return;
+	}
+	CHECK(fake_root_make(&f));
+	snprintf(dbg, sizeof(dbg), "%s", f.in_root);
+	slash = strrchr(dbg, '/');
+	snprintf(slash + 1, sizeof(dbg) - (size_t)(slash + 1 - dbg), "dbg.debug");
+	CHECK_EQ_INT(
+	    sh("cd '%s' && : > dbg.debug && objcopy --strip-all --add-gnu-debuglink=dbg.debug "
+	       "'%s' '%s' && rm dbg.debug",
+	       f.dir, f.exe, f.in_root),
+	    0);
+	CHECK_EQ_INT(symlink(f.secret, dbg), 0);
+	w = watch_opens(f.secret);
+	CHECK(w >= 0);
+	CHECK(unwind_in(&f, &named) >= 5); /* CFI is in the stripped file */
+	CHECK_EQ_INT(opens_seen(w), 0);
+	close(w);
+
+	CHECK_EQ_INT(unlink(dbg), 0);
+	CHECK_EQ_INT(mkfifo(dbg, 0600), 0);
+	signal(SIGALRM, alarm_hang);
+	alarm(60);
+	CHECK(unwind_in(&f, &named) >= 5);
+	alarm(0);
+	signal(SIGALRM, SIG_DFL);
+	fake_root_remove(&f);
+}
+
 TEST_MAIN(TEST(test_unwind_own_stack), TEST(test_unwind_epilogue), TEST(test_gone_process),
-	  TEST(test_fake_proc_root))
+	  TEST(test_fake_proc_root), TEST(test_fake_root_regular_file),
+	  TEST(test_fake_root_link_to_host_file), TEST(test_fake_root_debuglink))
