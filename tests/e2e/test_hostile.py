@@ -12,6 +12,9 @@
   namespace, by a link to a host file the agent must never open;
 - a real interpreter whose thread list loops on itself while a native
   thread of it (no thread state) is sampled;
+- with --native, Pythons running code of shared objects made hostile (a
+  2 GiB .symtab, a .gnu_debuglink naming a FIFO or a link to a host file,
+  a path replaced by such a link);
 - all of these again as uid 65534 (setpriv), with a mapped ELF and a
   Python's own executable replaced by links to a host file the user cannot
   read, and once more inside a container (own mount and PID namespaces,
@@ -280,16 +283,18 @@ class Inotify:
         os.close(self.fd)
 
 
+@pytest.mark.parametrize("native", [[], ["--native"]], ids=["python", "native"])
 @pytest.mark.parametrize("who", ["root", "nobody"])
 def test_mapped_path_swapped_for_a_link_to_a_host_file(one_python, root_prof, tmp_path,
-                                                       world_writable_dir, who, mode):
+                                                       world_writable_dir, who, mode, native):
     """In its own mount namespace the target runs a copy of the interpreter
     from a tmpfs, then mounts a new tmpfs over that directory holding a
     link, at the same path, to a host file. /proc/PID/maps still names the
     path; the agent must read the mapped file (map_files), never the host
     file through the target's link. As root, and as uid 65534 in a user
     namespace of its own (`unshare --user --map-root-user --mount`), which
-    any user may make where unprivileged user namespaces are allowed."""
+    any user may make where unprivileged user namespaces are allowed.
+    With --native, the unwinder opens the interpreter's code too."""
     if not shutil.which("unshare"):
         pytest.skip("no unshare")
     decoy = tmp_path / "host-secret"
@@ -330,7 +335,7 @@ def test_mapped_path_swapped_for_a_link_to_a_host_file(one_python, root_prof, tm
     try:
         with Target(prefix + ["--propagation", "private", "sh", str(script)], 4) as t:
             watch.events()  # nothing before the agent starts
-            rc, _, err, _ = profile_for(root_prof, mode + ["--all-pythons", "-o", out], 3)
+            rc, _, err, _ = profile_for(root_prof, mode + native + ["--all-pythons", "-o", out], 3)
             assert rc == 0, err
         opened = watch.events()
     finally:
@@ -491,6 +496,85 @@ def test_hostile_targets_as_unprivileged_user(fakes, root_prof, one_python, worl
         watch.close()
     check_hostile_run(load_profile(out), err, hwm, w.pid, one_python, opened,
                       {"selfswap.py (%s)" % py.path: swapped.pid, "hugename.py": huge.pid})
+
+
+@pytest.fixture(scope="module")
+def nspin_lib(tmp_path_factory):
+    return c_shared_lib(tmp_path_factory, "nspin.c")
+
+
+def test_native_hostile_libraries(fakes, nspin_lib, root_prof, one_python, world_writable_dir,
+                                  tmp_path, mode):
+    """--native next to Pythons (as uid 65534) running native code of
+    shared objects made hostile: one with a .symtab claiming 2 GiB (sparse
+    file), two stripped with a .gnu_debuglink naming, next to them, a FIFO
+    and a link to a host file the user cannot read (libdwfl's own search
+    opened the link and blocked forever on the FIFO), one whose path is
+    replaced by such a link once loaded; and a truncated ELF mapped by a
+    neighbour. The agent never opens the host file, ends on time, stays
+    small, profiles the real neighbour and every hostile Python, unwound
+    through the hostile object; every target ends by itself with status 0."""
+    for tool in ("setpriv", "objcopy"):
+        if not shutil.which(tool):
+            pytest.skip("no %s" % tool)
+    decoy = tmp_path / "host-secret"
+    decoy.write_bytes(b"\x7fELF host file the agent must never open\n")
+    decoy.chmod(0o600)
+    found = nobody_python(one_python, world_writable_dir)
+    if not found:
+        pytest.skip("no interpreter that uid 65534 can run")
+    py, copy, _, env = found
+    kit = world_writable_dir / "nkit"
+    (kit / ".debug").mkdir(parents=True)
+    libs = {"huge": sparse_huge_elf(nspin_lib, kit / "nspin-huge.so", ".symtab"),
+            "swap": kit / "nspin-swap.so"}
+    shutil.copy(str(nspin_lib), str(libs["swap"]))
+    for kind in ("fifo", "link"):
+        libs[kind] = kit / ("nspin-%s.so" % kind)
+        (kit / (kind + ".debug")).write_bytes(b"")
+        subprocess.run(["objcopy", "--strip-all", "--add-gnu-debuglink=%s.debug" % kind,
+                        str(nspin_lib), str(libs[kind])], cwd=str(kit), check=True)
+        (kit / (kind + ".debug")).unlink()
+    os.mkfifo(str(kit / "fifo.debug"))
+    os.symlink(str(decoy), str(kit / "link.debug"))
+    os.symlink(str(decoy), str(kit / ".debug" / "link.debug"))
+    trunc = kit / "truncated.so"
+    trunc.write_bytes(Path(fakes["fake311"]).read_bytes()[:3000])
+    script = kit / "nspin.py"
+    shutil.copy(str(WORKLOADS / "nspin.py"), str(script))
+    for f in [kit, kit / ".debug"] + list(kit.iterdir()):
+        if not f.is_symlink():
+            os.chmod(f, 0o1777 if f.is_dir() else 0o644)
+    os.chown(libs["swap"], 65534, 65534)
+    secs = 6
+    out = tmp_path / "native.pb.gz"
+    watch = Inotify(decoy)
+    pids = {}
+    try:
+        with contextlib.ExitStack() as stack:
+            w = stack.enter_context(Workload(one_python, "split.py", 20))
+            stack.enter_context(Target(NOBODY + [fakes["plain"], "map", secs + 10, trunc], secs))
+            for kind, lib in libs.items():
+                argv = [copy, script, lib, secs + 10] + ([decoy] if kind == "swap" else [])
+                pids[kind] = int(stack.enter_context(
+                    Target(NOBODY + argv, secs, env=env)).ready_line.split()[1])
+            t0 = time.monotonic()
+            err, hwm = profile_watched(root_prof, watch, w, out, secs, mode + ["--native"])
+            took = time.monotonic() - t0
+        opened = watch.events()
+    finally:
+        watch.close()
+    assert took < secs + 60, "agent took %.0f s" % took
+    prof = load_profile(out)
+    check_hostile_run(prof, err, hwm, w.pid, one_python, opened,
+                      {"nspin.py (%s) with %s" % (py.path, k): pid for k, pid in pids.items()})
+    for kind, pid in pids.items():
+        # Unwound through the hostile object: its exported function and the
+        # Python function that called it, in one stack.
+        spliced = [s for s in samples_of(prof, pid)
+                   if {"nspin", "native_call"} <= set(frame_names(s))]
+        assert spliced, "no stack through nspin-%s.so: %s" % (
+            kind, [frame_names(s) for s in samples_of(prof, pid)][:3])
 
 
 CONTAINER_SETUP = r"""
