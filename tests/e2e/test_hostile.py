@@ -86,6 +86,20 @@ def sparse_huge_elf(src, dst, section=".strtab"):
     return dst
 
 
+def many_sections_elf(src, dst, count=50000000):
+    """Copy the ELF `src` to `dst` with extended section numbering claiming
+    `count` section headers (e_shnum 0, the count in section 0), extended
+    sparsely so that they all lie inside the file."""
+    data = bytearray(Path(src).read_bytes())
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    struct.pack_into("<Q", data, shoff + 0x20, count)
+    struct.pack_into("<H", data, 0x3c, 0)
+    with open(dst, "wb") as f:
+        f.write(data)
+        f.truncate(shoff + count * 64 + 4096)
+    return dst
+
+
 class Target:
     """A hostile program run to its own end: `with Target(argv) as t`; on
     leaving, it must have exited 0 by itself, and it must never have been
@@ -510,8 +524,9 @@ def test_native_hostile_libraries(fakes, nspin_lib, root_prof, one_python, world
     file), two stripped with a .gnu_debuglink naming, next to them, a FIFO
     and a link to a host file the user cannot read (libdwfl's own search
     opened the link and blocked forever on the FIFO), one whose path is
-    replaced by such a link once loaded; and a truncated ELF mapped by a
-    neighbour. The agent never opens the host file, ends on time, stays
+    replaced by such a link once loaded; and, mapped by neighbours, a
+    truncated ELF and one claiming 50 million section headers (libelf
+    allocated 13 GB for those). The agent never opens the host file, ends on time, stays
     small, profiles the real neighbour and every hostile Python, unwound
     through the hostile object; every target ends by itself with status 0."""
     for tool in ("setpriv", "objcopy"):
@@ -540,6 +555,7 @@ def test_native_hostile_libraries(fakes, nspin_lib, root_prof, one_python, world
     os.symlink(str(decoy), str(kit / ".debug" / "link.debug"))
     trunc = kit / "truncated.so"
     trunc.write_bytes(Path(fakes["fake311"]).read_bytes()[:3000])
+    many = many_sections_elf(fakes["fake311"], kit / "many.so")
     script = kit / "nspin.py"
     shutil.copy(str(WORKLOADS / "nspin.py"), str(script))
     for f in [kit, kit / ".debug"] + list(kit.iterdir()):
@@ -553,7 +569,8 @@ def test_native_hostile_libraries(fakes, nspin_lib, root_prof, one_python, world
     try:
         with contextlib.ExitStack() as stack:
             w = stack.enter_context(Workload(one_python, "split.py", 20))
-            stack.enter_context(Target(NOBODY + [fakes["plain"], "map", secs + 10, trunc], secs))
+            for f in (trunc, many):
+                stack.enter_context(Target(NOBODY + [fakes["plain"], "map", secs + 10, f], secs))
             for kind, lib in libs.items():
                 argv = [copy, script, lib, secs + 10] + ([decoy] if kind == "swap" else [])
                 pids[kind] = int(stack.enter_context(

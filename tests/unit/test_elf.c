@@ -629,6 +629,103 @@ static void huge_sparse_tables(void)
 	huge_sparse_table(DEBIAN_PY, ".dynstr", "_PyRuntime");
 }
 
+/* A copy of `src` in the temp dir, whose section headers are then changed
+ * by `edit` (given the file's bytes); the file is extended (sparsely) to
+ * `size` bytes if larger. The path, or NULL. */
+static const char *edited_copy(const char *src, void (*edit)(unsigned char *, size_t),
+			       uint64_t size)
+{
+	const char *path = tmp_path("edited");
+	unsigned char *data;
+	size_t len = 0;
+	int fd, ok;
+
+	if (!have(src) || !path)
+		return NULL;
+	data = read_whole(src, &len);
+	if (!data || len < sizeof(Elf64_Ehdr)) {
+		free(data);
+		return NULL;
+	}
+	edit(data, len);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	ok = fd >= 0 && write(fd, data, len) == (ssize_t)len &&
+	     (size <= len || ftruncate(fd, (off_t)size) == 0);
+	if (fd >= 0)
+		close(fd);
+	free(data);
+	return ok ? path : NULL;
+}
+
+/* Extended numbering: e_shnum 0, the count (50 million) in section 0. */
+static void claim_many_sections(unsigned char *data, size_t len)
+{
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)data;
+
+	if (eh->e_shoff + sizeof(Elf64_Shdr) <= len) {
+		((Elf64_Shdr *)(data + eh->e_shoff))->sh_size = 50000000;
+		eh->e_shnum = 0;
+	}
+}
+
+/* The last section claims to be compressed, inflating to 1 TiB. */
+static void claim_huge_inflation(unsigned char *data, size_t len)
+{
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)data;
+	Elf64_Shdr *sh = (Elf64_Shdr *)(data + eh->e_shoff) + eh->e_shnum - 1;
+	Elf64_Chdr ch = {.ch_type = ELFCOMPRESS_ZLIB, .ch_size = 1ull << 40, .ch_addralign = 1};
+
+	if (eh->e_shoff + (uint64_t)eh->e_shnum * sizeof(*sh) <= len &&
+	    sh->sh_offset + sizeof(ch) <= len && sh->sh_size >= sizeof(ch)) {
+		sh->sh_flags |= SHF_COMPRESSED;
+		memcpy(data + sh->sh_offset, &ch, sizeof(ch));
+	}
+}
+
+/*
+ * Headers that would make libelf or libdw allocate without bound, refused
+ * from a pread of the headers before libelf is called: 50 million section
+ * headers in a sparse 3.2 GB file (libelf allocates a descriptor for each),
+ * a compressed section inflating to 1 TiB. The untouched file passes.
+ */
+static void headers_checked_first(void)
+{
+	struct rusage before, after;
+	const char *path;
+	int fd;
+
+	if (!have(DEBIAN_PY))
+		return;
+	fd = open(DEBIAN_PY, O_RDONLY | O_CLOEXEC);
+	CHECK_EQ_INT(elf_file__check_fd(fd, 64 << 20), 0);
+	close(fd);
+
+	path = edited_copy(DEBIAN_PY, claim_many_sections, 50000000ull * 64 + (64ull << 20));
+	CHECK(path != NULL);
+	if (path) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		CHECK_EQ_INT(elf_file__check_fd(fd, 0), -ENOEXEC);
+		close(fd);
+		getrusage(RUSAGE_SELF, &before);
+		errno = 0;
+		CHECK(elf_file__open(path) == NULL);
+		CHECK_EQ_INT(errno, ENOEXEC);
+		getrusage(RUSAGE_SELF, &after);
+		CHECK(after.ru_maxrss - before.ru_maxrss < 64 * 1024);
+		unlink(path);
+	}
+
+	path = edited_copy(DEBIAN_PY, claim_huge_inflation, 0);
+	CHECK(path != NULL);
+	if (path) {
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+		CHECK_EQ_INT(elf_file__check_fd(fd, 64 << 20), -EFBIG);
+		CHECK_EQ_INT(elf_file__check_fd(fd, 0), 0); /* counts only */
+		close(fd);
+		unlink(path);
+	}
+}
+
 static void cleanup(void)
 {
 	static const char *names[] = {"empty", "random", "truncated", "crafted", "mutant"};
@@ -646,4 +743,5 @@ static void cleanup(void)
 
 TEST_MAIN(TEST(debian_python), TEST(read_semantics), TEST(pyenv_libpython), TEST(not_python),
 	  TEST(open_errors), TEST(truncated), TEST(crafted_headers), TEST(mutations),
-	  TEST(gnu_hash_lookup), TEST(huge_sparse_tables), TEST(cleanup))
+	  TEST(gnu_hash_lookup), TEST(huge_sparse_tables), TEST(headers_checked_first),
+	  TEST(cleanup))
