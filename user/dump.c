@@ -11,18 +11,11 @@
 #include "profile.h"
 #include "symbolizer.h"
 #include "taskinfo.h"
+#include "monoclock.h"
 
 struct dump_priv {
 	struct symbolizer *sym;
 };
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 const char *dump__state_name(char state)
 {
@@ -88,7 +81,7 @@ struct dump_proc *dump__take(const char *proc, pid_t pid, const struct dump_opts
 	struct threadsnap *ts;
 	struct dump_priv *priv;
 	struct dump_proc *d;
-	uint64_t t0 = mono_ns(), gil = 0;
+	uint64_t t0 = monoclock__ns(), gil = 0;
 	bool gil_known = false;
 	size_t n = 0;
 	int err;
@@ -159,7 +152,7 @@ struct dump_proc *dump__take(const char *proc, pid_t pid, const struct dump_opts
 		if (err)
 			goto out_free_th;
 	}
-	d->took_ns = mono_ns() - t0;
+	d->took_ns = monoclock__ns() - t0;
 out_free_th:
 	free(th);
 out_free_locals:

@@ -45,6 +45,7 @@
 #include <time.h>
 #include <zlib.h>
 
+#include "monoclock.h"
 #include "pprof.h"
 #include "profile.h"
 #include "push.h"
@@ -113,10 +114,7 @@ struct pusher {
 
 static int64_t now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(monoclock__ns() / 1000000);
 }
 
 static void body_free(struct body *b)

@@ -20,6 +20,7 @@
 #include "hashmap.h"
 #include "kstacks.h"
 #include "pybpf.skel.h"
+#include "monoclock.h"
 
 #define DRAIN_BATCH 1024
 /* Wall mode --native: distinct kernel stacks at switch-out, per map
@@ -102,14 +103,6 @@ static int read_kstack(void *ctx, unsigned int map, uint32_t id, uint64_t *ips, 
 	return (int)n;
 }
 
-static uint64_t mono_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 struct sampler *sampler__new(const struct sampler_opts *opts)
 {
 	struct sampler *s = calloc(1, sizeof(*s));
@@ -139,9 +132,9 @@ struct sampler *sampler__new(const struct sampler_opts *opts)
 
 		/* Any seed will do; a different one per run is better. */
 		if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
-			seed = mono_now_ns() ^ (uint64_t)getpid();
+			seed = monoclock__ns() ^ (uint64_t)getpid();
 		s->dither = dither__new((unsigned int)s->ncpus, 1000000000ull / opts->rate_hz,
-					opts->dither_ticks, seed, mono_now_ns());
+					opts->dither_ticks, seed, monoclock__ns());
 		if (!s->dither) {
 			err = -errno;
 			goto out_err;

@@ -21,6 +21,7 @@
 #include "offnative.h"
 #include "unwind.h"
 #include "taskinfo.h"
+#include "monoclock.h"
 
 /* How often processes are rescanned and the kernel's aggregates drained. */
 #define TICK_NS 1000000000ull
@@ -95,14 +96,6 @@ struct session {
 	char syscall_buf[32];
 };
 
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static void say(struct session *s, enum session_log_level level, const char *fmt, ...)
 {
 	va_list ap;
@@ -168,7 +161,7 @@ static int on_add(void *ctx, const struct registry_proc *p)
 	 * before does not (it released the GIL to sleep). */
 	if (!err && s->opts.wall && !s->opts.gil_only) {
 		if (s->started)
-			offcpu_snapshot(s, p->pid, p->gen, mono_ns());
+			offcpu_snapshot(s, p->pid, p->gen, monoclock__ns());
 		else
 			err = remember_early(s, p->pid, p->gen);
 	}
@@ -545,7 +538,7 @@ int session__start(struct session *s)
 	if (err)
 		return err;
 	clock_gettime(CLOCK_REALTIME, &s->start_wall);
-	s->start_ns = mono_ns();
+	s->start_ns = monoclock__ns();
 	s->next_tick_ns = s->start_ns + TICK_NS;
 	/* No restart is due yet: this only learns when the first one is. The
 	 * thread's wake-ups for them must not be run early by a tick's
@@ -703,14 +696,14 @@ int session__step(struct session *s, int timeout_ms)
 	if (due >= 0 && due < timeout_ms)
 		timeout_ms = due;
 	/* A timer restart is due: poll until the millisecond before it. */
-	now = mono_ns();
+	now = monoclock__ns();
 	if (s->next_dither_ns < now + (uint64_t)timeout_ms * 1000000ull)
 		timeout_ms = s->next_dither_ns <= now ? 0 : (int)((s->next_dither_ns - now) / 1000000);
 	err = sampler__poll(s->sampler, timeout_ms);
 	if (err)
 		return err;
 	registry__retry_pending(s->registry);
-	now = mono_ns();
+	now = monoclock__ns();
 	if (s->next_dither_ns < now + 1000000) {
 		/* then restart at the time drawn (user/dither.h) */
 		if (s->next_dither_ns > now) {
@@ -718,7 +711,7 @@ int session__step(struct session *s, int timeout_ms)
 					      .tv_nsec = (long)(s->next_dither_ns % 1000000000ull)};
 
 			clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL);
-			now = mono_ns();
+			now = monoclock__ns();
 		}
 		err = sampler__dither(s->sampler, now, &s->next_dither_ns);
 		if (err)
@@ -748,7 +741,7 @@ static void close_interval(struct session *s)
 	struct profile_meta meta = *profile__meta(s->profile);
 
 	meta.time_ns = (int64_t)s->start_wall.tv_sec * 1000000000ll + s->start_wall.tv_nsec;
-	meta.duration_ns = (int64_t)(mono_ns() - s->start_ns);
+	meta.duration_ns = (int64_t)(monoclock__ns() - s->start_ns);
 	profile__set_meta(s->profile, &meta);
 }
 
@@ -782,7 +775,7 @@ int session__rotate(struct session *s, struct profile **out)
 	s->rotated_samples += profile__total_count(s->profile);
 	s->profile = next;
 	clock_gettime(CLOCK_REALTIME, &s->start_wall);
-	s->start_ns = mono_ns();
+	s->start_ns = monoclock__ns();
 	/* Everything of the processes that exited has been collected: forget them. */
 	registry__prune(s->registry, NULL, NULL);
 	symbolizer__prune(s->symbolizer, gen_known, s, IDLE_INTERVALS);

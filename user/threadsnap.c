@@ -33,6 +33,7 @@
 #include <time.h>
 
 #include "memread.h"
+#include "monoclock.h"
 #include "procfs.h"
 #include "pyinfo.h"
 #include "pyoffsets.h"
@@ -410,24 +411,16 @@ static void threadsnap__resolve_ids(struct threadsnap *ts, struct tstate_ref *t,
 
 /* ---- stacks ------------------------------------------------------------- */
 
-static uint64_t threadsnap__now_ns(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
-}
-
 static void threadsnap__start_budget(struct threadsnap *ts)
 {
-	ts->deadline_ns = threadsnap__now_ns() + THREADSNAP_BUDGET_MS * 1000000ULL;
+	ts->deadline_ns = monoclock__ns() + THREADSNAP_BUDGET_MS * 1000000ULL;
 	ts->gone = false;
 }
 
 /* Whether another walk of a torn or unreadable stack is worth it. */
 static bool threadsnap__retry(struct threadsnap *ts, unsigned int attempts)
 {
-	if (attempts >= THREADSNAP_ATTEMPTS || threadsnap__now_ns() >= ts->deadline_ns)
+	if (attempts >= THREADSNAP_ATTEMPTS || monoclock__ns() >= ts->deadline_ns)
 		return false;
 	if (procfs__exists(ts->proc, ts->pid) != 1) {
 		ts->gone = true;
@@ -518,7 +511,7 @@ static void threadsnap__fill(struct threadsnap *ts, struct threadsnap_thread *th
 	}
 	th->tstate = t->addr;
 	th->thread_id = t->thread_id;
-	if (ts->gone || threadsnap__now_ns() >= ts->deadline_ns) {
+	if (ts->gone || monoclock__ns() >= ts->deadline_ns) {
 		th->status = THREADSNAP_SKIPPED;
 		return;
 	}
