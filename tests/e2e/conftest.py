@@ -615,9 +615,16 @@ class Workload:
     """
 
     def __init__(self, python, script, *args, ready_timeout=60.0, wait_ready=True, argv=None,
-                 env=None, cwd=None, ready=r"^ready\b"):
+                 env=None, cwd=None, ready=r"^ready\b", exits=(0,), may_stop=False):
         """`argv` replaces [python.path, script, *args] (a stripped copy, a venv, an
-        embedding program, a container...); `env` replaces the environment."""
+        embedding program, a container...); `env` replaces the environment.
+
+        The target must come out unharmed (see TargetWatch): if it ends by
+        itself, with a status in `exits` (None: any), never seen stopped
+        (unless `may_stop`: the test stops it itself), and with no crash or
+        traceback on its stderr."""
+        self.exits = exits
+        self.may_stop = may_stop
         self.python = python
         self.script = (WORKLOADS / script).resolve()
         self.args = [str(a) for a in args]
@@ -656,6 +663,7 @@ class Workload:
             t = threading.Thread(target=self._reader, args=(stream, sink), daemon=True)
             t.start()
             self._readers.append(t)
+        TARGET_WATCH.add(self.proc.pid)
         if self.wait_ready:
             self.wait_for_line(self.ready, self.ready_timeout)
         try:
@@ -701,29 +709,130 @@ class Workload:
             t.join(timeout=5)
         return rc
 
-    def stop(self):
+    def stop(self, check=True):
+        """Kill the target if it still runs and reap it; then, if `check`,
+        fail the test if it was harmed (harms())."""
+        if not self.proc:
+            return
+        ended = self.proc.poll()
         _kill_group(self.proc)
-        if self.proc:
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                pass
-            for t in self._readers:
-                t.join(timeout=5)
-            for s in (self.proc.stdout, self.proc.stderr):
-                if s:
-                    s.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        for t in self._readers:
+            t.join(timeout=5)
+        for s in (self.proc.stdout, self.proc.stderr):
+            if s:
+                s.close()
+        stopped = TARGET_WATCH.remove(self.proc.pid)
+        if check:
+            harms = target_harms(self, ended, stopped)
+            if harms:
+                pytest.fail("target %s (pid %d) harmed: %s\nstderr:\n%s" % (
+                    self.script.name if self.argv is None else self.argv, self.proc.pid,
+                    "; ".join(harms), "\n".join(self.err_lines[-40:])))
 
     def __enter__(self):
         try:
             return self.start()
         except BaseException:
-            self.stop()
+            self.stop(check=False)
             raise
 
-    def __exit__(self, *exc):
-        self.stop()
+    def __exit__(self, exc, *rest):
+        self.stop(check=exc is None)
         return False
+
+
+# --------------------------------------------------------------------------
+# Targets unharmed
+#
+# Profiling must never stop, crash or change a target. Every Workload is
+# watched while it runs, and judged when the test is done with it.
+
+# What a harmed CPython writes on stderr.
+HARM_LINES = re.compile(r"^(Fatal Python error|Traceback \(most recent call last\)|"
+                        r".*Segmentation fault|.*core dumped|Aborted)")
+
+
+class TargetWatch:
+    """One daemon thread that reads, every 50 ms, the state of each thread
+    of every watched process and of everything it started (a container's
+    processes), and keeps each (pid, tid, state) seen stopped: t (traced)
+    or T (stopped by a signal)."""
+
+    PERIOD_S = 0.05
+    KEEP = 16  # observations kept per watched process
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._seen = {}  # watched pid -> [(pid, tid, state)]
+        self._thread = None
+
+    def add(self, pid):
+        with self._lock:
+            self._seen[pid] = []
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="target-watch",
+                                                daemon=True)
+                self._thread.start()
+
+    def remove(self, pid):
+        """Stop watching pid; what was seen stopped meanwhile."""
+        with self._lock:
+            return self._seen.pop(pid, [])
+
+    @staticmethod
+    def stopped_threads(pid):
+        out = []
+        for p in [pid] + descendants(pid):
+            try:
+                tids = os.listdir("/proc/%d/task" % p)
+            except OSError:
+                continue
+            for t in tids:
+                try:
+                    with open("/proc/%d/task/%s/stat" % (p, t)) as f:
+                        state = f.read().rsplit(")", 1)[1].split()[0]
+                except (OSError, IndexError):
+                    continue
+                if state in ("t", "T"):
+                    out.append((p, int(t), state))
+        return out
+
+    def _run(self):
+        while True:
+            with self._lock:
+                pids = list(self._seen)
+            for pid in pids:
+                hits = self.stopped_threads(pid)
+                if hits:
+                    with self._lock:
+                        seen = self._seen.get(pid)
+                        if seen is not None and len(seen) < self.KEEP:
+                            seen.extend(hits[:self.KEEP - len(seen)])
+            time.sleep(self.PERIOD_S)
+
+
+TARGET_WATCH = TargetWatch()
+
+
+def target_harms(w, ended, stopped):
+    """What happened to Workload w that profiling must never do: `ended` is
+    its exit status if it had ended before the test stopped it (else None),
+    `stopped` what TargetWatch saw."""
+    harms = []
+    if ended is not None and w.exits is not None and ended not in w.exits:
+        harms.append("it ended by itself with status %s (expected %s)" % (
+            ended, " or ".join(map(str, w.exits))))
+    if stopped and not w.may_stop:
+        harms.append("it was seen stopped: %s" % ", ".join(
+            "pid %d tid %d state %s" % x for x in stopped))
+    bad = [l for l in w.err_lines if HARM_LINES.match(l)]
+    if bad:
+        harms.append("its stderr says %r" % bad[0])
+    return harms
 
 
 def c_shared_lib(tmp_path_factory, source, flags=()):

@@ -133,8 +133,9 @@ class Container:
                 "--propagation", "private", "--", "/bin/sh", "-c", SETUP, "sh",
                 str(self.root), str(self.cgroup), self.bound_prefix, self.prefix_inner,
                 self.app_inner] + self.env + [self.exe_inner]
+        # killed with its container (kill_tree), it may end before stop()
         self.launcher = Workload(self.python, "split.py", argv=argv, ready=r"^started$",
-                                 cwd="/")
+                                 cwd="/", exits=None)
         self.launcher.start()
 
     def wait_ready(self):

@@ -75,8 +75,14 @@ def test_retention_keeps_newest(one_python, start_profiler, tmp_path):
     with Workload(one_python, "split.py", 60):
         p = start_profiler(["--all-pythons", "--interval", "1", "--output-dir", out,
                             "--max-files", "3"])
-        time.sleep(6.5)
+        # Until 5 files were written (each name is seen before retention
+        # removes it): a fixed 6.5 s gave 2 files at load 46.
+        seen, deadline = set(), time.monotonic() + 90
+        while len(seen) < 5 and time.monotonic() < deadline and p.proc.poll() is None:
+            seen.update(f for f in our_files(out) if f != foreign.name)
+            time.sleep(0.1)
         stop(p)
+    assert len(seen) >= 5, "only %d files written in 90 s: %s" % (len(seen), sorted(seen))
     host_files = [f for f in our_files(out) if f != foreign.name]
     assert len(host_files) == 3, host_files
     assert foreign.read_bytes() == b"not ours", "retention touched another host's file"

@@ -32,6 +32,7 @@ import shutil
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -220,22 +221,46 @@ def test_memlock_limit_low(one_python, root_prof, run_profiler, tmp_path, mode):
         assert lines and lines[-1].startswith("pybpf-prof: "), r.stderr
 
 
+def bpf_map_ids(pid):
+    """Ids of the BPF maps a process holds open (its fds' fdinfo)."""
+    ids = set()
+    fdinfo = Path("/proc/%d/fdinfo" % pid)
+    for fd in fdinfo.iterdir():
+        try:
+            for line in fd.read_text().splitlines():
+                if line.startswith("map_id:"):
+                    ids.add(int(line.split()[1]))
+        except (OSError, ValueError):
+            pass
+    return ids
+
+
 def test_two_agents_at_once(one_python, root_prof, tmp_path, mode):
+    """Two agents over one process: each works as if alone, with maps of its
+    own (no map id in common), and the --pid one sees only its process."""
     a, b = tmp_path / "a.pb.gz", tmp_path / "b.pb.gz"
-    with Workload(one_python, "split.py", 10) as w:
+    with Workload(one_python, "split.py", 10) as w, Workload(one_python, "split.py", 10) as other:
         pa = start_agent(root_prof, mode + ["--pid", w.pid, "--duration", 4, "-o", a])
         pb = start_agent(root_prof, mode + ["--all-pythons", "--duration", 4, "-o", b])
+        maps_a, maps_b = bpf_map_ids(pa.proc.pid), bpf_map_ids(pb.proc.pid)
         ra = pa.wait(120)
         rb = pb.wait(120)
         finish(w)
+        finish(other)
     assert ra[0] == 0, ra[2]
     assert rb[0] == 0, rb[2]
+    assert maps_a and maps_b, "no BPF map fds found: %s %s" % (maps_a, maps_b)
+    assert not maps_a & maps_b, "the agents share maps %s" % sorted(maps_a & maps_b)
     pa, pb = load_profile(a), load_profile(b)
     check_wall(pa, "--pid agent")
     check_wall(pb, "--all-pythons agent")
     ha, hb = heavy(pa, w.pid, one_python), heavy(pb, w.pid, one_python)
     # Each saw the workload as if alone: its own maps, its own counts.
     assert ha >= 20 and hb >= 20, (ha, hb)
+    # The --pid agent got nothing of the process it was not given (the
+    # other agent's --all-pythons registrations are not its own).
+    assert not samples_of(pa, other.pid), "--pid agent has samples of pid %d" % other.pid
+    assert heavy(pb, other.pid, one_python) >= 20
 
 
 def test_target_execs_into_a_non_python_program(one_python, root_prof, tmp_path, mode):

@@ -35,13 +35,13 @@ import shutil
 import signal
 import struct
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from conftest import (CONTAINER_MOUNTS_SH, CONTAINER_PIVOT_SH, EXIT, LiveProfiler, WORKLOADS, Workload, assert_one_error_line,
+from conftest import (CONTAINER_MOUNTS_SH, CONTAINER_PIVOT_SH, EXIT, TARGET_WATCH, LiveProfiler, WORKLOADS,
+                      Workload, assert_one_error_line,
                       c_shared_lib, descendants, frame_names, interpreter_list, load_profile,
                       num_label, samples_of, total)
 
@@ -109,8 +109,6 @@ class Target:
         self.argv = [str(a) for a in argv]
         self.env = env
         self.seconds = seconds
-        self.stopped_seen = []
-        self._done = threading.Event()
 
     def __enter__(self):
         self.proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -120,26 +118,12 @@ class Target:
         assert line.split()[:1] == ["ready"], "%s did not start: %r %s" % (
             self.argv, line, self.proc.stderr.read())
         self.ready_line = line
-        self._watch = threading.Thread(target=self._watch_state, daemon=True)
-        self._watch.start()
+        TARGET_WATCH.add(self.proc.pid)
         return self
 
     @property
     def pid(self):
         return self.proc.pid
-
-    def _watch_state(self):
-        """The target and everything it started (a container's processes)."""
-        while not self._done.is_set() and self.proc.poll() is None:
-            for pid in [self.proc.pid] + descendants(self.proc.pid):
-                try:
-                    stat = Path("/proc/%d/stat" % pid).read_text()
-                    state = stat.rsplit(")", 1)[1].split()[0]
-                    if state in ("t", "T"):
-                        self.stopped_seen.append((pid, state))
-                except (OSError, IndexError):
-                    pass
-            time.sleep(0.05)
 
     def finish(self):
         try:
@@ -148,19 +132,20 @@ class Target:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
             pytest.fail("target %s did not finish" % self.argv)
-        self._done.set()
+        stopped = TARGET_WATCH.remove(self.proc.pid)
         out = self.proc.stdout.read()
         assert rc == 0, "target %s exited %s: %s %s" % (self.argv, rc, out, self.proc.stderr.read())
         assert "done" in out, out
-        assert not self.stopped_seen, "target %s was stopped: %s" % (self.argv, self.stopped_seen)
+        assert not stopped, "target %s was stopped: %s" % (self.argv, stopped)
 
     def __exit__(self, exc, *rest):
         if exc is None:
             self.finish()
-        elif self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait()
-        self._done.set()
+        else:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+            TARGET_WATCH.remove(self.proc.pid)
         return False
 
 

@@ -210,3 +210,45 @@ def test_signal_ends_run_and_writes_profile(root_prof, pprofcheck, start_profile
     assert 1e9 <= prof["duration_nanos"] <= 15e9, "duration_nanos %s" % prof["duration_nanos"]
     assert not [f for f in os.listdir(str(tmp_path)) if f != out.name], (
         "files left next to the output: %s" % os.listdir(str(tmp_path)))
+
+
+def _harm_reported(w, act):
+    """Run `act(w)` on a started Workload, then leave it as a test does;
+    the pytest failure that Workload's check raised (None if none)."""
+    try:
+        with w:
+            act(w)
+    except pytest.fail.Exception as e:
+        return str(e)
+    return None
+
+
+def test_harmed_targets_are_reported(one_python):
+    """The suite-wide guard (conftest TargetWatch / target_harms) that every
+    Workload of every test goes through: a target seen stopped, one that
+    ended by itself with a bad status, and one that wrote a traceback fail
+    the test; a target left unharmed does not."""
+    def stop_it(w):
+        os.kill(w.pid, signal.SIGSTOP)
+        time.sleep(0.5)  # ten watch periods
+        os.kill(w.pid, signal.SIGCONT)
+
+    why = _harm_reported(Workload(one_python, "split.py", 60), stop_it)
+    assert why and "seen stopped" in why and "state T" in why, why
+    assert _harm_reported(Workload(one_python, "split.py", 60, may_stop=True), stop_it) is None
+
+    def crash(w):
+        os.kill(w.pid, signal.SIGSEGV)
+        w.wait(30)
+
+    why = _harm_reported(Workload(one_python, "split.py", 60), crash)
+    assert why and "status -%d" % signal.SIGSEGV in why, why
+
+    def traceback(w):
+        w.wait(30)
+
+    argv = [one_python.path, "-c", "print('ready', flush=True); 1/0"]
+    why = _harm_reported(Workload(one_python, "split.py", argv=argv), traceback)
+    assert why and "Traceback" in why, why
+
+    assert _harm_reported(Workload(one_python, "split.py", 60), lambda w: time.sleep(0.2)) is None

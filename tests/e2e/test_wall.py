@@ -295,7 +295,7 @@ def test_native_offcpu_stopped_has_native_frames(start_profiler, tmp_path, pytho
     caller, unwound from the registers saved when it entered the kernel from
     user mode (here a timer interrupt)."""
     out = tmp_path / "stopped.pb.gz"
-    with Workload(python, "wall.py", "zlib") as w:
+    with Workload(python, "wall.py", "zlib", may_stop=True) as w:
         tid = int(w.matching(r"^thread zlib (\d+)$")[0].group(1))
         p = start_profiler(["--mode", "wall", "--native", "--pid", w.pid, "--duration", 8,
                             "-o", out])
