@@ -58,13 +58,10 @@ for n in "${NAMES[@]}"; do
   [ "$n" = elf ] && extra+=(-max_len=65536)
   # Its seeds hold cut-down copies of libc, libpython and the executable.
   [ "$n" = unwind ] && extra+=(-max_len=2097152)
-  # pprof profiles checked in next to the fuzzers (tests/fuzz/seeds) seed the reader too.
-  more=()
-  [ "$n" = pprofread ] && [ -d tests/fuzz/seeds ] && more+=(tests/fuzz/seeds)
   set +e
   nice -n "${FUZZ_NICE:-10}" "$bin" -max_total_time="$SECS" -timeout=10 -rss_limit_mb=2048 \
     -print_final_stats=1 -artifact_prefix="$FUZZ/artifacts/$n-" "${extra[@]}" \
-    "$corpus" "$seeds" "${more[@]}" > "$log" 2>&1
+    "$corpus" "$seeds" > "$log" 2>&1
   rc=$?
   set -e
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)

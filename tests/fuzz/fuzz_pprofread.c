@@ -4,9 +4,9 @@
  * writer over what it accepts: `convert` runs exactly this on untrusted
  * files. Build and run (clang's libFuzzer, ASan + UBSan):
  *
- *   ninja -C build fuzz_pprofread
- *   mkdir -p /tmp/corpus && ./build/fuzz_pprofread.bin /tmp/corpus tests/fuzz/seeds
- * -max_total_time=300
+ *   tools/fuzz.sh 300 pprofread
+ * (seeds: build/fuzz/seeds/pprofread, written at build time by
+ * tests/fuzz/record_pprof.c and gen_seeds.py).
  */
 #include <fcntl.h>
 #include <stddef.h>
