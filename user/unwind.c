@@ -20,6 +20,7 @@
 
 #include "elffile.h"
 #include "hashmap.h"
+#include "monoclock.h"
 #include "procfs.h"
 
 /* A module list is re-read at most this often per process (dlopen). */
@@ -72,14 +73,6 @@ struct unwinder {
 /* libdwfl's find_elf callback has no argument of ours: the process whose
  * modules are being opened. */
 static struct uproc *opening;
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 /* Where host debuginfo is looked up, by build id only. */
 #define DEBUG_BUILD_ID_DIR "/usr/lib/debug/.build-id/"
@@ -379,7 +372,7 @@ static int reload(struct uproc *p)
 	FILE *f;
 	int err;
 
-	p->loaded_ns = mono_ns();
+	p->loaded_ns = monoclock__ns();
 	p->u->st.reloads++;
 	dwfl_report_begin_add(p->dwfl);
 	if (!strcmp(p->u->proc_root, "/proc")) {
@@ -407,7 +400,7 @@ static struct uproc *uproc_get(struct unwinder *u, pid_t pid, int *err)
 	if (p)
 		return p;
 	if (u->failed[pid % FAILED_SLOTS].pid == pid &&
-	    mono_ns() - u->failed[pid % FAILED_SLOTS].at < RETRY_NS) {
+	    monoclock__ns() - u->failed[pid % FAILED_SLOTS].at < RETRY_NS) {
 		*err = u->failed[pid % FAILED_SLOTS].err;
 		return NULL;
 	}
@@ -442,7 +435,7 @@ out_free:
 	uproc_free(p);
 	u->failed[pid % FAILED_SLOTS].pid = pid;
 	u->failed[pid % FAILED_SLOTS].err = *err;
-	u->failed[pid % FAILED_SLOTS].at = mono_ns();
+	u->failed[pid % FAILED_SLOTS].at = monoclock__ns();
 	return NULL;
 }
 
@@ -531,7 +524,7 @@ static void symbolize(struct uproc *p, struct unwind_frame *f)
 	}
 	if (!sym) {
 		mod = dwfl_addrmodule(p->dwfl, f->pc);
-		if (!mod && mono_ns() - p->loaded_ns > RELOAD_MIN_NS) {
+		if (!mod && monoclock__ns() - p->loaded_ns > RELOAD_MIN_NS) {
 			reload(p);
 			mod = dwfl_addrmodule(p->dwfl, f->pc);
 		}
@@ -577,7 +570,8 @@ int unwinder__unwind(struct unwinder *u, const struct unwind_sample *s, struct u
 	dwfl_getthread_frames(p->dwfl, s->tid, frame_cb, &w);
 	if (!w.n) {
 		/* No frame at all: pc outside every module known; a new one? */
-		if (!dwfl_addrmodule(p->dwfl, s->ip) && mono_ns() - p->loaded_ns > RELOAD_MIN_NS) {
+		if (!dwfl_addrmodule(p->dwfl, s->ip) &&
+		    monoclock__ns() - p->loaded_ns > RELOAD_MIN_NS) {
 			reload(p);
 			dwfl_getthread_frames(p->dwfl, s->tid, frame_cb, &w);
 		}
