@@ -37,6 +37,9 @@
 #include "topview.h"
 #include "writer.h"
 
+/* Open files the agent raises its soft limit to, at most. */
+#define NOFILE_MAX 65536
+
 #ifndef CAP_PERFMON
 #define CAP_PERFMON 38
 #endif
@@ -249,14 +252,15 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 			(double)(st.counters[CNT_TICKS_MISSED] + st.counters[CNT_SAMPLES]));
 	skipped_summary(&st);
 	if (cfg->native)
-		fprintf(stderr,
-			"pybpf-prof: native: %llu samples unwound, %.1f native frames per sample, "
-			"%llu addresses named in %llu processes, %llu samples not unwound\n",
-			(unsigned long long)st.native_samples,
-			st.native_samples ? (double)st.native_frames / st.native_samples : 0.0,
-			(unsigned long long)st.native_symbols,
-			(unsigned long long)st.native_processes,
-			(unsigned long long)st.native_failed);
+		fprintf(
+		    stderr,
+		    "pybpf-prof: native: %llu samples unwound, %.1f native frames per sample, "
+		    "%llu addresses named in %llu processes, %llu samples not unwound, "
+		    "%llu sessions closed at the cap\n",
+		    (unsigned long long)st.native_samples,
+		    st.native_samples ? (double)st.native_frames / st.native_samples : 0.0,
+		    (unsigned long long)st.native_symbols, (unsigned long long)st.native_processes,
+		    (unsigned long long)st.native_failed, (unsigned long long)st.native_evicted);
 	if (cfg->native && cfg->mode == MODE_WALL)
 		fprintf(stderr,
 			"pybpf-prof: native: %zu kernel stacks kept, %llu off-CPU totals whose "
@@ -732,6 +736,27 @@ static int open_session(const struct session_opts *opts, struct session **out)
 	return EXIT_FAILURE_INTERNAL;
 }
 
+/*
+ * The soft limit on open files up to the hard one (at most NOFILE_MAX): a
+ * systemd service starts with 1024, and --native holds the open files of
+ * every profiled process's modules (UNWIND_MAX_PROCS sessions of 3-5 fds);
+ * running out would also fail the next profile's write.
+ */
+static void raise_nofile(void)
+{
+	struct rlimit rl;
+
+	rlim_t want;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl))
+		return;
+	want = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > NOFILE_MAX ? NOFILE_MAX : rl.rlim_max;
+	if (rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = want; /* the hard limit is left as it is */
+	setrlimit(RLIMIT_NOFILE, &rl);
+}
+
 static int run(const struct config *cfg)
 {
 	struct session_opts opts = {
@@ -791,6 +816,7 @@ static int run(const struct config *cfg)
 		}
 	}
 
+	raise_nofile(); /* after the launched program forked: it keeps its own */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
@@ -1072,6 +1098,7 @@ static int run_top(const struct config *cfg)
 	rc = add_pids(cfg, s);
 	if (rc)
 		goto out;
+	raise_nofile();
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

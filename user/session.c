@@ -819,6 +819,7 @@ void session__stats(struct session *s, struct session_stats *st)
 		st->native_frames = us.frames;
 		st->native_symbols = us.symbols;
 		st->native_processes = us.processes;
+		st->native_evicted = us.evicted;
 	}
 	sampler__kstacks_stats(s->sampler, &st->kstacks_kept, &st->kstacks_expired);
 	st->timer_restarts = sampler__restarts(s->sampler);

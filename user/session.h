@@ -72,6 +72,7 @@ struct session_stats {
 	uint64_t native_failed;      /* samples whose process could not be opened */
 	uint64_t native_symbols;     /* (process, address) names cached */
 	uint64_t native_processes;   /* unwinding sessions open */
+	uint64_t native_evicted;     /* sessions closed at UNWIND_MAX_PROCS */
 	/* wall mode --native: kernel stacks kept in userspace; off-CPU totals
 	 * whose kernel stack was gone */
 	size_t kstacks_kept;

@@ -53,6 +53,7 @@ struct uproc {
 	uint64_t loaded_ns;		 /* when the module list was last read */
 	uint32_t gen;			 /* module list reads so far */
 	uint32_t last_used;		 /* unwinder epoch */
+	uint64_t touched;		 /* unwinder's unwind count at its last use */
 	struct hashmap *syms;		 /* pc -> struct usym */
 	struct umod *mods;		 /* every module seen, kept until the process goes */
 	const struct unwind_sample *cur; /* sample being unwound */
@@ -67,6 +68,8 @@ struct unwinder {
 		uint64_t at;
 	} failed[FAILED_SLOTS];
 	uint32_t epoch;
+	uint64_t unwinds; /* every call, for least-recently-used order */
+	size_t max_procs; /* UNWIND_MAX_PROCS, unless a test says otherwise */
 	struct unwind_stats st;
 };
 
@@ -392,6 +395,31 @@ static int reload(struct uproc *p)
 	return err > 0 ? -err : (err < 0 ? -EINVAL : 0);
 }
 
+static int find_oldest(const void *key, void *value, void *arg)
+{
+	const struct uproc *p = value, **oldest = arg;
+
+	(void)key;
+	if (!*oldest || p->touched < (*oldest)->touched)
+		*oldest = p;
+	return 0;
+}
+
+/* Make room for one more session: close the least recently used one if
+ * max_procs are open. */
+static void evict_one(struct unwinder *u)
+{
+	const struct uproc *oldest = NULL;
+
+	if (hashmap__size(u->procs) < u->max_procs)
+		return;
+	hashmap__each(u->procs, find_oldest, &oldest);
+	if (oldest) {
+		unwinder__forget(u, oldest->pid);
+		u->st.evicted++;
+	}
+}
+
 static struct uproc *uproc_get(struct unwinder *u, pid_t pid, int *err)
 {
 	int32_t key = pid;
@@ -404,6 +432,7 @@ static struct uproc *uproc_get(struct unwinder *u, pid_t pid, int *err)
 		*err = u->failed[pid % FAILED_SLOTS].err;
 		return NULL;
 	}
+	evict_one(u);
 	p = calloc(1, sizeof(*p));
 	if (!p) {
 		*err = -ENOMEM;
@@ -565,6 +594,7 @@ int unwinder__unwind(struct unwinder *u, const struct unwind_sample *s, struct u
 	if (!p)
 		return err;
 	p->last_used = u->epoch;
+	p->touched = ++u->unwinds;
 	p->cur = s;
 	opening = p;
 	dwfl_getthread_frames(p->dwfl, s->tid, frame_cb, &w);
@@ -623,6 +653,7 @@ struct unwinder *unwinder__new(const char *proc_root)
 	 * it over the network (debuginfod) in the middle of a sample. */
 	unsetenv("DEBUGINFOD_URLS");
 	snprintf(u->proc_root, sizeof(u->proc_root), "%s", proc_root);
+	u->max_procs = UNWIND_MAX_PROCS;
 	u->procs = hashmap__new(sizeof(int32_t));
 	if (!u->procs) {
 		free(u);
@@ -700,6 +731,11 @@ static int count_syms(const void *key, void *value, void *arg)
 	(void)key;
 	*(uint64_t *)arg += p->syms ? hashmap__size(p->syms) : 0;
 	return 0;
+}
+
+void unwinder__set_max_procs(struct unwinder *u, size_t n)
+{
+	u->max_procs = n ? n : 1;
 }
 
 void unwinder__stats(const struct unwinder *u, struct unwind_stats *st)

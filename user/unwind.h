@@ -53,7 +53,13 @@ struct unwind_stats {
 	uint64_t unwinds;
 	uint64_t frames;
 	uint64_t reloads; /* module lists re-read (dlopen, first sample) */
+	uint64_t evicted; /* sessions closed to stay within UNWIND_MAX_PROCS */
 };
+
+/* libdwfl sessions held at once (each holds the open files of its process's
+ * modules, 3-5 fds, and their tables): beyond this, the least recently
+ * used one is closed to open a new one. */
+#define UNWIND_MAX_PROCS 512
 
 /* proc_root: normally "/proc". NULL with errno set. */
 struct unwinder *unwinder__new(const char *proc_root);
@@ -75,6 +81,9 @@ void unwinder__forget(struct unwinder *u, pid_t pid);
 void unwinder__prune(struct unwinder *u, uint32_t max_idle);
 
 void unwinder__stats(const struct unwinder *u, struct unwind_stats *st);
+
+/* Sessions held at once (UNWIND_MAX_PROCS unless set; tests). */
+void unwinder__set_max_procs(struct unwinder *u, size_t n);
 
 /* "[libfoo.so+0x1234]" for a frame without a symbol (file offset in the object). */
 void unwind__unknown_name(const struct unwind_frame *f, char *buf, size_t len);

@@ -221,6 +221,36 @@ def test_memlock_limit_low(one_python, root_prof, run_profiler, tmp_path, mode):
         assert lines and lines[-1].startswith("pybpf-prof: "), r.stderr
 
 
+def soft_nofile(pid):
+    for line in Path("/proc/%d/limits" % pid).read_text().splitlines():
+        if line.startswith("Max open files"):
+            return int(line.split()[3])
+    raise AssertionError("no open-file limit for %d" % pid)
+
+
+def test_open_file_limit_raised_for_the_agent_only(one_python, root_prof, tmp_path):
+    """Started with a soft limit of 1024 open files (a systemd service's), the
+    agent raises its own to the hard limit (--native holds files of every
+    profiled process); a program it launches keeps 1024."""
+    out = tmp_path / "n.pb.gz"
+    script = tmp_path / "limits.py"
+    script.write_text("import resource, time\n"
+                      "print('nofile', resource.getrlimit(resource.RLIMIT_NOFILE)[0], flush=True)\n"
+                      "time.sleep(4)\n")
+
+    p = LiveProfiler(root_prof, ["record", "--native", "-o", out, "-v", "--", one_python.path,
+                                 script], prefix=("prlimit", "--nofile=1024:8192", "--")).start()
+    try:
+        p.wait_for_stderr(r"sampling at", 120)
+        agent = soft_nofile(p.proc.pid)
+        rc, so, se = p.wait(120)
+    finally:
+        p.kill()
+    assert rc == 0, se
+    assert agent == 8192, "the agent's soft open-file limit is %d, not the hard 8192" % agent
+    assert "nofile 1024" in so + se, "the launched program's limit changed:\n%s%s" % (so, se)
+
+
 def bpf_map_ids(pid):
     """Ids of the BPF maps a process holds open (its fds' fdinfo)."""
     ids = set()

@@ -12,6 +12,7 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "test.h"
@@ -176,6 +177,72 @@ static void test_unwind_own_stack(void)
 	unwinder__forget(u, getpid());
 	unwinder__stats(u, &st);
 	CHECK_EQ_INT(st.processes, 0);
+	unwinder__free(u);
+}
+
+/* Children that wait (a copy of this process: the sample taken here is
+ * valid in each of them) until killed. */
+static void spawn_waiters(pid_t *pids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		pids[i] = fork();
+		if (pids[i] == 0) {
+			pause();
+			_exit(0);
+		}
+	}
+}
+
+static void reap_waiters(const pid_t *pids, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (pids[i] > 0) {
+			kill(pids[i], SIGKILL);
+			waitpid(pids[i], NULL, 0);
+		}
+	}
+}
+
+static size_t unwind_as(struct unwinder *u, pid_t pid)
+{
+	struct unwind_frame frames[64];
+	size_t n = 0;
+
+	sample.pid = pid;
+	sample.tid = pid;
+	CHECK_EQ_INT(unwinder__unwind(u, &sample, frames, 64, &n), 0);
+	return n;
+}
+
+/* At most max_procs sessions: a new process closes the least recently
+ * used one. */
+static void test_session_cap(void)
+{
+	struct unwinder *u = unwinder__new("/proc");
+	struct unwind_stats st;
+	pid_t kids[3];
+
+	CHECK(u != NULL);
+	if (!u)
+		return;
+	unwinder__set_max_procs(u, 2);
+	unwind_test_top();
+	spawn_waiters(kids, 3);
+	CHECK(unwind_as(u, kids[0]) > 5);
+	CHECK(unwind_as(u, kids[1]) > 5);
+	CHECK(unwind_as(u, kids[0]) > 5); /* kids[1] is now the least recent */
+	CHECK(unwind_as(u, kids[2]) > 5);
+	unwinder__stats(u, &st);
+	CHECK_EQ_INT(st.processes, 2);
+	CHECK_EQ_INT(st.evicted, 1);
+	CHECK(unwind_as(u, kids[0]) > 5); /* kept: no session opened */
+	unwinder__stats(u, &st);
+	CHECK_EQ_INT(st.evicted, 1);
+	CHECK(unwind_as(u, kids[1]) > 5); /* closed before: opened again */
+	unwinder__stats(u, &st);
+	CHECK_EQ_INT(st.processes, 2);
+	CHECK_EQ_INT(st.evicted, 2);
+	reap_waiters(kids, 3);
 	unwinder__free(u);
 }
 
@@ -475,5 +542,5 @@ static void test_fake_root_debuglink(void)
 }
 
 TEST_MAIN(TEST(test_unwind_own_stack), TEST(test_unwind_epilogue), TEST(test_gone_process),
-	  TEST(test_fake_proc_root), TEST(test_fake_root_regular_file),
+	  TEST(test_session_cap), TEST(test_fake_proc_root), TEST(test_fake_root_regular_file),
 	  TEST(test_fake_root_link_to_host_file), TEST(test_fake_root_debuglink))
