@@ -261,6 +261,11 @@ static void summary(const struct config *cfg, struct session *s, double secs)
 		    st.native_samples ? (double)st.native_frames / st.native_samples : 0.0,
 		    (unsigned long long)st.native_symbols, (unsigned long long)st.native_processes,
 		    (unsigned long long)st.native_failed, (unsigned long long)st.native_evicted);
+	if (cfg->native && st.native_bus_faults)
+		fprintf(stderr,
+			"pybpf-prof: native: %llu pages of files truncated by their processes "
+			"while being read were read as zeros\n",
+			(unsigned long long)st.native_bus_faults);
 	if (cfg->native && cfg->mode == MODE_WALL)
 		fprintf(stderr,
 			"pybpf-prof: native: %zu kernel stacks kept, %llu off-CPU totals whose "

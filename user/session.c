@@ -67,9 +67,9 @@ struct session {
 	struct sampler *sampler;
 	struct profile *profile;
 	uint64_t next_tick_ns;
-	uint64_t next_dither_ns;      /* the sampler's next timer restart */
-	uint64_t start_ns;            /* CLOCK_MONOTONIC start of the current interval */
-	struct timespec start_wall;   /* the same instant, wall clock */
+	uint64_t next_dither_ns;    /* the sampler's next timer restart */
+	uint64_t start_ns;	    /* CLOCK_MONOTONIC start of the current interval */
+	struct timespec start_wall; /* the same instant, wall clock */
 	uint64_t lost_stacks;
 	uint64_t rotated_samples; /* samples handed over by session__rotate */
 	uint64_t collects;	  /* collect() calls */
@@ -80,7 +80,7 @@ struct session {
 	struct {
 		pid_t pid;
 		__u32 gen;
-	} *early;
+	} * early;
 	size_t nearly, early_cap;
 	size_t skipped[SESSION_SKIP__MAX];
 	/* Binaries already reported as unreadable: one warning each, not one per process. */
@@ -213,8 +213,9 @@ static void on_skip(void *ctx, pid_t pid, int err, const struct pyinfo *info)
 			    "not profiling Python %s (%s, first seen in pid %d): its interpreter "
 			    "structs do not match the layout pybpf-prof knows%s\n",
 			    pyinfo__version_str(info, v, sizeof(v)), info->binary, (int)pid,
-			    info->minor > pyoffsets__newest_minor() ? " (it is newer than this build)"
-								    : "");
+			    info->minor > pyoffsets__newest_minor()
+				? " (it is newer than this build)"
+				: "");
 	} else {
 		/* Without a version, nothing says this process runs Python. */
 		s->skipped[info->major ? SESSION_SKIP_OTHER : SESSION_SKIP_UNKNOWN]++;
@@ -698,7 +699,8 @@ int session__step(struct session *s, int timeout_ms)
 	/* A timer restart is due: poll until the millisecond before it. */
 	now = monoclock__ns();
 	if (s->next_dither_ns < now + (uint64_t)timeout_ms * 1000000ull)
-		timeout_ms = s->next_dither_ns <= now ? 0 : (int)((s->next_dither_ns - now) / 1000000);
+		timeout_ms =
+		    s->next_dither_ns <= now ? 0 : (int)((s->next_dither_ns - now) / 1000000);
 	err = sampler__poll(s->sampler, timeout_ms);
 	if (err)
 		return err;
@@ -716,7 +718,8 @@ int session__step(struct session *s, int timeout_ms)
 		err = sampler__dither(s->sampler, now, &s->next_dither_ns);
 		if (err)
 			say(s, SESSION_WARN,
-			    "cannot restart the cpu-clock timers (%s): their ticks keep one phase from now on\n",
+			    "cannot restart the cpu-clock timers (%s): their ticks keep one phase "
+			    "from now on\n",
 			    strerror(-err));
 	}
 	if (now < s->next_tick_ns)
@@ -820,6 +823,7 @@ void session__stats(struct session *s, struct session_stats *st)
 		st->native_symbols = us.symbols;
 		st->native_processes = us.processes;
 		st->native_evicted = us.evicted;
+		st->native_bus_faults = us.bus_faults;
 	}
 	sampler__kstacks_stats(s->sampler, &st->kstacks_kept, &st->kstacks_expired);
 	st->timer_restarts = sampler__restarts(s->sampler);

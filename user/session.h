@@ -27,17 +27,17 @@ enum session_log_level {
 struct session_opts {
 	unsigned int rate_hz;
 	bool all_pythons;
-	bool native;            /* --native: native and kernel frames merged in */
+	bool native; /* --native: native and kernel frames merged in */
 	/* wall mode --native: entries of each kernel-stack map (0: 8192) */
 	unsigned int kernel_stacks;
-	bool subprocesses;      /* also every descendant of the --pid processes / roots */
-	bool wall;              /* wall mode: off-CPU time and thread states too */
-	bool gil_only;          /* only threads holding the GIL */
+	bool subprocesses; /* also every descendant of the --pid processes / roots */
+	bool wall;	   /* wall mode: off-CPU time and thread states too */
+	bool gil_only;	   /* only threads holding the GIL */
 	/* restart each CPU's timer every dither_ticks periods on average, at
 	 * random (user/dither.h; the thread that steps the session then gets a
 	 * 1 ns timer slack); 0: never */
 	unsigned int dither_ticks;
-	const char *proc_root;  /* "/proc" */
+	const char *proc_root; /* "/proc" */
 	/* Messages for the user; the session itself never prints. */
 	void (*log)(void *ctx, enum session_log_level level, const char *fmt, va_list ap);
 	void *log_ctx;
@@ -55,29 +55,30 @@ enum session_skip {
 
 struct session_stats {
 	__u64 counters[CNT__MAX];   /* BPF counters */
-	uint64_t samples;            /* samples collected since the start */
-	uint64_t lost_stacks;        /* counts whose stack was gone */
-	uint64_t unresolved_frames;  /* frames named "[unknown]" */
+	uint64_t samples;	    /* samples collected since the start */
+	uint64_t lost_stacks;	    /* counts whose stack was gone */
+	uint64_t unresolved_frames; /* frames named "[unknown]" */
 	uint64_t frames_without_line;
 	uint64_t code_objects;
-	size_t processes;            /* profiled during the run */
-	size_t processes_alive;	     /* followed now */
+	size_t processes;		   /* profiled during the run */
+	size_t processes_alive;		   /* followed now */
 	size_t skipped[SESSION_SKIP__MAX]; /* Python processes not profiled, by reason */
-	size_t threads;              /* distinct (pid, tid) in the current profile */
+	size_t threads;			   /* distinct (pid, tid) in the current profile */
 	unsigned int cpus;
 	__u64 bpf_run_ns, bpf_run_cnt; /* 0 unless kernel.bpf_stats_enabled */
 	/* --native */
-	uint64_t native_samples;     /* samples unwound */
-	uint64_t native_frames;      /* native frames they held */
-	uint64_t native_failed;      /* samples whose process could not be opened */
-	uint64_t native_symbols;     /* (process, address) names cached */
-	uint64_t native_processes;   /* unwinding sessions open */
-	uint64_t native_evicted;     /* sessions closed at UNWIND_MAX_PROCS */
+	uint64_t native_samples;    /* samples unwound */
+	uint64_t native_frames;	    /* native frames they held */
+	uint64_t native_failed;	    /* samples whose process could not be opened */
+	uint64_t native_symbols;    /* (process, address) names cached */
+	uint64_t native_processes;  /* unwinding sessions open */
+	uint64_t native_evicted;    /* sessions closed at UNWIND_MAX_PROCS */
+	uint64_t native_bus_faults; /* pages of truncated files read as zeros */
 	/* wall mode --native: kernel stacks kept in userspace; off-CPU totals
 	 * whose kernel stack was gone */
 	size_t kstacks_kept;
 	uint64_t kstacks_expired;
-	uint64_t timer_restarts;     /* cpu-clock timers restarted at random */
+	uint64_t timer_restarts; /* cpu-clock timers restarted at random */
 };
 
 /* Load the BPF side. NULL with errno set (EPERM: no privilege). */

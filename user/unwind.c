@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <gelf.h>
 #include <inttypes.h>
 #include <sys/auxv.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 #include "elffile.h"
@@ -578,8 +580,8 @@ static void symbolize(struct uproc *p, struct unwind_frame *f)
 	f->module = sym->mod;
 }
 
-int unwinder__unwind(struct unwinder *u, const struct unwind_sample *s, struct unwind_frame *out,
-		     size_t max, size_t *n)
+static int unwind_one(struct unwinder *u, const struct unwind_sample *s, struct unwind_frame *out,
+		      size_t max, size_t *n)
 {
 	struct walk w = {.out = out, .max = max};
 	/* bytes of the copy below sp */
@@ -643,6 +645,67 @@ int unwinder__unwind(struct unwinder *u, const struct unwind_sample *s, struct u
 	return 0;
 }
 
+/*
+ * libdwfl maps the files a target maps. A target that owns one (a .so of
+ * its own) can truncate it while it is mapped here: the next read of a
+ * page past its new end is a SIGBUS, which would kill the agent. While
+ * this thread is inside libdwfl (in_libdw), such a fault (BUS_ADRERR) gets
+ * a page of zeros mapped over the page it hit, and the read goes on: the
+ * file reads as zeros past its end, which libdw takes as malformed CFI or
+ * symbols (both fuzzed). Any other SIGBUS goes to the handler there was
+ * before (by default: the process dies, as it would have).
+ */
+static _Thread_local volatile sig_atomic_t in_libdw;
+static volatile sig_atomic_t bus_faults;
+static struct sigaction bus_prev;
+static long bus_page;
+static unsigned bus_users; /* unwinders alive: the handler is installed while > 0 */
+
+static void on_sigbus(int sig, siginfo_t *si, void *ctx)
+{
+	(void)sig;
+	(void)ctx;
+	if (in_libdw && si->si_code == BUS_ADRERR && bus_page > 0) {
+		uintptr_t page = (uintptr_t)si->si_addr & ~((uintptr_t)bus_page - 1);
+
+		if (mmap((void *)page, (size_t)bus_page, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1, 0) != MAP_FAILED) {
+			bus_faults++;
+			return;
+		}
+	}
+	/* Not ours: the fault happens again under the previous handler. */
+	sigaction(SIGBUS, &bus_prev, NULL);
+}
+
+static void bus_guard_hold(void)
+{
+	struct sigaction sa = {.sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO};
+
+	if (bus_users++)
+		return;
+	bus_page = sysconf(_SC_PAGESIZE);
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, &bus_prev);
+}
+
+static void bus_guard_release(void)
+{
+	if (bus_users && !--bus_users)
+		sigaction(SIGBUS, &bus_prev, NULL);
+}
+
+int unwinder__unwind(struct unwinder *u, const struct unwind_sample *s, struct unwind_frame *out,
+		     size_t max, size_t *n)
+{
+	int err;
+
+	in_libdw = 1;
+	err = unwind_one(u, s, out, max, n);
+	in_libdw = 0;
+	return err;
+}
+
 struct unwinder *unwinder__new(const char *proc_root)
 {
 	struct unwinder *u = calloc(1, sizeof(*u));
@@ -659,6 +722,7 @@ struct unwinder *unwinder__new(const char *proc_root)
 		free(u);
 		return NULL;
 	}
+	bus_guard_hold();
 	return u;
 }
 
@@ -677,6 +741,7 @@ void unwinder__free(struct unwinder *u)
 	hashmap__each(u->procs, free_proc, NULL);
 	hashmap__free(u->procs);
 	free(u);
+	bus_guard_release();
 }
 
 void unwinder__forget(struct unwinder *u, pid_t pid)
@@ -741,6 +806,7 @@ void unwinder__set_max_procs(struct unwinder *u, size_t n)
 void unwinder__stats(const struct unwinder *u, struct unwind_stats *st)
 {
 	*st = u->st;
+	st->bus_faults = (uint64_t)bus_faults;
 	st->symbols = 0;
 	hashmap__each(u->procs, count_syms, &st->symbols);
 }

@@ -54,6 +54,8 @@ struct unwind_stats {
 	uint64_t frames;
 	uint64_t reloads; /* module lists re-read (dlopen, first sample) */
 	uint64_t evicted; /* sessions closed to stay within UNWIND_MAX_PROCS */
+	uint64_t
+	    bus_faults; /* pages of files truncated under libdwfl read as zeros (process-wide) */
 };
 
 /* libdwfl sessions held at once (each holds the open files of its process's
