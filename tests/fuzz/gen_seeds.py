@@ -143,9 +143,13 @@ def seeds_for(python, args):
         n += 1
     rt = bytes.fromhex(p["runtime"])
     if rt[:8] == b"xdebugpy":
-        put(args.outdir, "debugoffsets", struct.pack("<BB", ver[1], 0) + rt)
-        put(args.outdir, "debugoffsets", struct.pack("<BB", ver[1], 2) + rt)
-        n += 2
+        # flags: bit 0 free-threaded (the block's own word at 16), bit 1 a
+        # _PyRuntime size to check, bit 2 the version the ELF says (the
+        # block's): the first seed is read whole, the others refused early
+        ft = struct.unpack_from("<Q", rt, 16)[0] & 1
+        for flags in (ft | 4, ft | 4 | 2, ft, ft ^ 1 | 4):
+            put(args.outdir, "debugoffsets", struct.pack("<BB", ver[1], flags) + rt)
+        n += 4
     n += elf_seed(python, p, rt, args)
     if args.record_pprof and p.get("stacks"):
         text = "".join(
