@@ -58,6 +58,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	info.debug_len = dlen;
 	memcpy(info.debug, p, dlen);
 	p += dlen;
+	/* A 3.13+ block: the ELF's Py_Version agrees with its version word, as
+	 * in a real interpreter (else pyoffsets__get refuses it). */
+	if (dlen >= 16) {
+		uint64_t version;
+
+		memcpy(&version, info.debug + 8, sizeof(version));
+		info.hexversion = (uint32_t)version;
+	}
 	if ((size_t)(end - p) < 16 || pyoffsets__get(&info, &off))
 		return 0;
 	memcpy(&frame, p, 8);
