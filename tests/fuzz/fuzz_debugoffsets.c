@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "fuzz_pyinfo.h"
 #include "pyinfo.h"
 #include "pyoffsets.h"
 
@@ -21,22 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 2)
 		return 0;
-	memset(&info, 0, sizeof(info));
-	info.major = 3;
-	info.minor = data[0];
-	info.free_threaded = data[1] & 1;
-	info.hexversion = 0x03000000u | ((uint32_t)data[0] << 16);
-	info.runtime_addr = 0x7f0000001000ull;
-	info.debug_len = size - 2 < PYINFO_DEBUG_MAX ? size - 2 : PYINFO_DEBUG_MAX;
-	memcpy(info.debug, data + 2, info.debug_len);
 	/* Flag 4: the ELF's Py_Version agrees with the block's version word (a
 	 * real interpreter), so the layout is read past the version check. */
-	if ((data[1] & 4) && info.debug_len >= 16) {
-		uint64_t v;
-
-		memcpy(&v, info.debug + 8, sizeof(v));
-		info.hexversion = (uint32_t)v;
-	}
+	fuzz_pyinfo__init(&info, data[0], data[1] & 1, data + 2, size - 2, data[1] & 4);
 	info.runtime_size = data[1] & 2 ? info.debug_len : 0;
 	(void)pyoffsets__get(&info, &off);
 	return 0;

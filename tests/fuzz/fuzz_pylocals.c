@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fuzz_pyinfo.h"
 #include "fuzz_regions.h"
 #include "pyinfo.h"
 #include "pylocals.h"
@@ -45,27 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 4)
 		return 0;
-	memset(&info, 0, sizeof(info));
-	info.major = 3;
-	info.minor = p[0];
-	info.free_threaded = p[1] & 1;
-	info.hexversion = 0x03000000u | ((uint32_t)p[0] << 16);
-	info.runtime_addr = 0x7f0000001000ull;
 	memcpy(&dlen, p + 2, 2);
-	p += 4;
-	if ((size_t)(end - p) < dlen || dlen > PYINFO_DEBUG_MAX)
+	if ((size_t)(end - p - 4) < dlen || dlen > PYINFO_DEBUG_MAX)
 		return 0;
-	info.debug_len = dlen;
-	memcpy(info.debug, p, dlen);
-	p += dlen;
 	/* A 3.13+ block: the ELF's Py_Version agrees with its version word, as
 	 * in a real interpreter (else pyoffsets__get refuses it). */
-	if (dlen >= 16) {
-		uint64_t version;
-
-		memcpy(&version, info.debug + 8, sizeof(version));
-		info.hexversion = (uint32_t)version;
-	}
+	fuzz_pyinfo__init(&info, p[0], p[1] & 1, p + 4, dlen, true);
+	p += 4 + dlen;
 	if ((size_t)(end - p) < 16 || pyoffsets__get(&info, &off))
 		return 0;
 	memcpy(&frame, p, 8);
